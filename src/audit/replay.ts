@@ -1,0 +1,443 @@
+/**
+ * Replay: re-execute a VM's log in our own sandbox and check, entry by entry,
+ * that the host told the truth — every caller signature and nonce, every
+ * outcome, and the files archive after every entry (its blocks, their tree
+ * hashes). Starts at the genesis or at any load entry (a checkpoint).
+ * Stops at the first divergence and says what was expected and what was found.
+ */
+import b4a from 'b4a'
+import type Hypercore from 'hypercore'
+import type Hyperdrive from 'hyperdrive'
+import { Node as BeeNode } from 'hyperbee/lib/messages.js'
+import { VmsError } from '../errors.js'
+import { MerkleRoots } from '../merkle.js'
+import { formatKey, verifyCallSignature } from '../identity.js'
+import {
+  decodeEntry, EntryType, SANDBOX_API_VERSION,
+  type CallEntry, type FilesState, type Genesis, type LoadEntry, type LogEntry, type Outcome
+} from '../messages/index.js'
+import { SandboxProcess } from '../sandbox/sandbox-process.js'
+import type { CallInput, FileOp, RunResult, SandboxConfig } from '../sandbox/protocol.js'
+import { FilesView } from '../files/files-view.js'
+import { blobBlocks, dirValue, fileValue, filesKeyEncoding } from '../files/entries.js'
+import { NonceWindow } from '../host/nonce-window.js'
+
+export type DivergenceClass =
+  /** The files archive holds changes no log entry accounts for, or lacks ones it claims. */
+  | 'files-tampered'
+  /** Re-executing the call gave another outcome than the logged one. */
+  | 'result-differs'
+  /** A caller's signature (or nonce) does not check out. */
+  | 'signature-invalid'
+  /** An entry does not decode, or breaks the log's rules (order, time, types). */
+  | 'malformed-entry'
+
+export interface Divergence {
+  index: number
+  class: DivergenceClass
+  message: string
+  expected: string
+  found: string
+}
+
+export interface ReplayReport {
+  /** True when every entry checked out. */
+  ok: boolean
+  vmKey: string
+  /** First entry replayed (a load entry). */
+  from: number
+  /** One past the last entry replayed. */
+  to: number
+  calls: number
+  loads: number
+  divergence: Divergence | null
+  /** Set when the auditor could not finish for a reason that is not the host's (its own limits). */
+  inconclusive: string | null
+  /** Things worth knowing that are not divergences (calls that hit a limit). */
+  notes: string[]
+  /** The files state after the last entry checked. */
+  files: FilesState | null
+}
+
+export interface ReplayOptions {
+  /** Index of the load entry to start at. @default 1 */
+  from?: number
+  /** Stop before this index. @default log.length */
+  to?: number
+  /** The auditor allows this many times the VM's time limit per call. @default 4 */
+  timeoutFactor?: number
+  /** Calls handed to the sandbox at once. @default 256 */
+  batch?: number
+  onProgress?: (p: { index: number; total: number; calls: number }) => void
+  onLog?: (level: string, message: string) => void
+}
+
+class Diverged extends Error {
+  d: Divergence
+  constructor(d: Divergence) { super(d.message); this.d = d }
+}
+
+class Inconclusive extends Error {}
+
+const utf8 = new TextEncoder()
+const utf8d = new TextDecoder()
+
+export async function replay(source: { log: Hypercore; drive: Hyperdrive }, opts: ReplayOptions = {}): Promise<ReplayReport> {
+  const r = new Replay(source.log, source.drive, opts)
+  try {
+    return await r.run()
+  } finally {
+    await r.close()
+  }
+}
+
+class Replay {
+  private log: Hypercore
+  private drive: Hyperdrive
+  private opts: ReplayOptions
+  private sandbox: SandboxProcess | null = null
+  private view: FilesView | null = null
+  private checkout: Hyperdrive | null = null
+  private dbRoots!: MerkleRoots
+  private blobRoots!: MerkleRoots
+  private blobBytes = 0
+  private state!: FilesState
+  private prevTime = 0
+  private nonces!: NonceWindow
+  private config!: SandboxConfig
+  private report: ReplayReport
+
+  constructor(log: Hypercore, drive: Hyperdrive, opts: ReplayOptions) {
+    this.log = log
+    this.drive = drive
+    this.opts = opts
+    this.report = {
+      ok: false, vmKey: formatKey(log.key), from: opts.from ?? 1, to: opts.from ?? 1,
+      calls: 0, loads: 0, divergence: null, inconclusive: null, notes: [], files: null
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.sandbox?.close()
+    await this.checkout?.close()
+  }
+
+  async run(): Promise<ReplayReport> {
+    try {
+      await this.check()
+      this.report.ok = true
+    } catch (err) {
+      if (err instanceof Diverged) this.report.divergence = err.d
+      else if (err instanceof Inconclusive) this.report.inconclusive = err.message
+      else throw err
+    }
+    this.report.files = this.state ?? null
+    return this.report
+  }
+
+  private async entry(index: number): Promise<LogEntry> {
+    const buf = await this.log.get(index)
+    if (!buf) throw new Inconclusive(`log entry ${index} is not available: replicate the log first`)
+    try {
+      return decodeEntry(buf, index)
+    } catch (err) {
+      throw diverge(index, 'malformed-entry', (err as Error).message, 'a log entry in format version 1', `${buf.byteLength} bytes that do not decode`)
+    }
+  }
+
+  private async check(): Promise<void> {
+    const log = this.log
+    await log.ready()
+    await this.drive.ready()
+    const blobsCore = (await this.drive.getBlobs()).core
+    const total = this.opts.to ?? log.length
+    const from = this.opts.from ?? 1
+    if (log.length === 0) throw new Inconclusive('the log is empty: replicate it first')
+
+    const g = await this.entry(0)
+    if (g.type !== EntryType.GENESIS) throw diverge(0, 'malformed-entry', 'entry 0 is not a genesis', 'genesis', EntryType[g.type] ?? String(g.type))
+    const genesis: Genesis = g
+    if (genesis.apiVersion !== SANDBOX_API_VERSION) {
+      throw new Inconclusive(`the VM uses sandbox API version ${genesis.apiVersion}; this auditor knows ${SANDBOX_API_VERSION}: upgrade vms-node`)
+    }
+    if (!b4a.equals(genesis.filesKey, this.drive.key)) {
+      throw diverge(0, 'malformed-entry', 'the genesis names another files archive', formatKey(genesis.filesKey), formatKey(this.drive.key))
+    }
+    if (from < 1 || from >= Math.max(total, 2)) throw new VmsError('REPLAY_INVALID', `cannot start at entry ${from}: the log has ${log.length} entries`)
+    const start = await this.entry(from)
+    if (start.type !== EntryType.LOAD) throw new VmsError('REPLAY_INVALID', `entry ${from} is not a load entry: a replay starts at a load (checkpoint)`)
+
+    // The files state before the checkpoint, checked against the archive.
+    const before = from === 1 ? genesis : await this.entry(from - 1)
+    if (before.type === EntryType.GENESIS && from !== 1) throw diverge(from - 1, 'malformed-entry', 'a genesis after entry 0', 'load or call', 'genesis')
+    this.state = (before as Genesis | LoadEntry | CallEntry).files
+    this.prevTime = (before as Genesis | LoadEntry | CallEntry).time
+    this.dbRoots = await this.rootsAt(this.drive.db.core, this.state.dbLength, from - 1)
+    this.blobRoots = await this.rootsAt(blobsCore, this.state.blobsLength, from - 1)
+    if (!b4a.equals(this.dbRoots.hash(), this.state.dbTreeHash) || !b4a.equals(this.blobRoots.hash(), this.state.blobsTreeHash)) {
+      throw diverge(from - 1, 'files-tampered', 'the files archive differs from the state this entry commits to', hex(this.state.dbTreeHash), hex(this.dbRoots.hash()))
+    }
+    this.blobBytes = this.blobRoots.byteLength()
+
+    this.nonces = new NonceWindow(genesis.limits.nonceWindowMs, genesis.limits.nonceSkewMs)
+    await this.seedNonces(from, start.time)
+    this.config = {
+      script: genesis.script, filename: genesis.filename,
+      timeoutMs: genesis.limits.timeoutMs * (this.opts.timeoutFactor ?? 4), memoryMb: genesis.limits.memoryMb,
+      maxResultBytes: genesis.limits.maxResultBytes, maxFileBytes: genesis.limits.maxFileBytes
+    }
+    this.view = new FilesView(await this.checkoutAt(this.state.dbLength), this.state.dbLength)
+    this.sandbox = new SandboxProcess({ read: (op, path) => this.view!.read(op, path), log: (l, m) => this.opts.onLog?.(l, m) })
+
+    const batchSize = this.opts.batch ?? 256
+    let i = from
+    let lastLimit = false
+    while (i < total) {
+      // Read ahead a stretch of entries; calls are replayed in batches.
+      const end = Math.min(total, i + batchSize)
+      const entries = await this.entries(i, end)
+      let j = 0
+      while (j < entries.length) {
+        const index = i + j
+        const e = entries[j]!
+        if (e.type === EntryType.GENESIS) throw diverge(index, 'malformed-entry', 'a genesis after entry 0', 'load or call', 'genesis')
+        if (lastLimit && e.type !== EntryType.LOAD) throw diverge(index, 'malformed-entry', 'a call that hit a limit must be followed by a load entry', 'load', 'call')
+        lastLimit = false
+        if (e.type === EntryType.LOAD) {
+          await this.replayLoad(index, e)
+          j++
+          continue
+        }
+        if (e.outcome.limit) {
+          this.checkLimitCall(index, e)
+          lastLimit = true
+          j++
+          continue
+        }
+        let k = j
+        while (k < entries.length) {
+          const x = entries[k]!
+          if (x.type !== EntryType.CALL || x.outcome.limit) break
+          k++
+        }
+        await this.replayCalls(index, entries.slice(j, k) as CallEntry[])
+        j = k
+      }
+      await this.checkBlobsCore(blobsCore, i, entries)
+      i = end
+      this.report.to = i
+      this.opts.onProgress?.({ index: i, total, calls: this.report.calls })
+    }
+    this.report.to = total
+    if (total === log.length) {
+      const extraDb = this.drive.db.core.length - this.state.dbLength
+      const extraBlobs = blobsCore.length - this.state.blobsLength
+      if (extraDb !== 0 || extraBlobs !== 0) {
+        throw diverge(total, 'files-tampered', `the files archive has ${extraDb} entries and ${extraBlobs} blob blocks after the last log entry that no entry accounts for`,
+          `db length ${this.state.dbLength}, blobs length ${this.state.blobsLength}`, `db length ${this.drive.db.core.length}, blobs length ${blobsCore.length}`)
+      }
+    }
+  }
+
+  private async entries(from: number, to: number): Promise<LogEntry[]> {
+    const ps: Promise<LogEntry>[] = []
+    for (let i = from; i < to; i++) ps.push(this.entry(i))
+    return Promise.all(ps)
+  }
+
+  private async rootsAt(core: Hypercore, length: number, index: number): Promise<MerkleRoots> {
+    if (core.length < length) {
+      throw diverge(index, 'files-tampered', 'the files archive is shorter than this entry says', `length ${length}`, `length ${core.length}`)
+    }
+    return MerkleRoots.ofCore(core, length)
+  }
+
+  private async checkoutAt(version: number): Promise<Hyperdrive> {
+    await this.checkout?.close()
+    this.checkout = this.drive.checkout(version)
+    await this.checkout.ready()
+    return this.checkout
+  }
+
+  private async seedNonces(from: number, time: number): Promise<void> {
+    const horizon = time - this.nonces.windowMs - this.nonces.skewMs
+    for (let i = from - 1; i > 0; i--) {
+      const e = await this.entry(i)
+      if (e.type === EntryType.GENESIS || e.time < horizon) break
+      if (e.type === EntryType.CALL) this.nonces.add(e.publicKey, e.nonce, e.time)
+    }
+  }
+
+  private checkTime(index: number, time: number): void {
+    if (time < this.prevTime) throw diverge(index, 'malformed-entry', 'the entry\'s time goes backwards (entries reordered?)', `time >= ${this.prevTime}`, String(time))
+    this.prevTime = time
+  }
+
+  private async replayLoad(index: number, e: LoadEntry): Promise<void> {
+    this.checkTime(index, e.time)
+    this.view!.reset(await this.checkoutAt(this.state.dbLength), this.state.dbLength)
+    let res: { methods: string[]; result: RunResult }
+    try {
+      res = await this.sandbox!.load(this.config, e.time, e.seed)
+    } catch (err) {
+      throw new Inconclusive(`the auditor's sandbox failed at load entry ${index}: ${(err as Error).message}`)
+    }
+    this.report.loads++
+    if (e.outcome.limit) {
+      this.report.notes.push(`entry ${index}: the host's load hit a limit (${e.outcome.error?.code}); not reproducible, not checked`)
+      await this.checkFiles(index, e, [])
+      return
+    }
+    if (res.result.limit) throw new Inconclusive(`the auditor's sandbox hit a limit at load entry ${index}: ${res.result.error?.message}`)
+    this.compareOutcome(index, e.outcome, res.result)
+    await this.checkFiles(index, e, res.result.ops)
+  }
+
+  private checkLimitCall(index: number, e: CallEntry): void {
+    this.checkTime(index, e.time)
+    this.checkCaller(index, e)
+    if (e.files.dbLength !== this.state.dbLength || e.files.blobsLength !== this.state.blobsLength ||
+      !b4a.equals(e.files.dbTreeHash, this.state.dbTreeHash) || !b4a.equals(e.files.blobsTreeHash, this.state.blobsTreeHash)) {
+      throw diverge(index, 'files-tampered', 'a call that hit a limit changed the files', describeState(this.state), describeState(e.files))
+    }
+    this.report.calls++
+    this.report.notes.push(`entry ${index}: ${e.method} hit a limit on the host (${e.outcome.error?.code}); not reproducible, not re-executed`)
+  }
+
+  private checkCaller(index: number, e: CallEntry): void {
+    const call = { vmKey: this.log.key, method: e.method, args: e.args, nonce: e.nonce, publicKey: e.publicKey, signature: e.signature }
+    if (!verifyCallSignature(call)) {
+      throw diverge(index, 'signature-invalid', `the signature of caller ${formatKey(e.publicKey)} does not verify`, 'a valid ed25519 signature over (VM key, method, args, nonce)', hex(e.signature))
+    }
+    const bad = this.nonces.check(e.publicKey, e.nonce, e.time)
+    if (bad) throw diverge(index, 'signature-invalid', `the call's nonce is not acceptable: ${bad}`, 'a fresh nonce within the window', hex(e.nonce))
+    this.nonces.add(e.publicKey, e.nonce, e.time)
+  }
+
+  private async replayCalls(first: number, calls: CallEntry[]): Promise<void> {
+    // Check callers first; replay up to the first bad one, so an earlier divergence wins.
+    let bad: Diverged | null = null
+    let n = 0
+    for (; n < calls.length; n++) {
+      const e = calls[n]!
+      try {
+        this.checkTime(first + n, e.time)
+        this.checkCaller(first + n, e)
+      } catch (err) {
+        if (!(err instanceof Diverged)) throw err
+        bad = err
+        break
+      }
+    }
+    const inputs: CallInput[] = []
+    for (let i = 0; i < n; i++) {
+      const e = calls[i]!
+      inputs.push({ method: e.method, args: utf8d.decode(e.args), callerId: formatKey(e.publicKey), time: e.time, seed: e.seed })
+    }
+    const results: RunResult[] = []
+    if (inputs.length > 0) {
+      this.view!.reset(await this.checkoutAt(this.state.dbLength), this.state.dbLength)
+      try {
+        await this.sandbox!.run(inputs, (rs) => {
+          for (const r of rs) { results.push(r); this.view!.apply(r.ops) }
+        })
+      } catch (err) {
+        throw new Inconclusive(`the auditor's sandbox crashed replaying entry ${first + results.length}: ${(err as Error).message}`)
+      }
+    }
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!
+      const e = calls[i]!
+      if (r.limit) throw new Inconclusive(`the auditor's sandbox hit a limit at entry ${first + i} (${r.error?.code}) where the host did not: retry with a larger timeoutFactor`)
+      this.compareOutcome(first + i, e.outcome, r)
+      await this.checkFiles(first + i, e, r.ops)
+      this.report.calls++
+    }
+    if (results.length < n) throw new Inconclusive(`the auditor's sandbox stopped early at entry ${first + results.length}`)
+    if (bad) throw bad
+  }
+
+  private compareOutcome(index: number, logged: Outcome, r: RunResult): void {
+    const found = r.ok ? `result ${r.value || '(undefined)'}` : `error ${r.error?.name}: ${r.error?.message}${r.error?.code ? ' (' + r.error.code + ')' : ''}`
+    const expected = logged.ok ? `result ${utf8d.decode(logged.value) || '(undefined)'}` : `error ${logged.error?.name}: ${logged.error?.message}${logged.error?.code ? ' (' + logged.error.code + ')' : ''}`
+    if (expected !== found || (r.ok && !b4a.equals(utf8.encode(r.value), logged.value))) {
+      throw diverge(index, 'result-differs', 'the replayed outcome differs from the logged one', expected, found)
+    }
+  }
+
+  /** The archive blocks after the previous state must be exactly this entry's replayed operations. */
+  private async checkFiles(index: number, e: LoadEntry | CallEntry, ops: FileOp[]): Promise<void> {
+    const db = this.drive.db.core
+    const claimed = e.files
+    const start = this.state.dbLength
+    if (claimed.dbLength !== start + ops.length) {
+      throw diverge(index, 'files-tampered', `the entry commits to ${claimed.dbLength - start} file changes; replaying it makes ${ops.length}`,
+        `db length ${start + ops.length}`, `db length ${claimed.dbLength}`)
+    }
+    if (db.length < claimed.dbLength) throw diverge(index, 'files-tampered', 'the files archive lacks changes this entry commits to', `db length ≥ ${claimed.dbLength}`, `db length ${db.length}`)
+    const blocks = await Promise.all(ops.map((_, k) => db.get(start + k)))
+    let blobLength = this.blobRoots.length
+    for (let k = 0; k < ops.length; k++) {
+      const op = ops[k]!
+      const block = blocks[k]
+      if (!block) throw new Inconclusive(`files block ${start + k} is not available: replicate the files archive first`)
+      let node
+      try { node = BeeNode.decode(block) } catch { throw diverge(index, 'files-tampered', `files block ${start + k} does not decode`, op.op + ' ' + op.path, 'garbage') }
+      let value: Uint8Array | null = null
+      if (op.op === 'put') {
+        const chunks = blobBlocks(op.data)
+        value = utf8.encode(JSON.stringify(fileValue({ blockOffset: blobLength, blockLength: chunks.length, byteOffset: this.blobBytes, byteLength: op.data.byteLength }, op.mtime)))
+        for (const c of chunks) this.blobRoots.append(c)
+        blobLength += chunks.length
+        this.blobBytes += op.data.byteLength
+      } else if (op.op === 'mkdir') {
+        value = utf8.encode(JSON.stringify(dirValue(op.mtime)))
+      }
+      const key = filesKeyEncoding.encode(op.path)
+      const sameValue = value === null ? node.value === null : node.value !== null && b4a.equals(node.value, value)
+      if (!b4a.equals(node.key, key) || !sameValue) {
+        throw diverge(index, 'files-tampered', `files block ${start + k} is not what the call wrote`,
+          `${op.op} ${op.path}${value ? ' ' + utf8d.decode(value) : ''}`,
+          `${node.value === null ? 'del' : 'put'} ${safeKey(node.key)}${node.value ? ' ' + utf8d.decode(node.value).slice(0, 200) : ''}`)
+      }
+      this.dbRoots.append(block)
+    }
+    if (!b4a.equals(this.dbRoots.hash(), claimed.dbTreeHash)) {
+      throw diverge(index, 'files-tampered', 'the files tree hash differs from the one the entry commits to', hex(claimed.dbTreeHash), hex(this.dbRoots.hash()))
+    }
+    if (this.blobRoots.length !== claimed.blobsLength || !b4a.equals(this.blobRoots.hash(), claimed.blobsTreeHash)) {
+      throw diverge(index, 'files-tampered', 'the file contents differ from the ones the entry commits to',
+        `blobs ${claimed.blobsLength} ${hex(claimed.blobsTreeHash)}`, `blobs ${this.blobRoots.length} ${hex(this.blobRoots.hash())}`)
+    }
+    this.state = claimed
+  }
+
+  /** The contents the log commits to must be the ones in the blobs core. */
+  private async checkBlobsCore(blobsCore: Hypercore, first: number, entries: LogEntry[]): Promise<void> {
+    if (this.state.blobsLength === 0) return
+    if (blobsCore.length < this.state.blobsLength) {
+      throw diverge(first + entries.length - 1, 'files-tampered', 'the blobs core is shorter than the log says', `length ${this.state.blobsLength}`, `length ${blobsCore.length}`)
+    }
+    const actual = await blobsCore.treeHash(this.state.blobsLength)
+    if (b4a.equals(actual, this.state.blobsTreeHash)) return
+    for (let j = 0; j < entries.length; j++) {
+      const e = entries[j]!
+      if (e.type === EntryType.GENESIS) continue
+      if (!b4a.equals(await blobsCore.treeHash(e.files.blobsLength), e.files.blobsTreeHash)) {
+        throw diverge(first + j, 'files-tampered', 'the blobs core holds other contents than the entry commits to', hex(e.files.blobsTreeHash), hex(await blobsCore.treeHash(e.files.blobsLength)))
+      }
+    }
+  }
+}
+
+function diverge(index: number, cls: DivergenceClass, message: string, expected: string, found: string): Diverged {
+  return new Diverged({ index, class: cls, message: `entry ${index}: ${message}`, expected, found })
+}
+
+function hex(b: Uint8Array): string { return b4a.toString(b, 'hex') }
+function safeKey(k: Uint8Array): string {
+  try { return filesKeyEncoding.decode(k) } catch { return hex(k) }
+}
+function describeState(s: FilesState): string {
+  return `db ${s.dbLength} ${hex(s.dbTreeHash).slice(0, 16)}…, blobs ${s.blobsLength} ${hex(s.blobsTreeHash).slice(0, 16)}…`
+}

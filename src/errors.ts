@@ -1,0 +1,67 @@
+/**
+ * Every failure vms-node reports is a VmsError with a stable `code`.
+ * The message reads `CODE: what happened`, and says what to do next where
+ * there is something to do.
+ */
+export type VmsErrorCode =
+  /** The script does not compile, or has no callable exports. Thrown by VmHost.create. */
+  | 'SCRIPT_INVALID'
+  /** `exports.init` failed while the VM was created. */
+  | 'SCRIPT_INIT_FAILED'
+  /** The method is not an exported function of the script. */
+  | 'UNKNOWN_METHOD'
+  /** The method name is reserved (`init`) and cannot be called. */
+  | 'RESERVED_METHOD'
+  /** A value cannot be encoded as canonical JSON (NaN, a function, a cycle, ...). */
+  | 'NOT_ENCODABLE'
+  /** Arguments, result or a request exceed the VM's size limits. */
+  | 'TOO_LARGE'
+  /** A request is not well formed (wrong types, bad key or nonce length, ...). */
+  | 'MALFORMED_REQUEST'
+  /** The caller's signature does not verify. */
+  | 'BAD_SIGNATURE'
+  /** The request was signed for another VM. */
+  | 'WRONG_VM'
+  /** The nonce was used before, or its time is outside the accepted window. */
+  | 'BAD_NONCE'
+  /** Too many calls are waiting: back off and retry. */
+  | 'QUEUE_FULL'
+  /** The VM is closing or closed. */
+  | 'CLOSED'
+  /** The script threw, or a file operation failed inside it. */
+  | 'CALL_FAILED'
+  /** The call ran past its time limit. */
+  | 'TIMEOUT'
+  /** The call ran past its memory limit. */
+  | 'MEMORY_LIMIT'
+  /** The call overflowed the stack. */
+  | 'STACK_OVERFLOW'
+  /** The sandbox process died while running the call. */
+  | 'SANDBOX_CRASHED'
+  /** The sandbox cannot run here (isolated-vm missing, or not Node). */
+  | 'SANDBOX_UNAVAILABLE'
+  /** A log entry or receipt does not decode. */
+  | 'MALFORMED_ENTRY'
+  /** A receipt does not verify against the VM key. */
+  | 'BAD_RECEIPT'
+  /** The storage holds no VM, or a different one than asked for. */
+  | 'STORAGE_INVALID'
+  /** A replay cannot start where it was asked to. */
+  | 'REPLAY_INVALID'
+
+export class VmsError extends Error {
+  readonly code: VmsErrorCode
+  /** For CALL_FAILED: the error the script threw (name + message), as logged. */
+  readonly remote: { name: string; message: string; code: string | null } | null
+
+  constructor(code: VmsErrorCode, message: string, remote: VmsError['remote'] = null) {
+    super(`${code}: ${message}`)
+    this.name = 'VmsError'
+    this.code = code
+    this.remote = remote
+  }
+}
+
+export function vmsError(code: VmsErrorCode, message: string): VmsError {
+  return new VmsError(code, message)
+}

@@ -1,0 +1,91 @@
+/**
+ * Writes the file operations of a group of calls to the hyperdrive in one go:
+ * all file contents in one append to the blobs core, then all entries in one
+ * hyperbee batch. Returns the files state after each call: lengths and tree
+ * hashes of both cores, computed as the blocks are laid down.
+ */
+import type Hyperdrive from 'hyperdrive'
+import type Hypercore from 'hypercore'
+import crypto from 'hypercore-crypto'
+import b4a from 'b4a'
+import { MerkleRoots } from '../merkle.js'
+import type { FileOp } from '../sandbox/protocol.js'
+import type { FilesState } from '../messages/index.js'
+import { blobBlocks, dirValue, fileValue, filesKeyEncoding } from './entries.js'
+
+export class FilesWriter {
+  readonly drive: Hyperdrive
+  readonly blobsCore: Hypercore
+  private dbRoots: MerkleRoots
+  private blobRoots: MerkleRoots
+  private blobBytes: number
+
+  private constructor(drive: Hyperdrive, blobsCore: Hypercore, dbRoots: MerkleRoots, blobRoots: MerkleRoots) {
+    this.drive = drive
+    this.blobsCore = blobsCore
+    this.dbRoots = dbRoots
+    this.blobRoots = blobRoots
+    this.blobBytes = blobsCore.byteLength
+  }
+
+  static async open(drive: Hyperdrive): Promise<FilesWriter> {
+    const blobs = await drive.getBlobs()
+    const db = drive.db.core
+    return new FilesWriter(drive, blobs.core, await MerkleRoots.ofCore(db, db.length), await MerkleRoots.ofCore(blobs.core, blobs.core.length))
+  }
+
+  /** The files state now (after everything written). */
+  state(): FilesState {
+    return { dbLength: this.dbRoots.length, dbTreeHash: this.dbRoots.hash(), blobsLength: this.blobRoots.length, blobsTreeHash: this.blobRoots.hash() }
+  }
+
+  /** Write the operations of each call, in order; one files state per call. */
+  async write(groups: FileOp[][]): Promise<FilesState[]> {
+    const db = this.drive.db
+    const batch = db.batch()
+    const blobBlocksOut: Uint8Array[] = []
+    const dbMarks: number[] = []
+    const blobMarks: number[] = []
+    let blobLength = this.blobRoots.length
+    let byteOffset = this.blobBytes
+
+    for (const ops of groups) {
+      for (const op of ops) {
+        if (op.op === 'put') {
+          const blocks = blobBlocks(op.data)
+          const blob = { blockOffset: blobLength, blockLength: blocks.length, byteOffset, byteLength: op.data.byteLength }
+          for (const b of blocks) blobBlocksOut.push(b)
+          blobLength += blocks.length
+          byteOffset += op.data.byteLength
+          await batch.put(op.path, fileValue(blob, op.mtime), { keyEncoding: filesKeyEncoding })
+        } else if (op.op === 'mkdir') {
+          await batch.put(op.path, dirValue(op.mtime), { keyEncoding: filesKeyEncoding })
+        } else {
+          await batch.del(op.path, { keyEncoding: filesKeyEncoding })
+        }
+      }
+      dbMarks.push(batch.length)
+      blobMarks.push(blobBlocksOut.length)
+    }
+
+    const dbBlocks = batch.length > 0 ? batch.toBlocks() : []
+    const states: FilesState[] = []
+    let d = 0
+    let bl = 0
+    for (let i = 0; i < groups.length; i++) {
+      for (; d < dbMarks[i]!; d++) this.dbRoots.append(dbBlocks[d]!)
+      for (; bl < blobMarks[i]!; bl++) this.blobRoots.append(blobBlocksOut[bl]!)
+      states.push(this.state())
+    }
+
+    if (blobBlocksOut.length > 0) await this.blobsCore.append(blobBlocksOut)
+    this.blobBytes = byteOffset
+    if (batch.length > 0) await batch.flush()
+    else await batch.close()
+
+    if (!b4a.equals(this.dbRoots.hash(), crypto.tree(db.core.state.roots)) || this.dbRoots.length !== db.core.length) {
+      throw new Error('files writer: the drive moved under the writer (its tree differs from the one computed)')
+    }
+    return states
+  }
+}

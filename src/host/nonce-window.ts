@@ -1,0 +1,46 @@
+/**
+ * Replay protection: a call's nonce carries its issue time; it is accepted
+ * once, and only within a window around the call's logged time. Host and
+ * auditor apply the same rule, so the log proves no call ran twice.
+ */
+import b4a from 'b4a'
+import { nonceTime } from '../identity.js'
+
+export class NonceWindow {
+  private seen = new Map<string, number>()
+  private adds = 0
+  readonly windowMs: number
+  readonly skewMs: number
+
+  constructor(windowMs: number, skewMs: number) {
+    this.windowMs = windowMs
+    this.skewMs = skewMs
+  }
+
+  /** Why this nonce is not acceptable at `now`, or null if it is. */
+  check(publicKey: Uint8Array, nonce: Uint8Array, now: number): string | null {
+    const t = nonceTime(nonce)
+    if (t < now - this.windowMs) return `the nonce was issued ${now - t} ms before the call, more than the VM's window of ${this.windowMs} ms: sign the call again`
+    if (t > now + this.skewMs) return `the nonce was issued ${t - now} ms in the future, more than the allowed clock skew of ${this.skewMs} ms: check the caller's clock`
+    if (this.seen.has(key(publicKey, nonce))) return 'this nonce was used before (a replayed call): sign the call again'
+    return null
+  }
+
+  add(publicKey: Uint8Array, nonce: Uint8Array, now: number): void {
+    this.seen.set(key(publicKey, nonce), nonceTime(nonce))
+    if (++this.adds % 4096 === 0) this.expire(now)
+  }
+
+  forget(publicKey: Uint8Array, nonce: Uint8Array): void {
+    this.seen.delete(key(publicKey, nonce))
+  }
+
+  private expire(now: number): void {
+    const oldest = now - this.windowMs - this.skewMs
+    for (const [k, t] of this.seen) if (t < oldest) this.seen.delete(k)
+  }
+}
+
+function key(publicKey: Uint8Array, nonce: Uint8Array): string {
+  return b4a.toString(nonce, 'hex') + b4a.toString(publicKey, 'hex')
+}

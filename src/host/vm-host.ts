@@ -1,0 +1,484 @@
+/**
+ * VmHost: runs one VM. The path of a call:
+ *   call() admits it (shape, method, args, signature, nonce) → queue →
+ *   sandbox (one at a time, in order) → files view (pending writes) →
+ *   group commit (drive, then log) → receipt → answer.
+ * Execution of the next calls overlaps the commit of the previous ones;
+ * calls that finish while a commit runs are committed together next.
+ */
+import ReadyResource from 'ready-resource'
+import crypto from 'hypercore-crypto'
+import b4a from 'b4a'
+import type Corestore from 'corestore'
+import type Hypercore from 'hypercore'
+import type Hyperdrive from 'hyperdrive'
+import { VmsError, type VmsErrorCode } from '../errors.js'
+import { isCanonical } from '../canonical-json.js'
+import { formatKey, nonceTime, verifyCallSignature } from '../identity.js'
+import { MerkleRoots } from '../merkle.js'
+import {
+  encode, logEntry, EntryType, LoadReason, SANDBOX_API_VERSION, SEED_BYTES,
+  type Genesis, type Limits, type LogEntry, type Outcome, type Receipt, type SignedCall, type FilesState
+} from '../messages/index.js'
+import { SandboxProcess } from '../sandbox/sandbox-process.js'
+import type { CallInput, RunResult, SandboxConfig } from '../sandbox/protocol.js'
+import { FilesView } from '../files/files-view.js'
+import { FilesWriter } from '../files/files-writer.js'
+import { DEFAULT_LIMITS, METHOD_NAME, RESERVED_METHODS } from './limits.js'
+import { NonceWindow } from './nonce-window.js'
+import { openVmCores, closeVmCores, readGenesis, lastFilesState, rollBackUnlogged, readEntry, type VmCores } from './vm-storage.js'
+
+export interface VmHostOptions {
+  /** The service script (required to create a VM; checked against the genesis on reopen). */
+  script?: string
+  /** A name for the script in error messages and the genesis. @default 'script.js' */
+  filename?: string
+  /** Limits fixed in the genesis at creation. @default DEFAULT_LIMITS */
+  limits?: Partial<Limits>
+  /** Calls admitted but not yet answered, beyond which call() fails with QUEUE_FULL. @default 1024 */
+  maxQueue?: number
+  /** Most calls handed to the sandbox at once. @default 128 */
+  maxBatch?: number
+  /** Where the script's console output goes. @default none */
+  onLog?: (level: string, message: string) => void
+}
+
+export interface CallAnswer {
+  /** The method's return value (a JSON value, or undefined). */
+  result: unknown
+  /** The canonical JSON bytes of the result, as logged. */
+  value: Uint8Array
+  receipt: Receipt
+}
+
+interface CallItem {
+  kind: 'call'
+  call: SignedCall
+  argsText: string
+  callerId: string
+  time: number
+  seed: Uint8Array
+  suspect: boolean
+  result: RunResult | null
+  resolve(a: CallAnswer): void
+  reject(e: Error): void
+}
+
+interface LoadItem {
+  kind: 'load'
+  reason: LoadReason
+  note: string
+  time: number
+  seed: Uint8Array
+  result: RunResult
+}
+
+type Item = CallItem | LoadItem
+
+const utf8 = new TextEncoder()
+const utf8d = new TextDecoder()
+
+export class VmHost extends ReadyResource {
+  readonly storage: string | Corestore
+  private opts: VmHostOptions
+  private cores: VmCores | null = null
+  private sandbox: SandboxProcess | null = null
+  private view: FilesView | null = null
+  private writer: FilesWriter | null = null
+  private logRoots: MerkleRoots | null = null
+  private nonces: NonceWindow | null = null
+  private sandboxConfig: SandboxConfig | null = null
+
+  genesis: Genesis | null = null
+  /** Exported methods, as of the last load. */
+  methods: string[] = []
+
+  private queue: CallItem[] = []
+  private ready_: Item[] = []
+  private inflight = 0
+  private executing = false
+  private committing: Promise<void> | null = null
+  private needsLoad: { reason: LoadReason; note: string } | null = null
+  private lastTime = 0
+  private failure: Error | null = null
+  private idle: Array<() => void> = []
+  readonly maxQueue: number
+  readonly maxBatch: number
+
+  constructor(storage: string | Corestore, opts: VmHostOptions = {}) {
+    super()
+    this.storage = storage
+    this.opts = opts
+    this.maxQueue = opts.maxQueue ?? 1024
+    this.maxBatch = opts.maxBatch ?? 128
+  }
+
+  /** Create a VM in empty storage (or reopen the one there, if it runs the same script). */
+  static async create(storage: string | Corestore, opts: VmHostOptions & { script: string }): Promise<VmHost> {
+    const host = new VmHost(storage, opts)
+    await host.ready()
+    return host
+  }
+
+  /** Reopen the VM in this storage; appends a load entry and runs init. */
+  static async open(storage: string | Corestore, opts: Omit<VmHostOptions, 'script' | 'limits'> = {}): Promise<VmHost> {
+    const host = new VmHost(storage, opts)
+    await host.ready()
+    return host
+  }
+
+  /** The VM's key: its call log's public key. */
+  get key(): Buffer { return this.cores!.log.key }
+  get discoveryKey(): Buffer { return this.cores!.log.discoveryKey }
+  get log(): Hypercore { return this.cores!.log }
+  get drive(): Hyperdrive { return this.cores!.drive }
+  get store(): Corestore { return this.cores!.store }
+  get limits(): Limits { return this.genesis!.limits }
+  /** How many sandbox processes were started (more than 1 after crashes). */
+  get sandboxSpawns(): number { return this.sandbox?.spawns ?? 0 }
+
+  /** The log and files archive, as `replay()` takes them. */
+  logAndFiles(): { log: Hypercore; drive: Hyperdrive } {
+    return { log: this.log, drive: this.drive }
+  }
+
+  protected override async _open(): Promise<void> {
+    const cores = this.cores = await openVmCores(this.storage)
+    try {
+      this.sandbox = new SandboxProcess({
+        read: (op, path) => this.view!.read(op, path),
+        log: (level, message) => this.opts.onLog?.(level, message)
+      })
+      let reason = LoadReason.RESTART
+      let note = ''
+      if (cores.log.length === 0) {
+        reason = LoadReason.CREATE
+        this.genesis = await this.writeGenesis()
+      } else {
+        this.genesis = await readGenesis(cores.log)
+        if (this.opts.script !== undefined && this.opts.script !== this.genesis.script) {
+          throw new VmsError('STORAGE_INVALID', 'this storage holds a VM with another script: open it without a script, or create the new VM in an empty directory')
+        }
+      }
+      const last = await lastFilesState(cores.log, this.genesis)
+      this.lastTime = last.time
+      note = await rollBackUnlogged(cores.drive, last.files)
+      this.writer = await FilesWriter.open(cores.drive)
+      this.view = new FilesView(cores.drive, cores.drive.db.core.length)
+      this.logRoots = await MerkleRoots.ofCore(cores.log, cores.log.length)
+      this.nonces = new NonceWindow(this.genesis.limits.nonceWindowMs, this.genesis.limits.nonceSkewMs)
+      await this.rebuildNonces()
+      this.sandboxConfig = {
+        script: this.genesis.script,
+        filename: this.genesis.filename,
+        timeoutMs: this.genesis.limits.timeoutMs,
+        memoryMb: this.genesis.limits.memoryMb,
+        maxResultBytes: this.genesis.limits.maxResultBytes,
+        maxFileBytes: this.genesis.limits.maxFileBytes
+      }
+      const load = await this.load(reason, note)
+      await this.commit([load])
+    } catch (err) {
+      await this.sandbox?.close()
+      await closeVmCores(cores)
+      throw err
+    }
+  }
+
+  protected override async _close(): Promise<void> {
+    // In-flight calls finish; calls still queued are refused.
+    const queued = this.queue.splice(0)
+    for (const it of queued) { this.inflight--; it.reject(new VmsError('CLOSED', 'the VM closed before this call ran')) }
+    while (this.executing || this.committing || this.ready_.length > 0) {
+      await new Promise<void>((resolve) => this.idle.push(resolve))
+    }
+    await this.sandbox?.close()
+    if (this.cores) await closeVmCores(this.cores)
+  }
+
+  private async writeGenesis(): Promise<Genesis> {
+    const script = this.opts.script
+    if (typeof script !== 'string') throw new VmsError('STORAGE_INVALID', 'this storage holds no VM: pass a script to create one')
+    const filename = this.opts.filename ?? 'script.js'
+    const limits = { ...DEFAULT_LIMITS, ...this.opts.limits }
+    const syntax = await this.sandbox!.check(script, filename)
+    if (syntax !== null) throw new VmsError('SCRIPT_INVALID', `${filename} does not compile: ${syntax}`)
+    const cores = this.cores!
+    const blobs = (await cores.drive.getBlobs()).core
+    const files: FilesState = {
+      dbLength: cores.drive.db.core.length,
+      dbTreeHash: await cores.drive.db.core.treeHash(),
+      blobsLength: blobs.length,
+      blobsTreeHash: await blobs.treeHash()
+    }
+    // A dry run of the top level and init, on a view whose writes are thrown away.
+    this.view = new FilesView(cores.drive, files.dbLength)
+    const config = { script, filename, timeoutMs: limits.timeoutMs, memoryMb: limits.memoryMb, maxResultBytes: limits.maxResultBytes, maxFileBytes: limits.maxFileBytes }
+    const dry = await this.sandbox!.load(config, Date.now(), crypto.randomBytes(SEED_BYTES))
+    if (!dry.result.ok) {
+      throw new VmsError('SCRIPT_INIT_FAILED', `${filename} failed to load: ${dry.result.error?.name}: ${dry.result.error?.message}`)
+    }
+    if (dry.methods.length === 0) throw new VmsError('SCRIPT_INVALID', `${filename} exports no methods: assign functions to exports.NAME`)
+    const genesis: Genesis = {
+      type: EntryType.GENESIS, apiVersion: SANDBOX_API_VERSION, filename, script,
+      filesKey: cores.drive.key, limits, oracles: [], time: Date.now(), files
+    }
+    await cores.log.append(encode(logEntry, genesis))
+    return genesis
+  }
+
+  private async rebuildNonces(): Promise<void> {
+    const log = this.cores!.log
+    const horizon = Date.now() - this.genesis!.limits.nonceWindowMs - this.genesis!.limits.nonceSkewMs
+    for (let i = log.length - 1; i > 0; i--) {
+      const e = await readEntry(log, i)
+      if (e.type === EntryType.GENESIS || e.time < horizon) break
+      if (e.type === EntryType.CALL) this.nonces!.add(e.publicKey, e.nonce, e.time)
+    }
+  }
+
+  private clock(): number {
+    const now = Date.now()
+    if (now > this.lastTime) this.lastTime = now
+    return this.lastTime
+  }
+
+  private async load(reason: LoadReason, note: string): Promise<LoadItem> {
+    const time = this.clock()
+    const seed = crypto.randomBytes(SEED_BYTES)
+    let result: RunResult
+    try {
+      const loaded = await this.sandbox!.load(this.sandboxConfig!, time, seed)
+      result = loaded.result
+      this.methods = loaded.methods
+    } catch (err) {
+      result = { ok: false, limit: true, value: '', error: { name: 'LimitError', code: 'SANDBOX_CRASHED', message: (err as Error).message }, ops: [] }
+    }
+    if (result.limit) this.needsLoad = { reason: LoadReason.RECYCLE, note: 'init hit a limit' }
+    this.view!.apply(result.ops)
+    return { kind: 'load', reason, note, time, seed, result }
+  }
+
+  /**
+   * Execute a signed call. Resolves once its log entry is durable, with the
+   * result and a receipt. Rejects before anything is logged for a malformed
+   * request, an unknown or reserved method, bad args, a bad signature or
+   * nonce, or a full queue; rejects after logging (with `err.receipt`) when
+   * the script throws (CALL_FAILED) or hits a limit (TIMEOUT, MEMORY_LIMIT,
+   * STACK_OVERFLOW, SANDBOX_CRASHED).
+   */
+  call(call: SignedCall): Promise<CallAnswer> {
+    let item: CallItem
+    try {
+      item = this.admit(call)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return new Promise<CallAnswer>((resolve, reject) => {
+      item.resolve = resolve
+      item.reject = reject
+      this.queue.push(item)
+      if (!this.executing) this.execute()
+    })
+  }
+
+  private admit(call: SignedCall): CallItem {
+    if (!this.opened || this.closing) throw new VmsError('CLOSED', 'the VM is not open')
+    if (this.failure) throw new VmsError('CLOSED', `the VM stopped after a storage failure: ${this.failure.message}`)
+    if (!call || typeof call !== 'object') throw new VmsError('MALFORMED_REQUEST', 'a call must be an object from Identity.sign()')
+    const { vmKey, method, args, nonce, publicKey, signature } = call
+    if (!isBytes(vmKey, 32) || !isBytes(publicKey, 32) || !isBytes(signature, 64) || !isBytes(nonce, 16) || !(args instanceof Uint8Array) || typeof method !== 'string') {
+      throw new VmsError('MALFORMED_REQUEST', 'a call needs vmKey (32 bytes), method (string), args (bytes), nonce (16 bytes), publicKey (32 bytes) and signature (64 bytes)')
+    }
+    if (!b4a.equals(vmKey, this.key)) throw new VmsError('WRONG_VM', `the call was signed for VM ${formatKey(vmKey)}, not ${formatKey(this.key)}`)
+    if (RESERVED_METHODS.has(method)) throw new VmsError('RESERVED_METHOD', `${method} is reserved: it runs at every load and cannot be called`)
+    if (!METHOD_NAME.test(method) || !this.methods.includes(method)) {
+      throw new VmsError('UNKNOWN_METHOD', `${method.slice(0, 64)} is not a method of this VM (it has: ${this.methods.join(', ') || 'none'})`)
+    }
+    const limits = this.genesis!.limits
+    if (args.byteLength > limits.maxArgsBytes) throw new VmsError('TOO_LARGE', `args are ${args.byteLength} bytes; this VM accepts at most ${limits.maxArgsBytes}`)
+    if (!isCanonical(args, limits.maxArgsBytes) || args[0] !== 0x5b /* [ */) {
+      throw new VmsError('MALFORMED_REQUEST', 'args must be the canonical JSON encoding of an array (sign with Identity.sign)')
+    }
+    if (!verifyCallSignature(call)) throw new VmsError('BAD_SIGNATURE', 'the caller\'s signature does not verify: sign the call with the caller\'s secret key and this VM\'s key')
+    if (this.inflight >= this.maxQueue) throw new VmsError('QUEUE_FULL', `${this.inflight} calls are waiting: retry later`)
+    const now = this.clock()
+    const bad = this.nonces!.check(publicKey, nonce, now)
+    if (bad) throw new VmsError('BAD_NONCE', bad)
+    this.nonces!.add(publicKey, nonce, now)
+    this.inflight++
+    return {
+      kind: 'call', call, argsText: utf8d.decode(args), callerId: formatKey(publicKey),
+      time: 0, seed: EMPTY, suspect: false, result: null, resolve: noop, reject: noop
+    }
+  }
+
+  private async execute(): Promise<void> {
+    this.executing = true
+    try {
+      while (this.queue.length > 0 && !this.failure) {
+        if (this.needsLoad) {
+          const { reason, note } = this.needsLoad
+          this.needsLoad = null
+          this.ready_.push(await this.load(reason, note))
+          this.kickCommit()
+          continue
+        }
+        const single = this.queue[0]!.suspect
+        const batch = this.queue.splice(0, single ? 1 : this.maxBatch)
+        const now = this.clock()
+        const runnable: CallItem[] = []
+        const inputs: CallInput[] = []
+        for (const it of batch) {
+          // A call that waited past its nonce window is refused, not logged: an auditor would reject it.
+          if (nonceTime(it.call.nonce) < now - this.genesis!.limits.nonceWindowMs) {
+            this.inflight--
+            it.reject(new VmsError('BAD_NONCE', 'the call waited in the queue past its nonce window: sign it again'))
+            continue
+          }
+          it.time = now
+          it.seed = crypto.randomBytes(SEED_BYTES)
+          runnable.push(it)
+          inputs.push({ method: it.call.method, args: it.argsText, callerId: it.callerId, time: now, seed: it.seed })
+        }
+        if (runnable.length === 0) continue
+        let got = 0
+        try {
+          await this.sandbox!.run(inputs, (results) => {
+            for (const r of results) {
+              const it = runnable[got++]!
+              it.result = r
+              this.view!.apply(r.ops)
+              this.ready_.push(it)
+            }
+            this.kickCommit()
+          })
+        } catch (err) {
+          // The sandbox process died. Calls it had not reported are run again one
+          // by one after a load; one that brings it down alone is failed.
+          const rest = runnable.slice(got)
+          if (single && rest.length > 0) {
+            const it = rest.shift()!
+            it.result = { ok: false, limit: true, value: '', error: { name: 'LimitError', code: 'SANDBOX_CRASHED', message: (err as Error).message }, ops: [] }
+            this.ready_.push(it)
+            this.kickCommit()
+          }
+          for (const it of rest) it.suspect = true
+          this.queue.unshift(...rest)
+          this.needsLoad = { reason: LoadReason.RECYCLE, note: 'the sandbox process crashed and was restarted' }
+          continue
+        }
+        if (got < runnable.length) this.queue.unshift(...runnable.slice(got))
+        const last = runnable[got - 1]
+        if (last?.result?.limit) this.needsLoad = { reason: LoadReason.RECYCLE, note: `a call hit a limit (${last.result.error?.code})` }
+      }
+    } finally {
+      this.executing = false
+      this.settle()
+    }
+  }
+
+  private kickCommit(): void {
+    if (this.committing) return
+    this.committing = this.commitLoop().finally(() => {
+      this.committing = null
+      this.settle()
+    })
+  }
+
+  private async commitLoop(): Promise<void> {
+    while (this.ready_.length > 0) {
+      const group = this.ready_.splice(0)
+      try {
+        await this.commit(group)
+      } catch (err) {
+        this.failure = err as Error
+        const e = new VmsError('CLOSED', `the call could not be committed: ${(err as Error).message}`)
+        for (const it of group) if (it.kind === 'call') { this.inflight--; it.reject(e) }
+        for (const it of this.ready_.splice(0)) if (it.kind === 'call') { this.inflight--; it.reject(e) }
+        for (const it of this.queue.splice(0)) { this.inflight--; it.reject(e) }
+      }
+    }
+  }
+
+  private settle(): void {
+    if (this.executing || this.committing) return
+    if (this.ready_.length > 0) { this.kickCommit(); return }
+    for (const fn of this.idle.splice(0)) fn()
+  }
+
+  /** Files batch, then log entries, in one append each; then answer. */
+  private async commit(group: Item[]): Promise<void> {
+    const log = this.cores!.log
+    const states = await this.writer!.write(group.map((it) => it.result!.ops))
+    let ops = 0
+    for (const it of group) ops += it.result!.ops.length
+    this.view!.flushed(ops)
+
+    const secretKey = log.keyPair!.secretKey
+    const signer = log.keyPair!.publicKey
+    const fork = log.fork
+    const blocks: Buffer[] = []
+    const receipts: Receipt[] = []
+    for (let i = 0; i < group.length; i++) {
+      const it = group[i]!
+      const entry: LogEntry = it.kind === 'call'
+        ? {
+            type: EntryType.CALL, publicKey: it.call.publicKey, signature: it.call.signature, method: it.call.method,
+            args: it.call.args, nonce: it.call.nonce, time: it.time, seed: it.seed, oracles: [],
+            outcome: toOutcome(it.result!), files: states[i]!
+          }
+        : { type: EntryType.LOAD, reason: it.reason, time: it.time, seed: it.seed, note: it.note, outcome: toOutcome(it.result), files: states[i]! }
+      const block = encode(logEntry, entry)
+      const roots = this.logRoots!.roots.slice()
+      const index = this.logRoots!.length
+      this.logRoots!.append(block)
+      if (it.kind === 'call') {
+        const signature = crypto.sign(this.logRoots!.signable(log.key, fork), secretKey)
+        receipts.push({ index, fork, signer, roots, signature, entry: block })
+      }
+      blocks.push(block)
+    }
+    await log.append(blocks)
+    if (log.length !== this.logRoots!.length) throw new Error('the log moved under the host')
+
+    let r = 0
+    for (const it of group) {
+      if (it.kind !== 'call') continue
+      const receipt = receipts[r++]!
+      this.inflight--
+      const res = it.result!
+      if (res.ok) {
+        const value = utf8.encode(res.value)
+        it.resolve({ result: res.value === '' ? undefined : JSON.parse(res.value), value, receipt })
+      } else {
+        const code: VmsErrorCode = res.limit ? (limitCode(res.error!.code)) : 'CALL_FAILED'
+        const err = new VmsError(code, `${it.call.method} failed: ${res.error!.name}: ${res.error!.message}`, res.error)
+        Object.assign(err, { receipt })
+        it.reject(err)
+      }
+    }
+  }
+}
+
+function toOutcome(r: RunResult): Outcome {
+  return r.ok
+    ? { ok: true, limit: false, value: utf8.encode(r.value), error: null }
+    : { ok: false, limit: r.limit, value: EMPTY, error: r.error }
+}
+
+function limitCode(code: string): VmsErrorCode {
+  switch (code) {
+    case 'TIMEOUT': return 'TIMEOUT'
+    case 'MEMORY_LIMIT': return 'MEMORY_LIMIT'
+    case 'STACK_OVERFLOW': return 'STACK_OVERFLOW'
+    default: return 'SANDBOX_CRASHED'
+  }
+}
+
+function isBytes(v: unknown, n: number): v is Uint8Array {
+  return v instanceof Uint8Array && v.byteLength === n
+}
+
+const EMPTY = new Uint8Array(0)
+function noop(): void {}

@@ -1,0 +1,82 @@
+/**
+ * Where a VM lives on disk: one Corestore holding the call log (a hypercore)
+ * and the files archive (a hyperdrive). Also the checks made when storage is
+ * reopened: the genesis, and the rollback of a commit cut short by a crash.
+ */
+import Corestore from 'corestore'
+import Hyperdrive from 'hyperdrive'
+import type Hypercore from 'hypercore'
+import { decodeEntry, EntryType, type FilesState, type Genesis, type LogEntry } from '../messages/index.js'
+import { VmsError } from '../errors.js'
+
+export interface VmCores {
+  store: Corestore
+  /** True when this object opened the Corestore (and closes it). */
+  ownsStore: boolean
+  log: Hypercore
+  drive: Hyperdrive
+}
+
+export async function openVmCores(storage: string | Corestore): Promise<VmCores> {
+  const ownsStore = typeof storage === 'string'
+  const store = typeof storage === 'string' ? new Corestore(storage) : storage
+  await store.ready()
+  const log = store.get({ name: 'vms-log' })
+  await log.ready()
+  const drive = new Hyperdrive(store.namespace('vms-files'))
+  await drive.ready()
+  await drive.getBlobs()
+  if (drive.db.core.length === 0 && drive.db.core.writable) {
+    // Hyperbee writes its header with the first put; write it now so the
+    // genesis commits to the archive as every later entry will see it.
+    const batch = drive.db.batch()
+    await batch.getRoot(true)
+    await batch.close()
+  }
+  return { store, ownsStore, log, drive }
+}
+
+export async function closeVmCores(c: VmCores): Promise<void> {
+  await c.drive.close()
+  await c.log.close()
+  if (c.ownsStore) await c.store.close()
+}
+
+export async function readEntry(log: Hypercore, index: number): Promise<LogEntry> {
+  const buf = await log.get(index)
+  if (!buf) throw new VmsError('STORAGE_INVALID', `log entry ${index} is missing`)
+  return decodeEntry(buf, index)
+}
+
+export async function readGenesis(log: Hypercore): Promise<Genesis> {
+  const entry = await readEntry(log, 0)
+  if (entry.type !== EntryType.GENESIS) throw new VmsError('STORAGE_INVALID', 'log entry 0 is not a genesis')
+  return entry
+}
+
+/** The files state the log last committed to (the genesis' if nothing else). */
+export async function lastFilesState(log: Hypercore, genesis: Genesis): Promise<{ files: FilesState; time: number }> {
+  if (log.length <= 1) return { files: genesis.files, time: genesis.time }
+  const entry = await readEntry(log, log.length - 1)
+  if (entry.type === EntryType.GENESIS) throw new VmsError('STORAGE_INVALID', 'a genesis after entry 0')
+  return { files: entry.files, time: entry.time }
+}
+
+/**
+ * A crash between writing the drive and appending the log leaves the drive
+ * ahead of the log. Those writes belong to calls nobody was answered for:
+ * truncate them away. Returns a note for the load entry, or '' if nothing to do.
+ */
+export async function rollBackUnlogged(drive: Hyperdrive, files: FilesState): Promise<string> {
+  const db = drive.db.core
+  const blobs = (await drive.getBlobs()).core
+  if (db.length < files.dbLength || blobs.length < files.blobsLength) {
+    throw new VmsError('STORAGE_INVALID', `the files archive is shorter than the log says (db ${db.length} < ${files.dbLength} or blobs ${blobs.length} < ${files.blobsLength}): the storage was damaged`)
+  }
+  const extraDb = db.length - files.dbLength
+  const extraBlobs = blobs.length - files.blobsLength
+  if (extraDb === 0 && extraBlobs === 0) return ''
+  if (extraDb > 0) await db.truncate(files.dbLength)
+  if (extraBlobs > 0) await blobs.truncate(files.blobsLength)
+  return `rolled back ${extraDb} file entries and ${extraBlobs} blob blocks that no log entry accounts for (a commit cut short)`
+}

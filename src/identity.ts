@@ -1,0 +1,87 @@
+/**
+ * A caller identity: an ed25519 keypair that signs calls.
+ * `System.caller.id` is the public key in z-base-32.
+ */
+import crypto, { type KeyPair } from 'hypercore-crypto'
+import id from 'hypercore-id-encoding'
+import b4a from 'b4a'
+import { canonicalEncode } from './canonical-json.js'
+import { callSignable, NONCE_BYTES, type SignedCall } from './messages/index.js'
+import { VmsError } from './errors.js'
+
+/** Default size limit for args when signing; the host enforces its own. */
+const SIGN_MAX_ARGS = 16 * 1024 * 1024
+
+export class Identity {
+  readonly publicKey: Buffer
+  readonly secretKey: Buffer
+
+  constructor(keyPair: KeyPair) {
+    this.publicKey = keyPair.publicKey
+    this.secretKey = keyPair.secretKey
+  }
+
+  static generate(): Identity {
+    return new Identity(crypto.keyPair())
+  }
+
+  /** A deterministic identity from a 32-byte seed. */
+  static fromSeed(seed: Uint8Array): Identity {
+    return new Identity(crypto.keyPair(seed))
+  }
+
+  /** The caller id scripts see: z-base-32 of the public key. */
+  get id(): string {
+    return id.encode(this.publicKey)
+  }
+
+  /**
+   * Sign a call of `method(...args)` for the VM with key `vmKey`.
+   * Throws NOT_ENCODABLE / TOO_LARGE when args are not canonical JSON values.
+   */
+  sign(vmKey: Uint8Array | string, method: string, args: unknown[] = [], opts: { time?: number } = {}): SignedCall {
+    const key = toKey(vmKey)
+    let encoded: Uint8Array
+    try {
+      encoded = canonicalEncode(args, SIGN_MAX_ARGS)
+    } catch (err) {
+      const e = err as Error & { code?: string }
+      throw new VmsError(e.code === 'TOO_LARGE' ? 'TOO_LARGE' : 'NOT_ENCODABLE', `args of ${method}: ${e.message}`)
+    }
+    const nonce = makeNonce(opts.time ?? Date.now())
+    const signature = crypto.sign(callSignable(key, method, encoded, nonce), this.secretKey)
+    return { vmKey: key, method, args: encoded, nonce, publicKey: this.publicKey, signature }
+  }
+}
+
+/** A nonce: 8 bytes of issue time (ms, big-endian) then 8 random bytes. */
+export function makeNonce(time: number): Buffer {
+  const n = crypto.randomBytes(NONCE_BYTES)
+  n.writeUIntBE(0, 0, 2)
+  n.writeUIntBE(time, 2, 6)
+  return n
+}
+
+export function nonceTime(nonce: Uint8Array): number {
+  return b4a.from(nonce.buffer, nonce.byteOffset, nonce.byteLength).readUIntBE(2, 6)
+}
+
+export function verifyCallSignature(call: SignedCall): boolean {
+  return crypto.verify(callSignable(call.vmKey, call.method, call.args, call.nonce), call.signature, call.publicKey)
+}
+
+/** A VM key from z-base-32, hex, or bytes. Throws MALFORMED_REQUEST on anything else. */
+export function toKey(key: Uint8Array | string): Buffer {
+  try {
+    if (typeof key === 'string' && /^[0-9a-f]{64}$/i.test(key)) return b4a.from(key, 'hex')
+    const buf = id.decode(key)
+    if (buf.byteLength !== 32) throw new Error('not 32 bytes')
+    return buf
+  } catch {
+    throw new VmsError('MALFORMED_REQUEST', 'a key must be 32 bytes, in z-base-32 or hex')
+  }
+}
+
+export function formatKey(key: Uint8Array): string {
+  return id.encode(key)
+}

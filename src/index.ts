@@ -1,0 +1,11 @@
+export { VmHost, type VmHostOptions, type CallAnswer } from './host/vm-host.js'
+export { DEFAULT_LIMITS } from './host/limits.js'
+export { Identity, toKey, formatKey } from './identity.js'
+export { verifyReceipt } from './receipt.js'
+export { replay, type ReplayOptions, type ReplayReport, type Divergence, type DivergenceClass } from './audit/replay.js'
+export { VmsError, type VmsErrorCode } from './errors.js'
+export { canonicalEncode, canonicalDecode, canonicalStringify } from './canonical-json.js'
+export {
+  decodeEntry, encode, logEntry, receipt as receiptEncoding, signedCall as signedCallEncoding,
+  EntryType, LoadReason, type LogEntry, type Genesis, type LoadEntry, type CallEntry, type Receipt, type SignedCall, type Limits, type FilesState
+} from './messages/index.js'

@@ -1,0 +1,341 @@
+/**
+ * Every log and wire format of vms-node, as compact-encoding codecs.
+ *
+ * A log entry starts with the format version (uint) and the entry type
+ * (uint). Decoders refuse unknown versions and trailing bytes, so one
+ * entry has exactly one encoding: a replay can compare bytes.
+ */
+import c, { type Encoding, type State } from 'compact-encoding'
+import crypto from 'hypercore-crypto'
+import { VmsError } from '../errors.js'
+
+export const LOG_VERSION = 1
+/** Version of the script-visible API (`System`, determinism rules). Recorded in the genesis. */
+export const SANDBOX_API_VERSION = 1
+
+export const NONCE_BYTES = 16
+export const SEED_BYTES = 16
+
+const [NS_CALL, NS_ATTEST] = crypto.namespace('vms-node', 2) as [Buffer, Buffer]
+export { NS_ATTEST }
+
+export enum EntryType { GENESIS = 0, LOAD = 1, CALL = 2 }
+export enum LoadReason { CREATE = 0, RESTART = 1, RECYCLE = 2, WAKE = 3 }
+
+export interface Limits {
+  /** Wall-clock limit of one call (and of `init`), in ms. */
+  timeoutMs: number
+  /** Heap limit of the sandbox isolate, in MB. */
+  memoryMb: number
+  /** Largest canonical args encoding accepted, in bytes. */
+  maxArgsBytes: number
+  /** Largest canonical result encoding accepted, in bytes. */
+  maxResultBytes: number
+  /** Largest file a call may write, in bytes. */
+  maxFileBytes: number
+  /** A nonce is accepted if issued at most this long before the call's logged time, in ms. */
+  nonceWindowMs: number
+  /** ... and at most this far after it (clock skew), in ms. */
+  nonceSkewMs: number
+}
+
+export interface Genesis {
+  type: EntryType.GENESIS
+  apiVersion: number
+  filename: string
+  script: string
+  filesKey: Uint8Array
+  limits: Limits
+  oracles: string[]
+  time: number
+  /** The files archive as the VM starts (an empty hyperdrive). */
+  files: FilesState
+}
+
+export interface CallError { name: string; message: string; code: string }
+
+export interface Outcome {
+  ok: boolean
+  /** The call hit a limit (time, memory, crash): not reproducible, not replayed. */
+  limit: boolean
+  /** Canonical JSON of the result; empty = undefined. Only when ok. */
+  value: Uint8Array
+  error: CallError | null
+}
+
+export interface FilesState {
+  dbLength: number
+  dbTreeHash: Uint8Array
+  blobsLength: number
+  blobsTreeHash: Uint8Array
+}
+
+export interface OracleRecord { name: string; input: Uint8Array; output: Uint8Array }
+
+export interface LoadEntry {
+  type: EntryType.LOAD
+  reason: LoadReason
+  time: number
+  seed: Uint8Array
+  note: string
+  outcome: Outcome
+  files: FilesState
+}
+
+export interface SignedCall {
+  vmKey: Uint8Array
+  method: string
+  args: Uint8Array
+  nonce: Uint8Array
+  publicKey: Uint8Array
+  signature: Uint8Array
+}
+
+export interface CallEntry {
+  type: EntryType.CALL
+  publicKey: Uint8Array
+  signature: Uint8Array
+  method: string
+  args: Uint8Array
+  nonce: Uint8Array
+  time: number
+  seed: Uint8Array
+  oracles: OracleRecord[]
+  outcome: Outcome
+  files: FilesState
+}
+
+export type LogEntry = Genesis | LoadEntry | CallEntry
+
+export interface RootNode { index: number; size: number; hash: Uint8Array }
+
+/** What the host hands back with a result: enough to prove later what it committed to. */
+export interface Receipt {
+  /** Index of the call's entry in the log. */
+  index: number
+  fork: number
+  /** The log's signer public key; the VM key is derived from it. */
+  signer: Uint8Array
+  /** Merkle roots of the log at length `index` (before the entry). */
+  roots: RootNode[]
+  /** The host's signature over the log's tree hash at length `index + 1`. */
+  signature: Uint8Array
+  /** The encoded log entry. */
+  entry: Uint8Array
+}
+
+const nonce = c.fixed(NONCE_BYTES)
+const seed = c.fixed(SEED_BYTES)
+
+const limits: Encoding<Limits> = {
+  preencode(s, m) {
+    c.uint.preencode(s, m.timeoutMs); c.uint.preencode(s, m.memoryMb)
+    c.uint.preencode(s, m.maxArgsBytes); c.uint.preencode(s, m.maxResultBytes)
+    c.uint.preencode(s, m.maxFileBytes)
+    c.uint.preencode(s, m.nonceWindowMs); c.uint.preencode(s, m.nonceSkewMs)
+  },
+  encode(s, m) {
+    c.uint.encode(s, m.timeoutMs); c.uint.encode(s, m.memoryMb)
+    c.uint.encode(s, m.maxArgsBytes); c.uint.encode(s, m.maxResultBytes)
+    c.uint.encode(s, m.maxFileBytes)
+    c.uint.encode(s, m.nonceWindowMs); c.uint.encode(s, m.nonceSkewMs)
+  },
+  decode(s) {
+    return {
+      timeoutMs: c.uint.decode(s), memoryMb: c.uint.decode(s),
+      maxArgsBytes: c.uint.decode(s), maxResultBytes: c.uint.decode(s),
+      maxFileBytes: c.uint.decode(s),
+      nonceWindowMs: c.uint.decode(s), nonceSkewMs: c.uint.decode(s)
+    }
+  }
+}
+
+const callError: Encoding<CallError> = {
+  preencode(s, m) { c.string.preencode(s, m.name); c.string.preencode(s, m.message); c.string.preencode(s, m.code) },
+  encode(s, m) { c.string.encode(s, m.name); c.string.encode(s, m.message); c.string.encode(s, m.code) },
+  decode(s) { return { name: c.string.decode(s), message: c.string.decode(s), code: c.string.decode(s) } }
+}
+
+const outcome: Encoding<Outcome> = {
+  preencode(s, m) {
+    c.uint.preencode(s, 0)
+    if (m.ok) c.buffer.preencode(s, m.value)
+    else callError.preencode(s, m.error!)
+  },
+  encode(s, m) {
+    c.uint.encode(s, (m.ok ? 1 : 0) | (m.limit ? 2 : 0))
+    if (m.ok) c.buffer.encode(s, m.value)
+    else callError.encode(s, m.error!)
+  },
+  decode(s) {
+    const flags = c.uint.decode(s)
+    const ok = (flags & 1) !== 0
+    if (flags > 3 || (ok && (flags & 2))) throw new Error('bad outcome flags')
+    if (ok) return { ok, limit: false, value: c.buffer.decode(s) ?? new Uint8Array(0), error: null }
+    return { ok, limit: (flags & 2) !== 0, value: new Uint8Array(0), error: callError.decode(s) }
+  }
+}
+
+const filesState: Encoding<FilesState> = {
+  preencode(s, m) { c.uint.preencode(s, m.dbLength); c.fixed32.preencode(s, m.dbTreeHash); c.uint.preencode(s, m.blobsLength); c.fixed32.preencode(s, m.blobsTreeHash) },
+  encode(s, m) { c.uint.encode(s, m.dbLength); c.fixed32.encode(s, m.dbTreeHash); c.uint.encode(s, m.blobsLength); c.fixed32.encode(s, m.blobsTreeHash) },
+  decode(s) { return { dbLength: c.uint.decode(s), dbTreeHash: c.fixed32.decode(s), blobsLength: c.uint.decode(s), blobsTreeHash: c.fixed32.decode(s) } }
+}
+
+const oracleRecord: Encoding<OracleRecord> = {
+  preencode(s, m) { c.string.preencode(s, m.name); c.buffer.preencode(s, m.input); c.buffer.preencode(s, m.output) },
+  encode(s, m) { c.string.encode(s, m.name); c.buffer.encode(s, m.input); c.buffer.encode(s, m.output) },
+  decode(s) { return { name: c.string.decode(s), input: c.buffer.decode(s) ?? new Uint8Array(0), output: c.buffer.decode(s) ?? new Uint8Array(0) } }
+}
+const oracleRecords = c.array(oracleRecord)
+const strings = c.array(c.string)
+
+function bytes(s: State): Uint8Array { return c.buffer.decode(s) ?? new Uint8Array(0) }
+
+export const logEntry: Encoding<LogEntry> = {
+  preencode(s, m) {
+    c.uint.preencode(s, LOG_VERSION)
+    c.uint.preencode(s, m.type)
+    switch (m.type) {
+      case EntryType.GENESIS:
+        c.uint.preencode(s, m.apiVersion); c.string.preencode(s, m.filename); c.string.preencode(s, m.script)
+        c.fixed32.preencode(s, m.filesKey); limits.preencode(s, m.limits); strings.preencode(s, m.oracles)
+        c.uint.preencode(s, m.time); filesState.preencode(s, m.files)
+        break
+      case EntryType.LOAD:
+        c.uint.preencode(s, m.reason); c.uint.preencode(s, m.time); seed.preencode(s, m.seed)
+        c.string.preencode(s, m.note); outcome.preencode(s, m.outcome); filesState.preencode(s, m.files)
+        break
+      case EntryType.CALL:
+        c.fixed32.preencode(s, m.publicKey); c.fixed64.preencode(s, m.signature); c.string.preencode(s, m.method)
+        c.buffer.preencode(s, m.args); nonce.preencode(s, m.nonce); c.uint.preencode(s, m.time); seed.preencode(s, m.seed)
+        oracleRecords.preencode(s, m.oracles); outcome.preencode(s, m.outcome); filesState.preencode(s, m.files)
+        break
+    }
+  },
+  encode(s, m) {
+    c.uint.encode(s, LOG_VERSION)
+    c.uint.encode(s, m.type)
+    switch (m.type) {
+      case EntryType.GENESIS:
+        c.uint.encode(s, m.apiVersion); c.string.encode(s, m.filename); c.string.encode(s, m.script)
+        c.fixed32.encode(s, m.filesKey); limits.encode(s, m.limits); strings.encode(s, m.oracles)
+        c.uint.encode(s, m.time); filesState.encode(s, m.files)
+        break
+      case EntryType.LOAD:
+        c.uint.encode(s, m.reason); c.uint.encode(s, m.time); seed.encode(s, m.seed)
+        c.string.encode(s, m.note); outcome.encode(s, m.outcome); filesState.encode(s, m.files)
+        break
+      case EntryType.CALL:
+        c.fixed32.encode(s, m.publicKey); c.fixed64.encode(s, m.signature); c.string.encode(s, m.method)
+        c.buffer.encode(s, m.args); nonce.encode(s, m.nonce); c.uint.encode(s, m.time); seed.encode(s, m.seed)
+        oracleRecords.encode(s, m.oracles); outcome.encode(s, m.outcome); filesState.encode(s, m.files)
+        break
+    }
+  },
+  decode(s) {
+    const version = c.uint.decode(s)
+    if (version !== LOG_VERSION) throw new Error(`unknown log format version ${version}`)
+    const type = c.uint.decode(s)
+    switch (type) {
+      case EntryType.GENESIS:
+        return {
+          type, apiVersion: c.uint.decode(s), filename: c.string.decode(s), script: c.string.decode(s),
+          filesKey: c.fixed32.decode(s), limits: limits.decode(s), oracles: strings.decode(s), time: c.uint.decode(s),
+          files: filesState.decode(s)
+        }
+      case EntryType.LOAD:
+        return {
+          type, reason: c.uint.decode(s), time: c.uint.decode(s), seed: seed.decode(s),
+          note: c.string.decode(s), outcome: outcome.decode(s), files: filesState.decode(s)
+        }
+      case EntryType.CALL:
+        return {
+          type, publicKey: c.fixed32.decode(s), signature: c.fixed64.decode(s), method: c.string.decode(s),
+          args: bytes(s), nonce: nonce.decode(s), time: c.uint.decode(s), seed: seed.decode(s),
+          oracles: oracleRecords.decode(s), outcome: outcome.decode(s), files: filesState.decode(s)
+        }
+      default:
+        throw new Error(`unknown entry type ${type}`)
+    }
+  }
+}
+
+const rootNode: Encoding<RootNode> = {
+  preencode(s, m) { c.uint.preencode(s, m.index); c.uint.preencode(s, m.size); c.fixed32.preencode(s, m.hash) },
+  encode(s, m) { c.uint.encode(s, m.index); c.uint.encode(s, m.size); c.fixed32.encode(s, m.hash) },
+  decode(s) { return { index: c.uint.decode(s), size: c.uint.decode(s), hash: c.fixed32.decode(s) } }
+}
+const rootNodes = c.array(rootNode)
+
+export const receipt: Encoding<Receipt> = {
+  preencode(s, m) {
+    c.uint.preencode(s, 1); c.uint.preencode(s, m.index); c.uint.preencode(s, m.fork); c.fixed32.preencode(s, m.signer)
+    rootNodes.preencode(s, m.roots); c.fixed64.preencode(s, m.signature); c.buffer.preencode(s, m.entry)
+  },
+  encode(s, m) {
+    c.uint.encode(s, 1); c.uint.encode(s, m.index); c.uint.encode(s, m.fork); c.fixed32.encode(s, m.signer)
+    rootNodes.encode(s, m.roots); c.fixed64.encode(s, m.signature); c.buffer.encode(s, m.entry)
+  },
+  decode(s) {
+    const v = c.uint.decode(s)
+    if (v !== 1) throw new Error(`unknown receipt version ${v}`)
+    return {
+      index: c.uint.decode(s), fork: c.uint.decode(s), signer: c.fixed32.decode(s),
+      roots: rootNodes.decode(s), signature: c.fixed64.decode(s), entry: bytes(s)
+    }
+  }
+}
+
+/** A signed call as it travels (to a host, in a request). */
+export const signedCall: Encoding<SignedCall> = {
+  preencode(s, m) {
+    c.uint.preencode(s, 1); c.fixed32.preencode(s, m.vmKey); c.string.preencode(s, m.method); c.buffer.preencode(s, m.args)
+    nonce.preencode(s, m.nonce); c.fixed32.preencode(s, m.publicKey); c.fixed64.preencode(s, m.signature)
+  },
+  encode(s, m) {
+    c.uint.encode(s, 1); c.fixed32.encode(s, m.vmKey); c.string.encode(s, m.method); c.buffer.encode(s, m.args)
+    nonce.encode(s, m.nonce); c.fixed32.encode(s, m.publicKey); c.fixed64.encode(s, m.signature)
+  },
+  decode(s) {
+    const v = c.uint.decode(s)
+    if (v !== 1) throw new Error(`unknown signed call version ${v}`)
+    return {
+      vmKey: c.fixed32.decode(s), method: c.string.decode(s), args: bytes(s),
+      nonce: nonce.decode(s), publicKey: c.fixed32.decode(s), signature: c.fixed64.decode(s)
+    }
+  }
+}
+
+/** The bytes a caller signs: a namespace, then VM key, method, args and nonce. */
+export function callSignable(vmKey: Uint8Array, method: string, args: Uint8Array, n: Uint8Array): Buffer {
+  const s = c.state()
+  s.end += 32
+  c.fixed32.preencode(s, vmKey); c.string.preencode(s, method); c.buffer.preencode(s, args); nonce.preencode(s, n)
+  s.buffer = Buffer.allocUnsafe(s.end)
+  NS_CALL.copy(s.buffer as Buffer, 0)
+  s.start = 32
+  c.fixed32.encode(s, vmKey); c.string.encode(s, method); c.buffer.encode(s, args); nonce.encode(s, n)
+  return s.buffer as Buffer
+}
+
+/** Strict decode: unknown versions, unknown types and trailing bytes are MALFORMED_ENTRY. */
+export function decodeStrict<T>(enc: Encoding<T>, buf: Uint8Array, what: string): T {
+  const s = c.state(0, buf.byteLength, buf)
+  let value: T
+  try {
+    value = enc.decode(s)
+  } catch (err) {
+    throw new VmsError('MALFORMED_ENTRY', `${what} does not decode: ${(err as Error).message}`)
+  }
+  if (s.start !== s.end) throw new VmsError('MALFORMED_ENTRY', `${what} has ${s.end - s.start} trailing bytes`)
+  return value
+}
+
+export function encode<T>(enc: Encoding<T>, value: T): Buffer {
+  return c.encode(enc, value)
+}
+
+export function decodeEntry(buf: Uint8Array, index = -1): LogEntry {
+  return decodeStrict(logEntry, buf, index >= 0 ? `log entry ${index}` : 'log entry')
+}

@@ -1,0 +1,53 @@
+/**
+ * Messages between a host process and its sandbox process (Node IPC with the
+ * "advanced" serialization, so byte arrays cross as they are).
+ */
+
+export type FileOp =
+  | { op: 'put'; path: string; data: Uint8Array; mtime: number }
+  | { op: 'mkdir'; path: string; mtime: number }
+  | { op: 'del'; path: string }
+
+export interface CallInput {
+  method: string
+  /** Canonical JSON text of the args array. */
+  args: string
+  callerId: string
+  time: number
+  seed: Uint8Array
+}
+
+export interface RunResult {
+  ok: boolean
+  /** The call hit a limit (TIMEOUT, MEMORY_LIMIT, STACK_OVERFLOW): its isolate is gone. */
+  limit: boolean
+  /** Canonical JSON text of the result ('' = undefined). */
+  value: string
+  error: { name: string; message: string; code: string } | null
+  ops: FileOp[]
+}
+
+export interface SandboxConfig {
+  script: string
+  filename: string
+  timeoutMs: number
+  memoryMb: number
+  maxResultBytes: number
+  maxFileBytes: number
+}
+
+export type ReadOp = 'list' | 'read' | 'info' | 'history'
+
+export type ToChild =
+  | { t: 'check'; id: number; script: string; filename: string }
+  | { t: 'load'; id: number; config: SandboxConfig; time: number; seed: Uint8Array }
+  | { t: 'run'; id: number; calls: CallInput[] }
+  | { t: 'reply'; rid: number; value?: unknown; error?: { message: string; code: string } }
+
+export type ToParent =
+  | { t: 'checked'; id: number; error: string | null }
+  | { t: 'loaded'; id: number; methods: string[]; result: RunResult }
+  | { t: 'results'; id: number; results: RunResult[]; done: boolean }
+  | { t: 'read'; rid: number; op: ReadOp; path: string }
+  | { t: 'log'; level: string; message: string }
+  | { t: 'failed'; id: number; message: string }

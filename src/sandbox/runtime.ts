@@ -1,0 +1,411 @@
+/**
+ * The code that runs inside each isolate before the script: it removes what
+ * could make a call nondeterministic, installs `System`, `console`, a logged
+ * `Date` and `Math.random`, and keeps the script's view of its files.
+ *
+ * `installRuntime` is injected as source text (`installRuntime.toString()`),
+ * so it must not refer to anything outside itself: every helper lives inside.
+ * It runs once per isolate and returns the functions the sandbox process calls.
+ *
+ * Files: the isolate keeps a cache of what it has learnt about the archive
+ * (directory listings, sizes, contents it wrote). Only the host writes the
+ * archive, and only through this isolate, so the cache stays true; a miss asks
+ * the sandbox process (`hostRead`), which answers from the archive plus the
+ * calls not yet flushed. A call's changes are undone if the call fails.
+ */
+/* eslint-disable */
+export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStringify: any, cfg: any): any {
+  const ObjectFreeze = Object.freeze
+  const ArrayIsArray = Array.isArray
+  const MAX_FILE = cfg.maxFileBytes
+  const MAX_RESULT = cfg.maxResultBytes
+  const MAX_CONTENT_CACHE = 8 * 1024 * 1024
+
+  for (const name of ['WeakRef', 'FinalizationRegistry', 'SharedArrayBuffer', 'Atomics', 'WebAssembly']) {
+    delete g[name]
+  }
+
+  // ---- logged time -----------------------------------------------------------
+  let now = 0
+  const RealDate = g.Date
+  function VmDate(this: any, ...args: any[]) {
+    if (!new.target) return new RealDate(now).toString()
+    return args.length === 0 ? new RealDate(now) : new (RealDate as any)(...args)
+  }
+  VmDate.prototype = RealDate.prototype
+  VmDate.now = () => now
+  VmDate.parse = RealDate.parse
+  VmDate.UTC = RealDate.UTC
+  Object.defineProperty(RealDate.prototype, 'constructor', { value: VmDate, writable: true, configurable: true })
+  g.Date = VmDate
+
+  // ---- logged randomness (sfc32 seeded with the call's 16 logged bytes) --------
+  let a = 0, b = 0, c = 0, d = 0
+  function seedRandom(s: number[]) {
+    a = (s[0]! | (s[1]! << 8) | (s[2]! << 16) | (s[3]! << 24)) >>> 0
+    b = (s[4]! | (s[5]! << 8) | (s[6]! << 16) | (s[7]! << 24)) >>> 0
+    c = (s[8]! | (s[9]! << 8) | (s[10]! << 16) | (s[11]! << 24)) >>> 0
+    d = (s[12]! | (s[13]! << 8) | (s[14]! << 16) | (s[15]! << 24)) >>> 0
+    for (let i = 0; i < 12; i++) random()
+  }
+  function random() {
+    a >>>= 0; b >>>= 0; c >>>= 0; d >>>= 0
+    let t = (a + b) | 0
+    a = b ^ (b >>> 9)
+    b = (c + (c << 3)) | 0
+    c = (c << 21) | (c >>> 11)
+    d = (d + 1) | 0
+    t = (t + d) | 0
+    c = (c + t) | 0
+    return (t >>> 0) / 4294967296
+  }
+  g.Math.random = random
+
+  // ---- console -> host log output ----------------------------------------------
+  function show(v: any): string {
+    if (typeof v === 'string') return v
+    try { const s = JSON.stringify(v); return s === undefined ? String(v) : s } catch { return String(v) }
+  }
+  const console: any = {}
+  for (const level of ['log', 'info', 'warn', 'error', 'debug']) {
+    console[level] = (...args: any[]) => { hostLog.applyIgnored(undefined, [level, args.map(show).join(' ')]) }
+  }
+  g.console = ObjectFreeze(console)
+
+  // ---- UTF-8 (a bare isolate has no TextEncoder) -----------------------------------
+  function utf8Encode(s: string): Uint8Array {
+    const out: number[] = []
+    for (let i = 0; i < s.length; i++) {
+      let cp = s.charCodeAt(i)
+      if (cp >= 0xd800 && cp < 0xdc00 && i + 1 < s.length) {
+        const lo = s.charCodeAt(i + 1)
+        if (lo >= 0xdc00 && lo < 0xe000) { cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00); i++ }
+      }
+      if (cp >= 0xd800 && cp < 0xe000) cp = 0xfffd
+      if (cp < 0x80) out.push(cp)
+      else if (cp < 0x800) out.push(0xc0 | (cp >> 6), 0x80 | (cp & 63))
+      else if (cp < 0x10000) out.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63))
+      else out.push(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 63), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63))
+    }
+    return new Uint8Array(out)
+  }
+  function utf8Decode(u: Uint8Array): string {
+    let s = ''
+    for (let i = 0; i < u.length;) {
+      const x = u[i]!
+      let cp = 0xfffd, n = 1
+      if (x < 0x80) cp = x
+      else if (x >= 0xc2 && x < 0xe0 && i + 1 < u.length) { cp = ((x & 31) << 6) | (u[i + 1]! & 63); n = 2 }
+      else if (x >= 0xe0 && x < 0xf0 && i + 2 < u.length) { cp = ((x & 15) << 12) | ((u[i + 1]! & 63) << 6) | (u[i + 2]! & 63); n = 3 }
+      else if (x >= 0xf0 && x < 0xf5 && i + 3 < u.length) { cp = ((x & 7) << 18) | ((u[i + 1]! & 63) << 12) | ((u[i + 2]! & 63) << 6) | (u[i + 3]! & 63); n = 4 }
+      s += String.fromCodePoint(cp)
+      i += n
+    }
+    return s
+  }
+  const HEX = '0123456789abcdef'
+  function toHex(u: Uint8Array): string { let s = ''; for (let i = 0; i < u.length; i++) s += HEX[u[i]! >> 4]! + HEX[u[i]! & 15]!; return s }
+
+  // ---- files -----------------------------------------------------------------------
+  type Node = { kind: 'file' | 'dir'; size: number; mtime: number; marker: boolean }
+  const known = new Map<string, Node | null>()     // path -> node, null = known absent
+  const listed = new Map<string, Set<string>>()     // dir -> names, for dirs fully known
+  const content = new Map<string, Uint8Array>()     // contents this isolate wrote (bounded)
+  let contentBytes = 0
+  let ops: any[] = []
+  let undo: Array<() => void> = []
+
+  function fsError(code: string, message: string, path: string) {
+    const err: any = new Error(`${code}: ${message}, '${path}'`)
+    err.code = code
+    err.path = path
+    return err
+  }
+
+  function normalize(p: any): string {
+    if (typeof p !== 'string') throw new TypeError('path must be a string')
+    const parts: string[] = []
+    for (const seg of p.split('/')) {
+      if (seg === '' || seg === '.') continue
+      if (seg === '..') { parts.pop(); continue }
+      parts.push(seg)
+    }
+    const out = '/' + parts.join('/')
+    if (out.length > 4096) throw fsError('ENAMETOOLONG', 'path too long', out.slice(0, 64))
+    return out
+  }
+  function dirname(p: string): string { const i = p.lastIndexOf('/'); return i <= 0 ? '/' : p.slice(0, i) }
+  function basename(p: string): string { return p.slice(p.lastIndexOf('/') + 1) }
+
+  function setKnown(p: string, n: Node | null) {
+    const had = known.has(p), prev = known.get(p)
+    undo.push(() => { if (had) known.set(p, prev!); else known.delete(p) })
+    known.set(p, n)
+    const names = listed.get(dirname(p))
+    if (names && p !== '/') {
+      const name = basename(p), was = names.has(name)
+      if (n && !was) { names.add(name); undo.push(() => names.delete(name)) }
+      if (!n && was) { names.delete(name); undo.push(() => names.add(name)) }
+    }
+  }
+
+  function listing(dir: string): Set<string> {
+    let names = listed.get(dir)
+    if (names) return names
+    const rows = hostRead.applySyncPromise(undefined, ['list', dir, null])
+    names = new Set<string>()
+    for (const [name, kind, size, mtime, marker] of rows) {
+      names.add(name)
+      const p = dir === '/' ? '/' + name : dir + '/' + name
+      if (!known.has(p)) known.set(p, { kind, size, mtime, marker })
+    }
+    listed.set(dir, names)
+    return names
+  }
+
+  function lookup(p: string): Node | null {
+    if (p === '/') return { kind: 'dir', size: 0, mtime: 0, marker: true }
+    const n = known.get(p)
+    if (n !== undefined) return n
+    const parent = dirname(p)
+    const pn = lookup(parent)
+    if (!pn || pn.kind !== 'dir') { known.set(p, null); return null }
+    listing(parent)
+    const found = known.get(p)
+    if (found === undefined) { known.set(p, null); return null }
+    return found
+  }
+
+  function checkParents(p: string) {
+    let q = dirname(p)
+    const chain: string[] = []
+    while (true) { chain.push(q); if (q === '/') break; q = dirname(q) }
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const n = lookup(chain[i]!)
+      if (n && n.kind === 'file') throw fsError('ENOTDIR', 'not a directory', chain[i]!)
+    }
+    for (let i = chain.length - 1; i >= 0; i--) {
+      if (!lookup(chain[i]!)) setKnown(chain[i]!, { kind: 'dir', size: 0, mtime: 0, marker: false })
+    }
+  }
+
+  // An implicit directory (no marker) disappears with its last child, as in hyperdrive.
+  function pruneEmpty(dir: string) {
+    while (dir !== '/') {
+      const n = lookup(dir)
+      if (!n || n.marker || listing(dir).size > 0) return
+      setKnown(dir, null)
+      dir = dirname(dir)
+    }
+  }
+
+  function cacheContent(p: string, data: Uint8Array | null) {
+    const old = content.get(p)
+    if (old) { content.delete(p); contentBytes -= old.length }
+    if (data && data.length <= 65536) {
+      content.set(p, data); contentBytes += data.length
+      while (contentBytes > MAX_CONTENT_CACHE) {
+        const first = content.keys().next().value as string
+        contentBytes -= content.get(first)!.length
+        content.delete(first)
+      }
+    }
+  }
+
+  function toBytes(data: any, enc: any): Uint8Array {
+    if (typeof data === 'string') {
+      const e = typeof enc === 'object' && enc ? enc.encoding : enc
+      if (e === 'hex') {
+        if (!/^([0-9a-fA-F]{2})*$/.test(data)) throw new TypeError('not a hex string')
+        const u = new Uint8Array(data.length / 2)
+        for (let i = 0; i < u.length; i++) u[i] = parseInt(data.slice(2 * i, 2 * i + 2), 16)
+        return u
+      }
+      return utf8Encode(data)
+    }
+    if (data instanceof Uint8Array) return new Uint8Array(data)
+    if (data instanceof ArrayBuffer) return new Uint8Array(data.slice(0))
+    if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))
+    throw new TypeError('data must be a string, Uint8Array or ArrayBuffer')
+  }
+
+  function stat(n: Node) {
+    return ObjectFreeze({
+      size: n.size,
+      mtime: new RealDate(n.mtime),
+      isFile: () => n.kind === 'file',
+      isDirectory: () => n.kind === 'dir'
+    })
+  }
+
+  const files = {
+    async stat(path: any) {
+      const p = normalize(path)
+      const n = lookup(p)
+      if (!n) throw fsError('ENOENT', 'no such file or directory', p)
+      return stat(n)
+    },
+    async readFile(path: any, enc?: any) {
+      const p = normalize(path)
+      const n = lookup(p)
+      if (!n) throw fsError('ENOENT', 'no such file or directory', p)
+      if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', p)
+      let data = content.get(p)
+      if (!data) data = hostRead.applySyncPromise(undefined, ['read', p, null]) as Uint8Array
+      const e = typeof enc === 'object' && enc ? enc.encoding : enc
+      if (e === 'utf8' || e === 'utf-8') return utf8Decode(data)
+      if (e === 'hex') return toHex(data)
+      if (e !== undefined && e !== null && e !== 'binary' && e !== 'buffer') throw new TypeError(`unknown encoding ${e}`)
+      return new Uint8Array(data)
+    },
+    async readdir(path: any) {
+      const p = normalize(path)
+      const n = lookup(p)
+      if (!n) throw fsError('ENOENT', 'no such file or directory', p)
+      if (n.kind !== 'dir') throw fsError('ENOTDIR', 'not a directory', p)
+      return Array.from(listing(p)).sort()
+    },
+    async writeFile(path: any, data: any, enc?: any) {
+      const p = normalize(path)
+      if (p === '/') throw fsError('EISDIR', 'is a directory', p)
+      const bytes = toBytes(data, enc)
+      if (bytes.length > MAX_FILE) throw fsError('EFBIG', `file larger than ${MAX_FILE} bytes`, p)
+      checkParents(p)
+      const n = lookup(p)
+      if (n && n.kind === 'dir') throw fsError('EISDIR', 'is a directory', p)
+      setKnown(p, { kind: 'file', size: bytes.length, mtime: now, marker: false })
+      const prev = content.get(p)
+      undo.push(() => cacheContent(p, prev ?? null))
+      cacheContent(p, bytes)
+      ops.push({ op: 'put', path: p, data: bytes, mtime: now })
+    },
+    async mkdir(path: any) {
+      const p = normalize(path)
+      if (p === '/') return
+      const n = lookup(p)
+      if (n && n.kind === 'file') throw fsError('EEXIST', 'file already exists', p)
+      if (n && n.marker) return
+      checkParents(p)
+      setKnown(p, { kind: 'dir', size: 0, mtime: now, marker: true })
+      ops.push({ op: 'mkdir', path: p, mtime: now })
+    },
+    async unlink(path: any) {
+      const p = normalize(path)
+      const n = lookup(p)
+      if (!n) throw fsError('ENOENT', 'no such file or directory', p)
+      if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory (use rmdir)', p)
+      setKnown(p, null)
+      const prev = content.get(p)
+      undo.push(() => cacheContent(p, prev ?? null))
+      cacheContent(p, null)
+      ops.push({ op: 'del', path: p })
+      pruneEmpty(dirname(p))
+    },
+    async rmdir(path: any) {
+      const p = normalize(path)
+      if (p === '/') throw fsError('EBUSY', 'cannot remove the root directory', p)
+      const n = lookup(p)
+      if (!n) throw fsError('ENOENT', 'no such file or directory', p)
+      if (n.kind !== 'dir') throw fsError('ENOTDIR', 'not a directory', p)
+      if (listing(p).size > 0) throw fsError('ENOTEMPTY', 'directory not empty', p)
+      setKnown(p, null)
+      if (n.marker) ops.push({ op: 'del', path: p })
+      pruneEmpty(dirname(p))
+    },
+    async getInfo() {
+      const info = hostRead.applySyncPromise(undefined, ['info', '/', null])
+      return ObjectFreeze({ key: info.key, version: info.version + ops.length })
+    },
+    async history(opts?: any) {
+      const h = hostRead.applySyncPromise(undefined, ['history', '/', null])
+      const rows = h.rows
+      for (let i = 0; i < ops.length; i++) {
+        rows.push({ type: ops[i].op === 'del' ? 'del' : 'put', path: ops[i].path, version: h.version + i + 1 })
+      }
+      const start = (opts && opts.start) || 0
+      const end = opts && typeof opts.end === 'number' ? opts.end : Infinity
+      const out = rows.filter((r: any) => r.version > start && r.version <= end)
+      return opts && opts.reverse ? out.reverse() : out
+    }
+  }
+  for (const k of Object.keys(files)) ObjectFreeze((files as any)[k])
+
+  // ---- System, exports ---------------------------------------------------------------
+  const caller = { id: '' }
+  const System = ObjectFreeze({
+    caller: new Proxy({}, { get: (_t, k) => (k === 'id' ? caller.id : undefined), set: () => false }),
+    files: ObjectFreeze(files),
+    oracles: ObjectFreeze({})
+  })
+  const module: any = { exports: {} }
+  g.System = System
+  g.module = module
+  g.exports = module.exports
+  g.global = g
+
+  function describe(err: any) {
+    if (err && typeof err === 'object') {
+      let name = 'Error', message = '', code = ''
+      try { name = typeof err.name === 'string' ? err.name : 'Error' } catch {}
+      try { message = typeof err.message === 'string' ? err.message : show(err) } catch {}
+      try { code = typeof err.code === 'string' ? err.code : '' } catch {}
+      return { name: name.slice(0, 128), message: message.slice(0, 1024), code: code.slice(0, 64) }
+    }
+    let message = ''
+    try { message = typeof err === 'symbol' ? err.toString() : show(err) } catch { message = typeof err }
+    return { name: 'ThrownValue', message: ('a non-Error value was thrown: ' + message).slice(0, 1024), code: '' }
+  }
+
+  function methods(): string[] {
+    const ex = module.exports
+    if (!ex || (typeof ex !== 'object' && typeof ex !== 'function')) return []
+    return Object.keys(ex).filter((k) => k !== 'init' && typeof ex[k] === 'function').sort()
+  }
+
+  function begin(callerId: string, time: number, seed: number[]) {
+    caller.id = callerId
+    now = time
+    seedRandom(seed)
+    ops = []
+    undo = []
+  }
+
+  function finish(ok: boolean, value: any, err: any) {
+    let value_ = ''
+    let error: any = null
+    if (ok) {
+      try {
+        const s = canonicalStringify(value, MAX_RESULT)
+        value_ = s === undefined ? '' : s
+      } catch (e: any) {
+        ok = false
+        error = { name: 'EncodingError', message: 'the result cannot be returned: ' + String(e && e.message), code: String(e && e.code) }
+      }
+    } else {
+      error = describe(err)
+    }
+    const out = ok ? { ok, value: value_, error: null, ops } : { ok, value: '', error, ops: [] }
+    if (!ok) for (let i = undo.length - 1; i >= 0; i--) undo[i]!()
+    ops = []
+    undo = []
+    return out
+  }
+
+  async function call(method: string, argsJson: string, callerId: string, time: number, seed: number[], fresh: boolean) {
+    if (fresh) begin(callerId, time, seed)
+    try {
+      const fn = method === 'init' ? module.exports && module.exports.init : module.exports[method]
+      if (typeof fn !== 'function') {
+        if (method === 'init') return finish(true, undefined, null)
+        throw fsError('UNKNOWN_METHOD', 'the script does not export this method', method)
+      }
+      const args = argsJson === '' ? [] : JSON.parse(argsJson)
+      const value = await fn.apply(module.exports, ArrayIsArray(args) ? args : [])
+      return finish(true, value, null)
+    } catch (err) {
+      return finish(false, undefined, err)
+    }
+  }
+
+  return { call, methods, begin }
+}

@@ -1,0 +1,147 @@
+/**
+ * The host's handle on its sandbox process. Isolates run in a child process
+ * so that (1) the embedding program needs no `--no-node-snapshot` flag and
+ * (2) a script that aborts V8 (heap exhaustion can) kills only the child: the
+ * host fails that call, starts a new child and logs a load entry.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { createRequire } from 'node:module'
+import { VmsError } from '../errors.js'
+import type { CallInput, ReadOp, RunResult, SandboxConfig, ToChild, ToParent } from './protocol.js'
+
+export interface SandboxHooks {
+  /** Answer a file read of the running script (cache miss in the isolate). */
+  read(op: ReadOp, path: string): Promise<unknown>
+  /** A line the script wrote with console.* */
+  log(level: string, message: string): void
+}
+
+interface Waiter {
+  resolve(v: any): void
+  reject(e: Error): void
+  onResults?: (results: RunResult[]) => void
+}
+
+const CHILD = new URL('./child.js', import.meta.url)
+
+export function sandboxAvailable(): string | null {
+  if (typeof process === 'undefined' || !process.versions?.node || (globalThis as { Bare?: unknown }).Bare) {
+    return 'hosting and auditing need Node.js (isolated-vm); this runtime can only dial and read'
+  }
+  try {
+    createRequire(import.meta.url).resolve('isolated-vm')
+  } catch {
+    return 'isolated-vm is not installed: run `npm install` (it builds from source and needs python3, make and g++)'
+  }
+  return null
+}
+
+export class SandboxProcess {
+  private child: ChildProcess | null = null
+  private nextId = 0
+  private waiters = new Map<number, Waiter>()
+  private closed = false
+  private hooks: SandboxHooks
+  /** How many child processes were started (1 + restarts). */
+  spawns = 0
+
+  constructor(hooks: SandboxHooks) {
+    const missing = sandboxAvailable()
+    if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
+    this.hooks = hooks
+  }
+
+  check(script: string, filename: string): Promise<string | null> {
+    return this.request({ t: 'check', id: 0, script, filename })
+  }
+
+  load(config: SandboxConfig, time: number, seed: Uint8Array): Promise<{ methods: string[]; result: RunResult }> {
+    return this.request({ t: 'load', id: 0, config, time, seed })
+  }
+
+  /**
+   * Run calls in order. Results arrive through `onResults` in order, before any
+   * read the sandbox makes for a later call. Resolves when all ran or one hit a
+   * limit (then fewer results than calls arrived). Rejects with SANDBOX_CRASHED
+   * if the process died: results delivered before that stand.
+   */
+  run(calls: CallInput[], onResults: (results: RunResult[]) => void): Promise<void> {
+    return this.request({ t: 'run', id: 0, calls }, onResults)
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    const child = this.child
+    if (!child) return
+    this.child = null
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve())
+      child.kill('SIGKILL')
+    })
+  }
+
+  private request(msg: ToChild & { id: number }, onResults?: (results: RunResult[]) => void): Promise<any> {
+    if (this.closed) return Promise.reject(new VmsError('CLOSED', 'the sandbox is closed'))
+    const child = this.spawn()
+    const id = this.nextId++
+    msg.id = id
+    return new Promise((resolve, reject) => {
+      this.waiters.set(id, { resolve, reject, onResults })
+      child.send(msg)
+    })
+  }
+
+  private spawn(): ChildProcess {
+    if (this.child) return this.child
+    this.spawns++
+    const child = fork(CHILD, [], {
+      execArgv: ['--no-node-snapshot'],
+      // A fixed zone and locale: Date and Intl must read the same for host and auditor.
+      env: { TZ: 'UTC', LANG: 'C', LC_ALL: 'C' },
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+    })
+    child.on('message', (msg: ToParent) => this.onMessage(msg))
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.child = null
+      const err = new VmsError('SANDBOX_CRASHED', `the sandbox process exited (${signal ?? 'code ' + code}); it is restarted on the next call`)
+      const waiters = [...this.waiters.values()]
+      this.waiters.clear()
+      for (const w of waiters) w.reject(err)
+    })
+    child.on('error', () => {}) // 'exit' follows and reports
+    this.child = child
+    return child
+  }
+
+  private onMessage(msg: ToParent): void {
+    switch (msg.t) {
+      case 'log':
+        this.hooks.log(msg.level, msg.message)
+        return
+      case 'read':
+        this.hooks.read(msg.op, msg.path).then(
+          (value) => this.child?.send({ t: 'reply', rid: msg.rid, value }),
+          (err: Error & { code?: string }) => this.child?.send({ t: 'reply', rid: msg.rid, error: { message: err.message, code: err.code ?? 'EIO' } })
+        )
+        return
+      case 'results': {
+        const w = this.waiters.get(msg.id)
+        if (!w) return
+        if (msg.results.length > 0) w.onResults?.(msg.results)
+        if (msg.done) { this.waiters.delete(msg.id); w.resolve(undefined) }
+        return
+      }
+      case 'checked':
+      case 'loaded':
+      case 'failed': {
+        const w = this.waiters.get(msg.id)
+        if (!w) return
+        this.waiters.delete(msg.id)
+        if (msg.t === 'failed') w.reject(new VmsError('SANDBOX_CRASHED', msg.message))
+        else if (msg.t === 'checked') w.resolve(msg.error)
+        else w.resolve({ methods: msg.methods, result: msg.result })
+      }
+    }
+  }
+}

@@ -1,0 +1,254 @@
+// Hand-written declarations for the untyped Holepunch modules we use.
+// Only the surface vms-node touches; widen as the code needs more.
+
+declare module 'b4a' {
+  const b4a: {
+    from(input: string | ArrayLike<number> | ArrayBuffer, encoding?: string): Buffer
+    from(input: ArrayBufferLike, byteOffset: number, length: number): Buffer
+    alloc(n: number, fill?: number): Buffer
+    allocUnsafe(n: number): Buffer
+    concat(list: Uint8Array[], total?: number): Buffer
+    equals(a: Uint8Array, b: Uint8Array): boolean
+    compare(a: Uint8Array, b: Uint8Array): number
+    toString(buf: Uint8Array, encoding?: string, start?: number, end?: number): string
+    isBuffer(v: unknown): v is Buffer
+    byteLength(s: string, encoding?: string): number
+  }
+  export default b4a
+}
+
+declare module 'compact-encoding' {
+  export interface State { start: number; end: number; buffer: Uint8Array | null }
+  export interface Encoding<T> {
+    preencode(state: State, value: T): void
+    encode(state: State, value: T): void
+    decode(state: State): T
+  }
+  const c: {
+    state(start?: number, end?: number, buffer?: Uint8Array | null): State
+    encode<T>(enc: Encoding<T>, value: T): Buffer
+    decode<T>(enc: Encoding<T>, buf: Uint8Array): T
+    uint: Encoding<number>
+    uint8: Encoding<number>
+    uint32: Encoding<number>
+    uint64: Encoding<number>
+    buffer: Encoding<Uint8Array | null>
+    string: Encoding<string>
+    utf8: Encoding<string>
+    bool: Encoding<boolean>
+    fixed32: Encoding<Uint8Array>
+    fixed64: Encoding<Uint8Array>
+    fixed(n: number): Encoding<Uint8Array>
+    array<T>(enc: Encoding<T>): Encoding<T[]>
+    raw: Encoding<Uint8Array>
+    json: Encoding<unknown>
+  }
+  export default c
+}
+
+declare module 'hypercore-crypto' {
+  export interface KeyPair { publicKey: Buffer; secretKey: Buffer }
+  export interface TreeNode { index: number; size: number; hash: Uint8Array }
+  const crypto: {
+    keyPair(seed?: Uint8Array): KeyPair
+    sign(message: Uint8Array, secretKey: Uint8Array): Buffer
+    verify(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean
+    data(data: Uint8Array): Buffer
+    parent(a: TreeNode, b: TreeNode): Buffer
+    tree(roots: TreeNode[], out?: Uint8Array): Buffer
+    hash(data: Uint8Array | Uint8Array[], out?: Uint8Array): Buffer
+    randomBytes(n: number): Buffer
+    discoveryKey(key: Uint8Array): Buffer
+    namespace(name: string, count: number | string[]): Buffer[]
+  }
+  export default crypto
+}
+
+declare module 'hypercore-id-encoding' {
+  const id: {
+    encode(key: Uint8Array): string
+    decode(id: string | Uint8Array): Buffer
+    normalize(id: string | Uint8Array): string
+    isValid(id: unknown): boolean
+  }
+  export default id
+}
+
+declare module 'flat-tree' {
+  const ft: {
+    fullRoots(index: number, result?: number[]): number[]
+    sibling(index: number, depth?: number): number
+    parent(index: number, depth?: number): number
+    depth(index: number): number
+  }
+  export default ft
+}
+
+declare module 'ready-resource' {
+  import { EventEmitter } from 'node:events'
+  export default class ReadyResource extends EventEmitter {
+    opened: boolean
+    closed: boolean
+    opening: Promise<void> | null
+    closing: Promise<void> | null
+    ready(): Promise<void>
+    close(): Promise<void>
+    protected _open(): Promise<void>
+    protected _close(): Promise<void>
+  }
+}
+
+declare module 'hypercore' {
+  import type { EventEmitter } from 'node:events'
+  import type { KeyPair, TreeNode } from 'hypercore-crypto'
+  export interface HypercoreState { roots: TreeNode[]; length: number; byteLength: number; fork: number; signature: Uint8Array | null }
+  export default class Hypercore extends EventEmitter {
+    static key(manifest: Uint8Array, opts?: { compat?: boolean; version?: number }): Buffer
+    static discoveryKey(key: Uint8Array): Buffer
+    key: Buffer
+    discoveryKey: Buffer
+    keyPair: KeyPair | null
+    length: number
+    byteLength: number
+    fork: number
+    writable: boolean
+    opened: boolean
+    closed: boolean
+    state: HypercoreState
+    ready(): Promise<void>
+    close(): Promise<void>
+    append(blocks: Uint8Array | Uint8Array[]): Promise<{ length: number; byteLength: number }>
+    get(index: number, opts?: { wait?: boolean; timeout?: number }): Promise<Buffer | null>
+    has(index: number): Promise<boolean>
+    truncate(length: number, fork?: number): Promise<void>
+    treeHash(length?: number): Promise<Buffer>
+    update(opts?: { wait?: boolean }): Promise<boolean>
+    session(opts?: Record<string, unknown>): Hypercore
+    snapshot(): Hypercore
+    createReadStream(opts?: { start?: number; end?: number; live?: boolean }): AsyncIterable<Buffer>
+  }
+}
+
+declare module 'hypercore/lib/merkle-tree.js' {
+  import type { TreeNode } from 'hypercore-crypto'
+  const mt: { MerkleTree: { getRoots(state: unknown, length: number): Promise<TreeNode[]> } }
+  export default mt
+}
+
+declare module 'hypercore/lib/caps.js' {
+  const caps: { treeSignable(manifestHash: Uint8Array, treeHash: Uint8Array, length: number, fork: number): Buffer }
+  export default caps
+}
+
+declare module 'corestore' {
+  import type Hypercore from 'hypercore'
+  export default class Corestore {
+    constructor(storage: string, opts?: Record<string, unknown>)
+    ready(): Promise<void>
+    close(): Promise<void>
+    get(opts: { name?: string; key?: Uint8Array; exclusive?: boolean; writable?: boolean } | Uint8Array): Hypercore
+    namespace(name: string): Corestore
+    session(): Corestore
+    replicate(isInitiator: boolean | unknown, opts?: Record<string, unknown>): unknown
+  }
+}
+
+declare module 'hyperbee' {
+  import type Hypercore from 'hypercore'
+  export interface BeeNode { seq: number; key: any; value: any }
+  export interface BlockEntry { seq: number; key: Buffer; value: Buffer | null; isDeletion(): boolean }
+  export interface HyperbeeBatch {
+    length: number
+    put(key: unknown, value?: unknown, opts?: Record<string, unknown>): Promise<void>
+    del(key: unknown, opts?: Record<string, unknown>): Promise<void>
+    toBlocks(): Buffer[]
+    getRoot(ensureHeader: boolean): Promise<unknown>
+    flush(): Promise<void>
+    close(): Promise<void>
+  }
+  export default class Hyperbee {
+    core: Hypercore
+    version: number
+    ready(): Promise<void>
+    batch(opts?: Record<string, unknown>): HyperbeeBatch
+    get(key: unknown, opts?: Record<string, unknown>): Promise<BeeNode | null>
+    peek(range: Record<string, unknown>, opts?: Record<string, unknown>): Promise<BeeNode | null>
+    getBlock(seq: number, opts?: Record<string, unknown>): Promise<BlockEntry>
+    checkout(version: number, opts?: Record<string, unknown>): Hyperbee
+    snapshot(): Hyperbee
+    createReadStream(range?: Record<string, unknown>, opts?: Record<string, unknown>): AsyncIterable<BeeNode>
+    createHistoryStream(opts?: Record<string, unknown>): AsyncIterable<{ type: 'put' | 'del'; seq: number; key: any; value: any }>
+    close(): Promise<void>
+  }
+}
+
+declare module 'hyperdrive' {
+  import type Corestore from 'corestore'
+  import type Hyperbee from 'hyperbee'
+  import type Hypercore from 'hypercore'
+  export interface BlobId { blockOffset: number; blockLength: number; byteOffset: number; byteLength: number }
+  export interface DriveEntry { seq: number; key: string; value: { executable: boolean; linkname: string | null; blob: BlobId | null; metadata: any } }
+  export default class Hyperdrive {
+    constructor(store: Corestore, key?: Uint8Array | null, opts?: Record<string, unknown>)
+    static normalizePath(name: string): string
+    key: Buffer
+    discoveryKey: Buffer
+    version: number
+    core: Hypercore
+    db: Hyperbee
+    blobs: { core: Hypercore; get(id: BlobId): Promise<Buffer | null> } | null
+    ready(): Promise<void>
+    close(): Promise<void>
+    getBlobs(): Promise<{ core: Hypercore; get(id: BlobId): Promise<Buffer | null> }>
+    get(name: string, opts?: Record<string, unknown>): Promise<Buffer | null>
+    put(name: string, buf: Uint8Array | string, opts?: Record<string, unknown>): Promise<void>
+    del(name: string): Promise<void>
+    entry(name: string, opts?: Record<string, unknown>): Promise<DriveEntry | null>
+    exists(name: string): Promise<boolean>
+    readdir(folder: string, opts?: Record<string, unknown>): AsyncIterable<string>
+    list(folder: string, opts?: Record<string, unknown>): AsyncIterable<DriveEntry>
+    checkout(version: number): Hyperdrive
+    truncate(version: number, opts?: Record<string, unknown>): Promise<void>
+  }
+}
+
+declare module 'brittle' {
+  export interface Test {
+    is(a: unknown, b: unknown, msg?: string): void
+    not(a: unknown, b: unknown, msg?: string): void
+    alike(a: unknown, b: unknown, msg?: string): void
+    unlike(a: unknown, b: unknown, msg?: string): void
+    ok(v: unknown, msg?: string): void
+    absent(v: unknown, msg?: string): void
+    pass(msg?: string): void
+    fail(msg?: string): void
+    exception(fn: Promise<unknown> | (() => unknown), expected?: RegExp | Function, msg?: string): Promise<void>
+    execution(fn: Promise<unknown> | (() => unknown), msg?: string): Promise<void>
+    teardown(fn: () => unknown): void
+    tmp(): Promise<string>
+    comment(msg: string): void
+    plan(n: number): void
+    timeout(ms: number): void
+  }
+  type TestFn = (t: Test) => unknown
+  interface TestApi {
+    (name: string, fn: TestFn): void
+    (name: string, opts: Record<string, unknown>, fn: TestFn): void
+    skip(name: string, fn: TestFn): void
+    solo(name: string, fn: TestFn): void
+  }
+  const test: TestApi
+  export default test
+}
+
+declare module 'sub-encoder' {
+  export default class SubEncoder {
+    constructor(prefix: string, encoding: string)
+    encode(key: string): Buffer
+    decode(buf: Uint8Array): string
+  }
+}
+
+declare module 'hyperbee/lib/messages.js' {
+  export const Node: { decode(buf: Uint8Array): { key: Buffer; value: Buffer | null; index: Buffer } }
+}
