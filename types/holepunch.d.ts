@@ -250,5 +250,9 @@ declare module 'sub-encoder' {
 }
 
 declare module 'hyperbee/lib/messages.js' {
-  export const Node: { decode(buf: Uint8Array): { key: Buffer; value: Buffer | null; index: Buffer } }
+  export const Node: {
+    decode(buf: Uint8Array): { key: Buffer; value: Buffer | null; index: Buffer }
+    encode(node: { key: Uint8Array; value: Uint8Array | null; index: Uint8Array }): Buffer
+  }
+  export const YoloIndex: { encode(index: { levels: Array<{ keys: number[]; children: number[] }> }): Buffer }
 }

@@ -338,7 +338,7 @@ class Replay {
     if (inputs.length > 0) {
       this.view!.reset(await this.checkoutAt(this.state.dbLength), this.state.dbLength)
       try {
-        await this.sandbox!.run(inputs, (rs) => {
+        await this.sandbox!.run(inputs, this.config.timeoutMs * inputs.length, (rs) => {
           for (const r of rs) { results.push(r); this.view!.apply(r.ops) }
         })
       } catch (err) {

@@ -1,8 +1,10 @@
 /**
  * Writes the file operations of a group of calls to the hyperdrive in one go:
  * all file contents in one append to the blobs core, then all entries in one
- * hyperbee batch. Returns the files state after each call: lengths and tree
- * hashes of both cores, computed as the blocks are laid down.
+ * append to the hyperbee core. Each entry block is encoded as a lone put would
+ * write it (see bee-blocks.ts), so every call's version is a valid checkout.
+ * Returns the files state after each call: lengths and tree hashes of both
+ * cores, computed as the blocks are laid down.
  */
 import type Hyperdrive from 'hyperdrive'
 import type Hypercore from 'hypercore'
@@ -12,6 +14,7 @@ import { MerkleRoots } from '../merkle.js'
 import type { FileOp } from '../sandbox/protocol.js'
 import type { FilesState } from '../messages/index.js'
 import { blobBlocks, dirValue, fileValue, filesKeyEncoding } from './entries.js'
+import { encodeBeeBlock, warmBeeCache, type BatchInternals } from './bee-blocks.js'
 
 export class FilesWriter {
   readonly drive: Hyperdrive
@@ -43,6 +46,8 @@ export class FilesWriter {
   async write(groups: FileOp[][]): Promise<FilesState[]> {
     const db = this.drive.db
     const batch = db.batch()
+    const start = db.core.length
+    const dbBlocks: Uint8Array[] = []
     const blobBlocksOut: Uint8Array[] = []
     const dbMarks: number[] = []
     const blobMarks: number[] = []
@@ -63,12 +68,12 @@ export class FilesWriter {
         } else {
           await batch.del(op.path, { keyEncoding: filesKeyEncoding })
         }
+        dbBlocks.push(encodeBeeBlock(batch as unknown as BatchInternals, start + dbBlocks.length))
       }
       dbMarks.push(batch.length)
       blobMarks.push(blobBlocksOut.length)
     }
 
-    const dbBlocks = batch.length > 0 ? batch.toBlocks() : []
     const states: FilesState[] = []
     let d = 0
     let bl = 0
@@ -80,8 +85,12 @@ export class FilesWriter {
 
     if (blobBlocksOut.length > 0) await this.blobsCore.append(blobBlocksOut)
     this.blobBytes = byteOffset
-    if (batch.length > 0) await batch.flush()
-    else await batch.close()
+    try {
+      if (dbBlocks.length > 0) await db.core.append(dbBlocks)
+    } finally {
+      await batch.close()
+    }
+    warmBeeCache(db, start, dbBlocks)
 
     if (!b4a.equals(this.dbRoots.hash(), crypto.tree(db.core.state.roots)) || this.dbRoots.length !== db.core.length) {
       throw new Error('files writer: the drive moved under the writer (its tree differs from the one computed)')

@@ -343,8 +343,9 @@ export class VmHost extends ReadyResource {
         }
         if (runnable.length === 0) continue
         let got = 0
+        let recycled = false
         try {
-          await this.sandbox!.run(inputs, (results) => {
+          ({ recycled } = await this.sandbox!.run(inputs, this.genesis!.limits.timeoutMs, (results) => {
             for (const r of results) {
               const it = runnable[got++]!
               it.result = r
@@ -352,7 +353,7 @@ export class VmHost extends ReadyResource {
               this.ready_.push(it)
             }
             this.kickCommit()
-          })
+          }))
         } catch (err) {
           // The sandbox process died. Calls it had not reported are run again one
           // by one after a load; one that brings it down alone is failed.
@@ -368,9 +369,15 @@ export class VmHost extends ReadyResource {
           this.needsLoad = { reason: LoadReason.RECYCLE, note: 'the sandbox process crashed and was restarted' }
           continue
         }
-        if (got < runnable.length) this.queue.unshift(...runnable.slice(got))
-        const last = runnable[got - 1]
-        if (last?.result?.limit) this.needsLoad = { reason: LoadReason.RECYCLE, note: `a call hit a limit (${last.result.error?.code})` }
+        const rest = runnable.slice(got)
+        if (recycled) {
+          const last = runnable[got - 1]?.result
+          // A known culprit was logged with its limit; otherwise the batch was cut
+          // short and the calls left are retried one by one to find it.
+          if (!last?.limit) for (const it of rest) it.suspect = true
+          this.needsLoad = { reason: LoadReason.RECYCLE, note: last?.limit ? `a call hit a limit (${last.error?.code})` : 'a batch of calls hit a limit' }
+        }
+        this.queue.unshift(...rest)
       }
     } finally {
       this.executing = false

@@ -14,25 +14,22 @@ const CANONICAL = `(${canonicalStringify.toString()})`
 let isolate: ivm.Isolate | null = null
 let callRef: ivm.Reference<any> | null = null
 let methodsRef: ivm.Reference<any> | null = null
+let batchRef: ivm.Reference<any> | null = null
+let takeRef: ivm.Reference<any> | null = null
 let config: SandboxConfig | null = null
 
 let nextRid = 0
 const reads = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>()
-let unsent: RunResult[] = []
 let runningId = -1
 
 function send(msg: ToParent): void {
   process.send!(msg)
 }
 
-function flushResults(done: boolean): void {
-  if (runningId === -1) return
-  send({ t: 'results', id: runningId, results: unsent, done })
-  unsent = []
-}
-
-function hostRead(op: ReadOp, path: string): Promise<unknown> {
-  flushResults(false)
+// The isolate hands over the results of finished calls with each read, so the
+// host knows their writes before it answers.
+function hostRead(op: ReadOp, path: string, finished: RunResult[] | null): Promise<unknown> {
+  if (finished && finished.length > 0 && runningId !== -1) send({ t: 'results', id: runningId, results: finished, done: false, recycled: false })
   const rid = nextRid++
   return new Promise((resolve, reject) => {
     reads.set(rid, { resolve: (v) => resolve(new ivm.ExternalCopy(v).copyInto()), reject })
@@ -43,8 +40,7 @@ function hostRead(op: ReadOp, path: string): Promise<unknown> {
 function disposeIsolate(): void {
   if (isolate && !isolate.isDisposed) isolate.dispose()
   isolate = null
-  callRef = null
-  methodsRef = null
+  callRef = methodsRef = batchRef = takeRef = null
 }
 
 function limitResult(code: string, message: string): RunResult {
@@ -62,23 +58,6 @@ function classify(err: unknown): RunResult {
   return limitResult('SANDBOX_ERROR', `the sandbox failed: ${message}`)
 }
 
-function afterCall(r: RunResult): RunResult {
-  if (!r.ok && r.error && r.error.name === 'RangeError' && /Maximum call stack size exceeded/.test(r.error.message)) {
-    return limitResult('STACK_OVERFLOW', 'the call overflowed the stack')
-  }
-  return r
-}
-
-async function invoke(call: CallInput, fresh: boolean): Promise<RunResult> {
-  const seed = Array.from(call.seed)
-  const r = await callRef!.apply(undefined, [call.method, call.args, call.callerId, call.time, seed, fresh], {
-    timeout: config!.timeoutMs,
-    arguments: { copy: true },
-    result: { promise: true, copy: true }
-  }) as RunResult
-  return afterCall(r)
-}
-
 async function load(cfg: SandboxConfig, time: number, seed: Uint8Array): Promise<{ methods: string[]; result: RunResult }> {
   disposeIsolate()
   config = cfg
@@ -94,16 +73,20 @@ async function load(cfg: SandboxConfig, time: number, seed: Uint8Array): Promise
   const rt = await g.get('__vmsRuntime', { reference: true })
   callRef = await rt.get('call', { reference: true })
   methodsRef = await rt.get('methods', { reference: true })
+  batchRef = await rt.get('runBatch', { reference: true })
+  takeRef = await rt.get('take', { reference: true })
+  const begin = await rt.get('begin', { reference: true })
   await context.eval('delete globalThis.__vmsRuntime')
 
   // The script's top level and init run as one load step, with the load's time and seed.
-  const begin = await rt.get('begin', { reference: true })
   await begin.apply(undefined, ['', time, Array.from(seed)], { arguments: { copy: true } })
   let result: RunResult
   try {
     const script = await isolate.compileScript(cfg.script, { filename: cfg.filename })
     await script.run(context, { timeout: cfg.timeoutMs })
-    result = await invoke({ method: 'init', args: '', callerId: '', time, seed }, false)
+    result = await callRef!.apply(undefined, ['init', '', '', time, Array.from(seed), false], {
+      timeout: cfg.timeoutMs, arguments: { copy: true }, result: { promise: true, copy: true }
+    }) as RunResult
   } catch (err) {
     const e = err as Error
     result = isolate.isDisposed || /timed out/.test(e.message)
@@ -117,22 +100,42 @@ async function load(cfg: SandboxConfig, time: number, seed: Uint8Array): Promise
   return { methods, result }
 }
 
-async function run(id: number, calls: CallInput[]): Promise<void> {
+/**
+ * Run calls in one entry into the isolate. If the batch runs out of time, the
+ * call that was running is only known to be at fault when it ran alone (first
+ * in the batch); otherwise the host retries the rest one by one after a reload.
+ */
+async function run(id: number, calls: CallInput[], timeoutMs: number): Promise<void> {
   runningId = id
+  const results: RunResult[] = []
+  let recycled = false
   try {
-    for (const call of calls) {
-      if (!callRef) { unsent.push(limitResult('SANDBOX_ERROR', 'the sandbox has no loaded script')); break }
-      let r: RunResult
-      try {
-        r = await invoke(call, true)
-      } catch (err) {
-        r = classify(err)
-      }
-      unsent.push(r)
-      if (r.limit) { disposeIsolate(); break }
+    if (!batchRef) {
+      results.push(limitResult('SANDBOX_ERROR', 'the sandbox has no loaded script'))
+      recycled = true
+      return
     }
-    flushResults(true)
+    const input = calls.map((c) => [c.method, c.args, c.callerId, c.time, Array.from(c.seed)])
+    try {
+      const rs = await batchRef.apply(undefined, [input], {
+        timeout: timeoutMs, arguments: { copy: true }, result: { promise: true, copy: true }
+      }) as RunResult[]
+      for (const r of rs) results.push(r)
+      if (rs.length > 0 && rs[rs.length - 1]!.limit) recycled = true
+    } catch (err) {
+      recycled = true
+      const limit = classify(err)
+      if (isolate && !isolate.isDisposed && takeRef) {
+        const { results: done, running } = await takeRef.apply(undefined, [], { result: { copy: true } }) as { results: RunResult[]; running: number }
+        for (const r of done) results.push(r)
+        if (running === 0) results.push(limit)
+      } else if (calls.length === 1) {
+        results.push(limit)
+      }
+    }
   } finally {
+    if (recycled) disposeIsolate()
+    send({ t: 'results', id, results, done: true, recycled })
     runningId = -1
   }
 }
@@ -174,7 +177,7 @@ process.on('message', (msg: ToChild) => {
       )
       return
     case 'run':
-      run(msg.id, msg.calls).catch((err) => send({ t: 'failed', id: msg.id, message: (err as Error).message }))
+      run(msg.id, msg.calls, msg.timeoutMs).catch((err) => send({ t: 'failed', id: msg.id, message: (err as Error).message }))
   }
 })
 

@@ -19,7 +19,7 @@ export interface CallInput {
 
 export interface RunResult {
   ok: boolean
-  /** The call hit a limit (TIMEOUT, MEMORY_LIMIT, STACK_OVERFLOW): its isolate is gone. */
+  /** The call hit a limit (TIMEOUT, MEMORY_LIMIT, STACK_OVERFLOW): not reproducible; its isolate is gone. */
   limit: boolean
   /** Canonical JSON text of the result ('' = undefined). */
   value: string
@@ -41,13 +41,13 @@ export type ReadOp = 'list' | 'read' | 'info' | 'history'
 export type ToChild =
   | { t: 'check'; id: number; script: string; filename: string }
   | { t: 'load'; id: number; config: SandboxConfig; time: number; seed: Uint8Array }
-  | { t: 'run'; id: number; calls: CallInput[] }
+  | { t: 'run'; id: number; calls: CallInput[]; timeoutMs: number }
   | { t: 'reply'; rid: number; value?: unknown; error?: { message: string; code: string } }
 
 export type ToParent =
   | { t: 'checked'; id: number; error: string | null }
   | { t: 'loaded'; id: number; methods: string[]; result: RunResult }
-  | { t: 'results'; id: number; results: RunResult[]; done: boolean }
+  | { t: 'results'; id: number; results: RunResult[]; done: boolean; recycled: boolean }
   | { t: 'read'; rid: number; op: ReadOp; path: string }
   | { t: 'log'; level: string; message: string }
   | { t: 'failed'; id: number; message: string }

@@ -114,6 +114,16 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   let contentBytes = 0
   let ops: any[] = []
   let undo: Array<() => void> = []
+  // Results of a batch not yet handed out: they travel with the next read (the
+  // host must know the writes of earlier calls before it answers a later one).
+  let outbox: any[] = []
+  let running = -1
+
+  function ask(op: string, path: string): any {
+    const out = outbox
+    outbox = []
+    return hostRead.applySyncPromise(undefined, [op, path, out], { arguments: { copy: true } })
+  }
 
   function fsError(code: string, message: string, path: string) {
     const err: any = new Error(`${code}: ${message}, '${path}'`)
@@ -152,7 +162,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   function listing(dir: string): Set<string> {
     let names = listed.get(dir)
     if (names) return names
-    const rows = hostRead.applySyncPromise(undefined, ['list', dir, null])
+    const rows = ask('list', dir)
     names = new Set<string>()
     for (const [name, kind, size, mtime, marker] of rows) {
       names.add(name)
@@ -251,7 +261,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       if (!n) throw fsError('ENOENT', 'no such file or directory', p)
       if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', p)
       let data = content.get(p)
-      if (!data) data = hostRead.applySyncPromise(undefined, ['read', p, null]) as Uint8Array
+      if (!data) data = ask('read', p) as Uint8Array
       const e = typeof enc === 'object' && enc ? enc.encoding : enc
       if (e === 'utf8' || e === 'utf-8') return utf8Decode(data)
       if (e === 'hex') return toHex(data)
@@ -313,11 +323,11 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       pruneEmpty(dirname(p))
     },
     async getInfo() {
-      const info = hostRead.applySyncPromise(undefined, ['info', '/', null])
+      const info = ask('info', '/')
       return ObjectFreeze({ key: info.key, version: info.version + ops.length })
     },
     async history(opts?: any) {
-      const h = hostRead.applySyncPromise(undefined, ['history', '/', null])
+      const h = ask('history', '/')
       const rows = h.rows
       for (let i = 0; i < ops.length; i++) {
         rows.push({ type: ops[i].op === 'del' ? 'del' : 'put', path: ops[i].path, version: h.version + i + 1 })
@@ -384,7 +394,10 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     } else {
       error = describe(err)
     }
-    const out = ok ? { ok, value: value_, error: null, ops } : { ok, value: '', error, ops: [] }
+    // Where the stack ends depends on how V8 compiled the code: not reproducible, so a limit.
+    const limit = !ok && error.name === 'RangeError' && error.message === 'Maximum call stack size exceeded'
+    if (limit) error = { name: 'LimitError', message: 'the call overflowed the stack', code: 'STACK_OVERFLOW' }
+    const out = ok ? { ok, limit: false, value: value_, error: null, ops } : { ok, limit, value: '', error, ops: [] }
     if (!ok) for (let i = undo.length - 1; i >= 0; i--) undo[i]!()
     ops = []
     undo = []
@@ -407,5 +420,29 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     }
   }
 
-  return { call, methods, begin }
+  // Runs a batch of calls in one entry into the isolate (entering costs more than a small call).
+  async function runBatch(calls: any[]) {
+    outbox = []
+    for (let i = 0; i < calls.length; i++) {
+      const c = calls[i]
+      running = i
+      const r = await call(c[0], c[1], c[2], c[3], c[4], true)
+      outbox.push(r)
+      if (r.limit) break
+    }
+    running = -1
+    const out = outbox
+    outbox = []
+    return out
+  }
+
+  // After a batch was cut short (time limit): what finished, and which call was running.
+  function take() {
+    const out = { results: outbox, running }
+    outbox = []
+    running = -1
+    return out
+  }
+
+  return { call, methods, begin, runBatch, take }
 }

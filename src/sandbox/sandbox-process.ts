@@ -60,13 +60,15 @@ export class SandboxProcess {
   }
 
   /**
-   * Run calls in order. Results arrive through `onResults` in order, before any
-   * read the sandbox makes for a later call. Resolves when all ran or one hit a
-   * limit (then fewer results than calls arrived). Rejects with SANDBOX_CRASHED
-   * if the process died: results delivered before that stand.
+   * Run calls in order, the whole batch within `timeoutMs`. Results arrive
+   * through `onResults` in order, before any read the sandbox makes for a later
+   * call. Resolves when all ran, or early with `recycled` when the isolate was
+   * dropped (a limit): then fewer results arrived than calls were given, and
+   * the last one is a limit result if the culprit is known. Rejects with
+   * SANDBOX_CRASHED if the process died: results delivered before that stand.
    */
-  run(calls: CallInput[], onResults: (results: RunResult[]) => void): Promise<void> {
-    return this.request({ t: 'run', id: 0, calls }, onResults)
+  run(calls: CallInput[], timeoutMs: number, onResults: (results: RunResult[]) => void): Promise<{ recycled: boolean }> {
+    return this.request({ t: 'run', id: 0, calls, timeoutMs }, onResults)
   }
 
   async close(): Promise<void> {
@@ -129,7 +131,7 @@ export class SandboxProcess {
         const w = this.waiters.get(msg.id)
         if (!w) return
         if (msg.results.length > 0) w.onResults?.(msg.results)
-        if (msg.done) { this.waiters.delete(msg.id); w.resolve(undefined) }
+        if (msg.done) { this.waiters.delete(msg.id); w.resolve({ recycled: msg.recycled }) }
         return
       }
       case 'checked':
