@@ -358,7 +358,7 @@ export class VmHost extends ReadyResource {
           // The sandbox process died. Calls it had not reported are run again one
           // by one after a load; one that brings it down alone is failed.
           const rest = runnable.slice(got)
-          if (single && rest.length > 0) {
+          if ((single || runnable.length === 1) && rest.length > 0) {
             const it = rest.shift()!
             it.result = { ok: false, limit: true, value: '', error: { name: 'LimitError', code: 'SANDBOX_CRASHED', message: (err as Error).message }, ops: [] }
             this.ready_.push(it)

@@ -1,0 +1,37 @@
+import type { Test } from 'brittle'
+import Corestore from 'corestore'
+import { VmHost, type VmHostOptions } from '../../src/index.js'
+import { openVmCores, closeVmCores, type VmCores } from '../../src/host/vm-storage.js'
+import { decodeEntry, type LogEntry } from '../../src/messages/index.js'
+
+export const RSVP = `
+exports.init = async () => { await System.files.mkdir('/rsvps') }
+exports.RSVP = async (isAttending, reason = '') => {
+  if (typeof isAttending !== 'boolean') throw new TypeError('isAttending must be true or false')
+  await System.files.writeFile('/rsvps/' + System.caller.id + '.json', JSON.stringify({ isAttending, reason }))
+}
+exports.list = async () => (await System.files.readdir('/rsvps')).sort()
+`
+
+/** A host on fresh storage, closed when the test ends. */
+export async function createHost(t: Test, script: string, opts: Omit<VmHostOptions, 'script'> = {}): Promise<{ host: VmHost; dir: string }> {
+  const dir = await t.tmp()
+  const host = await VmHost.create(dir, { ...opts, script })
+  t.teardown(() => host.close())
+  return { host, dir }
+}
+
+/** The VM's cores opened straight from storage (the host must be closed), closed when the test ends. */
+export async function openCores(t: Test, dir: string): Promise<VmCores> {
+  const cores = await openVmCores(dir)
+  t.teardown(() => closeVmCores(cores))
+  return cores
+}
+
+export async function entries(log: { length: number; get(i: number): Promise<Buffer | null> }): Promise<LogEntry[]> {
+  const out: LogEntry[] = []
+  for (let i = 0; i < log.length; i++) out.push(decodeEntry((await log.get(i))!, i))
+  return out
+}
+
+export { Corestore }

@@ -1,0 +1,173 @@
+import test from 'brittle'
+import b4a from 'b4a'
+import { VmHost, Identity, verifyReceipt, EntryType, canonicalEncode } from '../src/index.js'
+import { callSignable } from '../src/messages/index.js'
+import crypto from 'hypercore-crypto'
+import { createHost, entries, RSVP } from './helpers/index.js'
+
+test('a signed call runs, is logged, and its receipt verifies against the VM key alone', async (t) => {
+  const { host } = await createHost(t, RSVP)
+  t.is(host.key.byteLength, 32)
+  t.alike(host.methods, ['RSVP', 'list'])
+  const alice = Identity.generate()
+  const call = alice.sign(host.key, 'RSVP', [true, 'yes!'])
+  const { result, receipt } = await host.call(call)
+  t.is(result, undefined)
+  t.is(receipt.index, 2, 'genesis, load, then the call')
+  const entry = verifyReceipt(host.key, receipt, call)
+  t.is(entry.method, 'RSVP')
+  t.ok(entry.outcome.ok)
+  t.is(host.log.length, 3)
+  const log = await entries(host.log)
+  t.is(log[0]!.type, EntryType.GENESIS)
+  t.is(log[1]!.type, EntryType.LOAD)
+  t.is(log[2]!.type, EntryType.CALL)
+  const listed = await host.call(alice.sign(host.key, 'list', []))
+  t.alike(listed.result, [alice.id + '.json'])
+  t.is(b4a.toString((await host.drive.get('/rsvps/' + alice.id + '.json'))!), '{"isAttending":true,"reason":"yes!"}')
+})
+
+test('a receipt does not verify for another VM or another call', async (t) => {
+  const { host } = await createHost(t, RSVP)
+  const { host: other } = await createHost(t, RSVP)
+  const alice = Identity.generate()
+  const call = alice.sign(host.key, 'RSVP', [true])
+  const { receipt } = await host.call(call)
+  t.exception(() => verifyReceipt(other.key, receipt), /BAD_RECEIPT/)
+  t.exception(() => verifyReceipt(host.key, receipt, alice.sign(host.key, 'RSVP', [true])), /BAD_RECEIPT/)
+})
+
+test('a failed call is logged as failed, answered with its error and receipt, and changes no files', async (t) => {
+  const { host } = await createHost(t, RSVP + `
+exports.half = async () => { await System.files.writeFile('/half', 'x'); throw new Error('changed my mind') }`)
+  const alice = Identity.generate()
+  const before = host.drive.db.core.length
+  const err = await host.call(alice.sign(host.key, 'half', [])).catch((e) => e)
+  t.is(err.code, 'CALL_FAILED')
+  t.is(err.remote.message, 'changed my mind')
+  t.ok(err.receipt, 'a failed call has a receipt too')
+  const entry = verifyReceipt(host.key, err.receipt)
+  t.is(entry.outcome.ok, false)
+  t.is(entry.outcome.error!.message, 'changed my mind')
+  t.is(host.drive.db.core.length, before, 'no file entry written')
+  t.is(await host.drive.get('/half'), null)
+  const bad = await host.call(alice.sign(host.key, 'RSVP', ['maybe'])).catch((e) => e)
+  t.is(bad.remote.name, 'TypeError')
+})
+
+test('bad requests are refused before execution and never logged', async (t) => {
+  const { host } = await createHost(t, RSVP, { limits: { maxArgsBytes: 1024 } })
+  const { host: other } = await createHost(t, RSVP)
+  const alice = Identity.generate()
+  const length = host.log.length
+
+  const cases: Array<[string, () => unknown, string]> = [
+    ['unknown method', () => alice.sign(host.key, 'nope', []), 'UNKNOWN_METHOD'],
+    ['reserved init', () => alice.sign(host.key, 'init', []), 'RESERVED_METHOD'],
+    ['prototype name', () => alice.sign(host.key, 'constructor', []), 'UNKNOWN_METHOD'],
+    ['signed for another VM', () => alice.sign(other.key, 'RSVP', [true]), 'WRONG_VM'],
+    ['args too large', () => alice.sign(host.key, 'RSVP', [true, 'x'.repeat(2000)]), 'TOO_LARGE'],
+    ['bad signature', () => ({ ...alice.sign(host.key, 'RSVP', [true]), signature: b4a.alloc(64, 1) }), 'BAD_SIGNATURE'],
+    ['args changed after signing', () => ({ ...alice.sign(host.key, 'RSVP', [true]), args: canonicalEncode([false], 100) }), 'BAD_SIGNATURE'],
+    ['args not canonical', () => signRaw(alice, host.key, 'RSVP', b4a.from('[true, "x"]')), 'MALFORMED_REQUEST'],
+    ['args not an array', () => signRaw(alice, host.key, 'RSVP', b4a.from('{"a":1}')), 'MALFORMED_REQUEST'],
+    ['args not JSON', () => signRaw(alice, host.key, 'RSVP', b4a.from('[tru')), 'MALFORMED_REQUEST'],
+    ['short nonce', () => ({ ...alice.sign(host.key, 'RSVP', [true]), nonce: b4a.alloc(8) }), 'MALFORMED_REQUEST'],
+    ['not an object', () => null, 'MALFORMED_REQUEST'],
+    ['nonce from the future', () => alice.sign(host.key, 'RSVP', [true], { time: Date.now() + 3_600_000 }), 'BAD_NONCE'],
+    ['nonce too old', () => alice.sign(host.key, 'RSVP', [true], { time: Date.now() - 3_600_000 }), 'BAD_NONCE']
+  ]
+  for (const [name, make, code] of cases) {
+    const err = await host.call(make() as never).catch((e) => e)
+    t.is(err?.code, code, name)
+  }
+  t.exception(() => alice.sign(host.key, 'RSVP', [NaN]), /NOT_ENCODABLE/)
+  t.is(host.log.length, length, 'nothing was logged')
+})
+
+test('a reused nonce is refused, also after a restart', async (t) => {
+  const { host, dir } = await createHost(t, RSVP)
+  const alice = Identity.generate()
+  const call = alice.sign(host.key, 'RSVP', [true])
+  await host.call(call)
+  t.is((await host.call(call).catch((e) => e)).code, 'BAD_NONCE')
+  await host.close()
+  const again = await VmHost.open(dir)
+  t.teardown(() => again.close())
+  t.is((await again.call(call).catch((e) => e)).code, 'BAD_NONCE', 'seen nonces are rebuilt from the log')
+  await again.call(alice.sign(again.key, 'RSVP', [false]))
+})
+
+test('results that are too large or not encodable fail the call with a clear error', async (t) => {
+  const { host } = await createHost(t, `
+exports.big = async () => 'x'.repeat(2000)
+exports.nan = async () => ({ a: [1, NaN] })
+exports.fn = async () => () => 1
+exports.nothing = async () => undefined
+exports.neg = async () => -0`, { limits: { maxResultBytes: 1000 } })
+  const alice = Identity.generate()
+  const big = await host.call(alice.sign(host.key, 'big', [])).catch((e) => e)
+  t.is(big.code, 'CALL_FAILED')
+  t.is(big.remote.code, 'TOO_LARGE')
+  const nan = await host.call(alice.sign(host.key, 'nan', [])).catch((e) => e)
+  t.is(nan.remote.code, 'NOT_ENCODABLE')
+  t.ok(nan.message.includes('$.a[1]'), 'names the path')
+  const fn = await host.call(alice.sign(host.key, 'fn', [])).catch((e) => e)
+  t.is(fn.remote.code, 'NOT_ENCODABLE')
+  t.is((await host.call(alice.sign(host.key, 'nothing', []))).result, undefined)
+  const neg = await host.call(alice.sign(host.key, 'neg', []))
+  t.is(b4a.toString(neg.value), '0')
+})
+
+test('a full queue refuses calls (backpressure) and loses none of the admitted ones', async (t) => {
+  const { host } = await createHost(t, `exports.spin = async (ms) => { const end = Date.now() + 0; let x = 0; for (let i = 0; i < ms * 20000; i++) x += i; return x }`, { maxQueue: 4 })
+  const alice = Identity.generate()
+  const calls = Array.from({ length: 10 }, () => host.call(alice.sign(host.key, 'spin', [5])).then(() => 'ok', (e) => e.code))
+  const outcomes = await Promise.all(calls)
+  t.is(outcomes.filter((o) => o === 'ok').length, 4)
+  t.is(outcomes.filter((o) => o === 'QUEUE_FULL').length, 6)
+  t.is((await entries(host.log)).filter((e) => e.type === EntryType.CALL).length, 4)
+})
+
+test('scripts that do not compile, fail to load or export nothing are refused at create', async (t) => {
+  const syntax = await VmHost.create(await t.tmp(), { script: 'exports.a = async () => {', filename: 'broken.js' }).catch((e) => e)
+  t.is(syntax.code, 'SCRIPT_INVALID')
+  t.ok(syntax.message.includes('broken.js'))
+  const init = await VmHost.create(await t.tmp(), { script: 'exports.init = async () => { throw new Error("no db") }; exports.a = async () => 1' }).catch((e) => e)
+  t.is(init.code, 'SCRIPT_INIT_FAILED')
+  t.ok(init.message.includes('no db'))
+  const top = await VmHost.create(await t.tmp(), { script: 'null.x; exports.a = async () => 1' }).catch((e) => e)
+  t.is(top.code, 'SCRIPT_INIT_FAILED')
+  const none = await VmHost.create(await t.tmp(), { script: 'const x = 1' }).catch((e) => e)
+  t.is(none.code, 'SCRIPT_INVALID')
+  const empty = await VmHost.open(await t.tmp()).catch((e) => e)
+  t.is(empty.code, 'STORAGE_INVALID')
+})
+
+test('calls run one at a time and are logged in the order they were admitted', async (t) => {
+  const { host } = await createHost(t, `let n = 0; exports.next = async () => ++n`)
+  const ids = Array.from({ length: 8 }, () => Identity.generate())
+  const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => host.call(ids[i % 8]!.sign(host.key, 'next', []))))
+  const results = answers.map((a) => a.result as number)
+  const indexes = answers.map((a) => a.receipt.index)
+  t.alike(results, Array.from({ length: 200 }, (_, i) => i + 1), 'executed in submission order, one at a time')
+  t.alike(indexes, Array.from({ length: 200 }, (_, i) => i + 2), 'logged in the same order')
+})
+
+test('close lets calls in flight finish and refuses new ones', async (t) => {
+  const dir = await t.tmp()
+  const host = await VmHost.create(dir, { script: RSVP })
+  const alice = Identity.generate()
+  const inflight = host.call(alice.sign(host.key, 'RSVP', [true]))
+  const closing = host.close()
+  const late = await host.call(alice.sign(host.key, 'RSVP', [false])).catch((e) => e)
+  t.is(late.code, 'CLOSED')
+  await closing
+  const answer = await inflight.catch((e) => e)
+  t.ok(answer.receipt || answer.code === 'CLOSED', 'the call in flight was answered or refused, never lost silently')
+})
+
+function signRaw(id: Identity, vmKey: Uint8Array, method: string, args: Uint8Array) {
+  const nonce = id.sign(vmKey, method, []).nonce
+  return { vmKey, method, args, nonce, publicKey: id.publicKey, signature: crypto.sign(callSignable(vmKey, method, args, nonce), id.secretKey) }
+}
