@@ -195,7 +195,16 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       if (n && n.kind === 'file') throw fsError('ENOTDIR', 'not a directory', chain[i]!)
     }
     for (let i = chain.length - 1; i >= 0; i--) {
-      if (!lookup(chain[i]!)) setKnown(chain[i]!, { kind: 'dir', size: 0, mtime: 0, marker: false })
+      if (!lookup(chain[i]!)) makeDir(chain[i]!, false, 0)
+    }
+  }
+
+  // A directory this call creates has no children but the ones it adds.
+  function makeDir(p: string, marker: boolean, mtime: number) {
+    setKnown(p, { kind: 'dir', size: 0, mtime, marker })
+    if (!listed.has(p)) {
+      listed.set(p, new Set())
+      undo.push(() => listed.delete(p))
     }
   }
 
@@ -296,7 +305,8 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       if (n && n.kind === 'file') throw fsError('EEXIST', 'file already exists', p)
       if (n && n.marker) return
       checkParents(p)
-      setKnown(p, { kind: 'dir', size: 0, mtime: now, marker: true })
+      if (n) setKnown(p, { kind: 'dir', size: 0, mtime: now, marker: true })
+      else makeDir(p, true, now)
       ops.push({ op: 'mkdir', path: p, mtime: now })
     },
     async unlink(path: any) {

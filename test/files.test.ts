@@ -1,0 +1,103 @@
+import test from 'brittle'
+import b4a from 'b4a'
+import { Identity, replay, EntryType } from '../src/index.js'
+import { createHost, entries } from './helpers/index.js'
+
+const FS = `
+const f = System.files
+exports.run = async (steps) => {
+  const out = []
+  for (const [op, ...args] of steps) {
+    try {
+      if (args[1] && Array.isArray(args[1].bytes)) args[1] = new Uint8Array(args[1].bytes)
+      let r = await f[op](...args)
+      if (r instanceof Uint8Array) r = { bytes: Array.from(r) }
+      else if (r && typeof r.isFile === 'function') r = { size: r.size, file: r.isFile(), dir: r.isDirectory(), mtime: r.mtime.getTime() }
+      out.push(r === undefined ? null : r)
+    } catch (err) {
+      out.push('E:' + err.code)
+    }
+  }
+  return out
+}
+exports.failAfter = async (steps) => { await exports.run(steps); throw new Error('undo') }
+`
+
+test('files: the NodeVMS script API with node-like errors', async (t) => {
+  const { host } = await createHost(t, FS)
+  const alice = Identity.generate()
+  const run = async (steps: unknown[][]) => (await host.call(alice.sign(host.key, 'run', [steps]))).result as unknown[]
+  t.alike(await run([
+    ['mkdir', '/a'], ['mkdir', '/a'], ['writeFile', '/a/b.txt', 'héllo'], ['readFile', '/a/b.txt', 'utf8'],
+    ['readFile', '/a/b.txt'], ['readdir', '/a'], ['readdir', '/'], ['stat', '/a'], ['readFile', '/nope', 'utf8'],
+    ['readFile', '/a', 'utf8'], ['writeFile', '/a', 'x'], ['writeFile', '/a/b.txt/c', 'x'], ['readdir', '/a/b.txt'],
+    ['mkdir', '/a/b.txt'], ['unlink', '/a'], ['rmdir', '/a'], ['rmdir', '/a/b.txt'], ['unlink', '/missing'], ['rmdir', '/']
+  ]), [
+    null, null, null, 'héllo',
+    { bytes: [104, 195, 169, 108, 108, 111] }, ['b.txt'], ['a'], { size: 0, file: false, dir: true, mtime: (await lastTime(host)) },
+    'E:ENOENT', 'E:EISDIR', 'E:EISDIR', 'E:ENOTDIR', 'E:ENOTDIR',
+    'E:EEXIST', 'E:EISDIR', 'E:ENOTEMPTY', 'E:ENOTDIR', 'E:ENOENT', 'E:EBUSY'
+  ])
+  const stat = (await run([['stat', '/a/b.txt']]))[0] as { size: number; file: boolean }
+  t.is(stat.size, 6)
+  t.is(stat.file, true)
+  t.alike(await run([['unlink', '/a/b.txt'], ['readdir', '/a'], ['rmdir', '/a'], ['readdir', '/']]), [null, [], null, []], 'a made directory stays until removed')
+  t.alike(await run([['writeFile', '/x/y/z.bin', 'q'], ['readdir', '/x'], ['unlink', '/x/y/z.bin'], ['readdir', '/']]), [null, ['y'], null, []], 'implicit directories vanish with their last file, as in hyperdrive')
+  t.alike(await run([['writeFile', 'rel.txt', 'r'], ['readFile', '/../../rel.txt', 'utf8'], ['readFile', '/a/../rel.txt', 'utf8'], ['readdir', '../..']]), [null, 'r', 'r', ['rel.txt']], 'paths are normalised and .. cannot escape the root')
+  t.alike(await run([['writeFile', '/bin', { bytes: [0, 255, 1] }], ['readFile', '/bin', 'hex']]), [null, '00ff01'])
+})
+
+test('files: a failed call leaves no trace, in the archive or in what later calls see', async (t) => {
+  const { host } = await createHost(t, FS)
+  const alice = Identity.generate()
+  const before = host.drive.db.core.length
+  const err = await host.call(alice.sign(host.key, 'failAfter', [[['writeFile', '/ghost', 'boo'], ['mkdir', '/ghostdir']]])).catch((e) => e)
+  t.is(err.code, 'CALL_FAILED')
+  t.is(host.drive.db.core.length, before)
+  const seen = (await host.call(alice.sign(host.key, 'run', [[['readdir', '/'], ['stat', '/ghost']]]))).result
+  t.alike(seen, [[], 'E:ENOENT'])
+})
+
+test('files: each call entry commits to a readable archive version by tree hash', async (t) => {
+  const { host } = await createHost(t, FS)
+  const alice = Identity.generate()
+  const answers = await Promise.all([1, 2, 3, 4, 5].map((i) => host.call(alice.sign(host.key, 'run', [[['writeFile', `/f${i}`, 'v' + i], ['writeFile', '/last', String(i)]]]))))
+  const log = await entries(host.log)
+  for (const a of answers) {
+    const e = log[a.receipt.index]!
+    if (e.type !== EntryType.CALL) return t.fail('not a call')
+    const snap = host.drive.checkout(e.files.dbLength)
+    const n = JSON.parse(b4a.toString((await snap.get('/last'))!))
+    t.is(b4a.toString((await snap.get(`/f${n}`))!), 'v' + n, `version ${e.files.dbLength} reads as after call ${n}`)
+    t.alike(await host.drive.db.core.treeHash(e.files.dbLength), e.files.dbTreeHash)
+    const blobs = (await host.drive.getBlobs()).core
+    t.alike(await blobs.treeHash(e.files.blobsLength), e.files.blobsTreeHash)
+    await snap.close()
+  }
+})
+
+test('files: reads see the writes of earlier calls in the same batch, and getInfo/history report versions', async (t) => {
+  const { host } = await createHost(t, `
+exports.append = async (line) => {
+  let text = ''
+  try { text = await System.files.readFile('/log.txt', 'utf8') } catch {}
+  await System.files.writeFile('/log.txt', text + line + '\\n')
+  return text.split('\\n').length
+}
+exports.info = async () => ({ info: await System.files.getInfo(), history: await System.files.history() })`)
+  const ids = [Identity.generate(), Identity.generate()]
+  const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => host.call(ids[i % 2]!.sign(host.key, 'append', ['l' + i]))))
+  t.alike(answers.map((a) => a.result), Array.from({ length: 20 }, (_, i) => i + 1))
+  const text = b4a.toString((await host.drive.get('/log.txt'))!)
+  t.is(text, Array.from({ length: 20 }, (_, i) => 'l' + i + '\n').join(''))
+  const { result } = await host.call(ids[0]!.sign(host.key, 'info', [])) as { result: { info: { key: string; version: number }; history: Array<{ type: string; path: string; version: number }> } }
+  t.is(result.info.version, host.drive.db.core.length)
+  t.is(result.history.length, 20)
+  t.alike(result.history[0], { type: 'put', path: '/log.txt', version: 2 })
+  t.ok((await replay(host.logAndFiles())).ok)
+})
+async function lastTime(host: { log: { length: number; get(i: number): Promise<Buffer | null> } }): Promise<number> {
+  const log = await entries(host.log)
+  const e = log[log.length - 1]!
+  return e.type === EntryType.GENESIS ? 0 : e.time
+}
