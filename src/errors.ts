@@ -46,6 +46,8 @@ export type VmsErrorCode =
   | 'BAD_RECEIPT'
   /** The storage holds no VM, or a different one than asked for. */
   | 'STORAGE_INVALID'
+  /** The host could not commit: its storage failed or was changed outside the log. The VM stops. */
+  | 'STORAGE_FAILED'
   /** A replay cannot start where it was asked to. */
   | 'REPLAY_INVALID'
 

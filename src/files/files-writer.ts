@@ -11,6 +11,7 @@ import type Hypercore from 'hypercore'
 import crypto from 'hypercore-crypto'
 import b4a from 'b4a'
 import { MerkleRoots } from '../merkle.js'
+import { VmsError } from '../errors.js'
 import type { FileOp } from '../sandbox/protocol.js'
 import type { FilesState } from '../messages/index.js'
 import { blobBlocks, dirValue, fileValue, filesKeyEncoding } from './entries.js'
@@ -45,6 +46,9 @@ export class FilesWriter {
   /** Write the operations of each call, in order; one files state per call. */
   async write(groups: FileOp[][]): Promise<FilesState[]> {
     const db = this.drive.db
+    if (db.core.length !== this.dbRoots.length || this.blobsCore.length !== this.blobRoots.length) {
+      throw new VmsError('STORAGE_FAILED', `the files archive was changed outside the log (db ${this.dbRoots.length} → ${db.core.length}, blobs ${this.blobRoots.length} → ${this.blobsCore.length} blocks): the VM stopped; audit it with replay()`)
+    }
     const batch = db.batch()
     const start = db.core.length
     const dbBlocks: Uint8Array[] = []
@@ -93,7 +97,7 @@ export class FilesWriter {
     warmBeeCache(db, start, dbBlocks)
 
     if (!b4a.equals(this.dbRoots.hash(), crypto.tree(db.core.state.roots)) || this.dbRoots.length !== db.core.length) {
-      throw new Error('files writer: the drive moved under the writer (its tree differs from the one computed)')
+      throw new VmsError('STORAGE_FAILED', 'the files archive was changed outside the log while a commit ran: the VM stopped; audit it with replay()')
     }
     return states
   }

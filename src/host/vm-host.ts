@@ -284,7 +284,7 @@ export class VmHost extends ReadyResource {
 
   private admit(call: SignedCall): CallItem {
     if (!this.opened || this.closing) throw new VmsError('CLOSED', 'the VM is not open')
-    if (this.failure) throw new VmsError('CLOSED', `the VM stopped after a storage failure: ${this.failure.message}`)
+    if (this.failure) throw new VmsError('STORAGE_FAILED', `the VM stopped: ${this.failure.message}`)
     if (!call || typeof call !== 'object') throw new VmsError('MALFORMED_REQUEST', 'a call must be an object from Identity.sign()')
     const { vmKey, method, args, nonce, publicKey, signature } = call
     if (!isBytes(vmKey, 32) || !isBytes(publicKey, 32) || !isBytes(signature, 64) || !isBytes(nonce, 16) || !(args instanceof Uint8Array) || typeof method !== 'string') {
@@ -400,7 +400,7 @@ export class VmHost extends ReadyResource {
         await this.commit(group)
       } catch (err) {
         this.failure = err as Error
-        const e = new VmsError('CLOSED', `the call could not be committed: ${(err as Error).message}`)
+        const e = err instanceof VmsError ? err : new VmsError('STORAGE_FAILED', `the call could not be committed: ${(err as Error).message}`)
         for (const it of group) if (it.kind === 'call') { this.inflight--; it.reject(e) }
         for (const it of this.ready_.splice(0)) if (it.kind === 'call') { this.inflight--; it.reject(e) }
         for (const it of this.queue.splice(0)) { this.inflight--; it.reject(e) }

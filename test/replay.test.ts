@@ -1,0 +1,184 @@
+import test, { type Test } from 'brittle'
+import b4a from 'b4a'
+import { VmHost, Identity, replay, EntryType, encode, logEntry, decodeEntry, type LogEntry } from '../src/index.js'
+import { RSVP, openCores, entries } from './helpers/index.js'
+import { Node as BeeNode } from 'hyperbee/lib/messages.js'
+import { filesKeyEncoding } from '../src/files/entries.js'
+
+/** A host with a few loads and calls, closed; returns its storage dir and key. */
+async function history(t: Test): Promise<{ dir: string; calls: number }> {
+  const dir = await t.tmp()
+  let host = await VmHost.create(dir, { script: RSVP })
+  const ids = [Identity.generate(), Identity.generate(), Identity.generate()]
+  for (let i = 0; i < 6; i++) await host.call(ids[i % 3]!.sign(host.key, 'RSVP', [i % 2 === 0, 'reason ' + i]))
+  await host.close()
+  host = await VmHost.open(dir)
+  for (let i = 0; i < 4; i++) await host.call(ids[i % 3]!.sign(host.key, 'RSVP', [true, 'again ' + i]))
+  await host.call(ids[0]!.sign(host.key, 'list', []))
+  await host.close()
+  return { dir, calls: 11 }
+}
+
+/** Rewrite the log from `index` on, as a dishonest host with the secret key can. */
+async function rewrite(log: { truncate(n: number): Promise<void>; append(b: Uint8Array[]): Promise<unknown> }, all: Buffer[], index: number, replacement: Uint8Array[]): Promise<void> {
+  await log.truncate(index)
+  await log.append(replacement)
+  void all
+}
+
+async function rawEntries(log: { length: number; get(i: number): Promise<Buffer | null> }): Promise<Buffer[]> {
+  const out: Buffer[] = []
+  for (let i = 0; i < log.length; i++) out.push((await log.get(i))!)
+  return out
+}
+
+function firstCall(list: LogEntry[], from = 0): number {
+  return list.findIndex((e, i) => i >= from && e.type === EntryType.CALL)
+}
+
+test('replay: an honest log checks out from the genesis and from every load checkpoint', async (t) => {
+  const { dir, calls } = await history(t)
+  const cores = await openCores(t, dir)
+  const progress: number[] = []
+  const report = await replay(cores, { onProgress: (p) => progress.push(p.index), batch: 4 })
+  t.ok(report.ok)
+  t.is(report.calls, calls)
+  t.is(report.loads, 2)
+  t.is(report.from, 1)
+  t.is(report.to, cores.log.length)
+  t.ok(progress.length >= 3, 'reports progress as it goes')
+  const list = await entries(cores.log)
+  const secondLoad = list.findIndex((e, i) => i > 1 && e.type === EntryType.LOAD)
+  const fromCheckpoint = await replay(cores, { from: secondLoad })
+  t.ok(fromCheckpoint.ok)
+  t.is(fromCheckpoint.loads, 1)
+  t.is(fromCheckpoint.calls, 5)
+  await t.exception(replay(cores, { from: secondLoad + 1 }), /REPLAY_INVALID/, 'a replay starts only at a load entry')
+})
+
+test('replay catches files changed outside the log', async (t) => {
+  const { dir } = await history(t)
+  const cores = await openCores(t, dir)
+  await cores.drive.put('/rsvps/mallory.json', '{"isAttending":true}')
+  const report = await replay(cores)
+  t.absent(report.ok)
+  t.is(report.divergence!.class, 'files-tampered')
+  t.is(report.divergence!.index, cores.log.length, 'after the last entry: no entry accounts for the change')
+})
+
+test('replay catches files changed between two calls', async (t) => {
+  const { dir } = await history(t)
+  const cores = await openCores(t, dir)
+  const list = await entries(cores.log)
+  const i = firstCall(list, 4)
+  const e = list[i]!
+  if (e.type !== EntryType.CALL) return t.fail('expected a call')
+  // Rewrite the files archive from this call's first block on: its file now has another name.
+  const db = cores.drive.db.core
+  const start = e.files.dbLength - 1
+  const rest: Buffer[] = []
+  for (let s = start; s < db.length; s++) rest.push((await db.get(s))!)
+  const node = BeeNode.decode(rest[0]!)
+  rest[0] = BeeNode.encode({ ...node, key: filesKeyEncoding.encode('/rsvps/mallory.json') })
+  await db.truncate(start)
+  await db.append(rest)
+  const report = await replay(cores)
+  t.is(report.divergence?.class, 'files-tampered')
+  t.is(report.divergence?.index, i)
+  t.ok(report.divergence!.found.includes('mallory'), 'says what was found')
+  t.ok(report.divergence!.expected.includes('/rsvps/'), 'and what was expected')
+})
+
+test('a running host stops when its files archive changes under it', async (t) => {
+  const dir = await t.tmp()
+  const host = await VmHost.create(dir, { script: RSVP })
+  t.teardown(() => host.close())
+  const alice = Identity.generate()
+  await host.call(alice.sign(host.key, 'RSVP', [true]))
+  await host.drive.put('/rsvps/mallory.json', 'sneaky')
+  const err = await host.call(alice.sign(host.key, 'RSVP', [false])).catch((e) => e)
+  t.is(err.code, 'STORAGE_FAILED')
+  t.ok(err.message.includes('outside the log'))
+  const next = await host.call(alice.sign(host.key, 'RSVP', [true])).catch((e) => e)
+  t.is(next.code, 'STORAGE_FAILED', 'and refuses further calls')
+})
+
+test('replay catches a forged result', async (t) => {
+  const { dir } = await history(t)
+  const cores = await openCores(t, dir)
+  const all = await rawEntries(cores.log)
+  const list = all.map((b, i) => decodeEntry(b, i))
+  const i = list.length - 1 // the `list` call returned the RSVP file names
+  const e = list[i]!
+  if (e.type !== EntryType.CALL) return t.fail('expected a call')
+  e.outcome = { ...e.outcome, value: b4a.from('["nobody.json"]') }
+  await rewrite(cores.log, all, i, [encode(logEntry, e)])
+  const report = await replay(cores)
+  t.is(report.divergence?.class, 'result-differs')
+  t.is(report.divergence?.index, i)
+  t.is(report.divergence?.expected, 'result ["nobody.json"]', 'expected: what the host logged')
+  t.ok(report.divergence!.found.startsWith('result ['), 'found: what the replay produced')
+})
+
+test('replay catches a dropped entry', async (t) => {
+  const { dir } = await history(t)
+  const cores = await openCores(t, dir)
+  const all = await rawEntries(cores.log)
+  const list = all.map((b, i) => decodeEntry(b, i))
+  const i = firstCall(list)
+  await rewrite(cores.log, all, i, all.slice(i + 1))
+  const report = await replay(cores)
+  t.is(report.divergence?.class, 'files-tampered')
+  t.is(report.divergence?.index, i)
+})
+
+test('replay catches reordered entries', async (t) => {
+  const { dir } = await history(t)
+  const cores = await openCores(t, dir)
+  const all = await rawEntries(cores.log)
+  const list = all.map((b, i) => decodeEntry(b, i))
+  const i = firstCall(list)
+  await rewrite(cores.log, all, i, [all[i + 1]!, all[i]!, ...all.slice(i + 2)])
+  const report = await replay(cores)
+  t.ok(report.divergence, 'caught')
+  t.is(report.divergence?.index, i)
+  t.ok(['files-tampered', 'malformed-entry'].includes(report.divergence!.class), report.divergence!.class)
+})
+
+test('replay catches a forged caller signature', async (t) => {
+  const { dir } = await history(t)
+  const cores = await openCores(t, dir)
+  const all = await rawEntries(cores.log)
+  const list = all.map((b, i) => decodeEntry(b, i))
+  const i = firstCall(list, 3)
+  const e = list[i]!
+  if (e.type !== EntryType.CALL) return t.fail('expected a call')
+  // The host pretends Mallory made this call.
+  e.publicKey = Identity.generate().publicKey
+  await rewrite(cores.log, all, i, [encode(logEntry, e), ...all.slice(i + 1)])
+  const report = await replay(cores)
+  t.is(report.divergence?.class, 'signature-invalid')
+  t.is(report.divergence?.index, i)
+})
+
+test('replay catches a malformed entry and a replayed (duplicate) call', async (t) => {
+  const { dir } = await history(t)
+  const cores = await openCores(t, dir)
+  const all = await rawEntries(cores.log)
+  const list = all.map((b, i) => decodeEntry(b, i))
+  const i = firstCall(list)
+  await rewrite(cores.log, all, i + 1, [b4a.from('not an entry'), ...all.slice(i + 2)])
+  const bad = await replay(cores)
+  t.is(bad.divergence?.class, 'malformed-entry')
+  t.is(bad.divergence?.index, i + 1)
+
+  // The same signed call twice: the second is a replay attack the host let through.
+  const e = list[i]!
+  if (e.type !== EntryType.CALL) return t.fail('expected a call')
+  const dup = { ...e, time: e.time }
+  await rewrite(cores.log, all, i + 1, [encode(logEntry, dup)])
+  const report = await replay(cores)
+  t.is(report.divergence?.index, i + 1)
+  t.is(report.divergence?.class, 'signature-invalid')
+  t.ok(report.divergence!.message.includes('nonce'))
+})
