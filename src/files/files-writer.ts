@@ -87,13 +87,16 @@ export class FilesWriter {
       states.push(this.state())
     }
 
-    if (blobBlocksOut.length > 0) await this.blobsCore.append(blobBlocksOut)
-    this.blobBytes = byteOffset
+    // Contents and entries are independent writes; the log entry that commits to both comes after.
     try {
-      if (dbBlocks.length > 0) await db.core.append(dbBlocks)
+      await Promise.all([
+        blobBlocksOut.length > 0 ? this.blobsCore.append(blobBlocksOut) : null,
+        dbBlocks.length > 0 ? db.core.append(dbBlocks) : null
+      ])
     } finally {
       await batch.close()
     }
+    this.blobBytes = byteOffset
     warmBeeCache(db, start, dbBlocks)
 
     if (!b4a.equals(this.dbRoots.hash(), crypto.tree(db.core.state.roots)) || this.dbRoots.length !== db.core.length) {

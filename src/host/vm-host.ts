@@ -14,10 +14,11 @@ import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
 import { VmsError, type VmsErrorCode } from '../errors.js'
 import { isCanonical } from '../canonical-json.js'
-import { formatKey, nonceTime, verifyCallSignature } from '../identity.js'
+import { formatKey, nonceTime } from '../identity.js'
+import { VerifyPool } from '../crypto/verify-pool.js'
 import { MerkleRoots } from '../merkle.js'
 import {
-  encode, logEntry, EntryType, LoadReason, SANDBOX_API_VERSION, SEED_BYTES,
+  encode, logEntry, callSignable, EntryType, LoadReason, SANDBOX_API_VERSION, SEED_BYTES,
   type Genesis, type Limits, type LogEntry, type Outcome, type Receipt, type SignedCall, type FilesState
 } from '../messages/index.js'
 import { SandboxProcess } from '../sandbox/sandbox-process.js'
@@ -59,6 +60,8 @@ interface CallItem {
   time: number
   seed: Uint8Array
   suspect: boolean
+  /** 0 while the signature is being checked, 1 valid, -1 invalid. */
+  verified: 0 | 1 | -1
   result: RunResult | null
   resolve(a: CallAnswer): void
   reject(e: Error): void
@@ -88,11 +91,13 @@ export class VmHost extends ReadyResource {
   private logRoots: MerkleRoots | null = null
   private nonces: NonceWindow | null = null
   private sandboxConfig: SandboxConfig | null = null
+  private verifier: VerifyPool | null = null
 
   genesis: Genesis | null = null
   /** Exported methods, as of the last load. */
   methods: string[] = []
 
+  private admitted: CallItem[] = []
   private queue: CallItem[] = []
   private ready_: Item[] = []
   private inflight = 0
@@ -144,6 +149,7 @@ export class VmHost extends ReadyResource {
 
   protected override async _open(): Promise<void> {
     const cores = this.cores = await openVmCores(this.storage)
+    this.verifier = new VerifyPool()
     try {
       this.sandbox = new SandboxProcess({
         read: (op, path) => this.view!.read(op, path),
@@ -180,19 +186,19 @@ export class VmHost extends ReadyResource {
       await this.commit([load])
     } catch (err) {
       await this.sandbox?.close()
+      await this.verifier.close()
       await closeVmCores(cores)
       throw err
     }
   }
 
   protected override async _close(): Promise<void> {
-    // In-flight calls finish; calls still queued are refused.
-    const queued = this.queue.splice(0)
-    for (const it of queued) { this.inflight--; it.reject(new VmsError('CLOSED', 'the VM closed before this call ran')) }
-    while (this.executing || this.committing || this.ready_.length > 0) {
+    // New calls are refused (admit checks `closing`); every call already admitted finishes.
+    while (this.executing || this.committing || this.ready_.length > 0 || this.queue.length > 0 || this.inflight > 0) {
       await new Promise<void>((resolve) => this.idle.push(resolve))
     }
     await this.sandbox?.close()
+    await this.verifier?.close()
     if (this.cores) await closeVmCores(this.cores)
   }
 
@@ -274,14 +280,24 @@ export class VmHost extends ReadyResource {
     } catch (err) {
       return Promise.reject(err)
     }
+    this.inflight++
     return new Promise<CallAnswer>((resolve, reject) => {
       item.resolve = resolve
       item.reject = reject
-      this.queue.push(item)
-      if (!this.executing) this.execute()
+      const { vmKey, method, args, nonce, signature, publicKey } = item.call
+      this.admitted.push(item)
+      this.verifier!.verify(callSignable(vmKey, method, args, nonce), signature, publicKey).then((ok) => {
+        item.verified = ok ? 1 : -1
+        // Calls queue in the order they arrived, whichever check finished first.
+        while (this.admitted.length > 0 && this.admitted[0]!.verified !== 0) {
+          const next = this.admitted.shift()!
+          this.enqueue(next, next.verified === 1)
+        }
+      })
     })
   }
 
+  /** Everything that can be checked without the signature, synchronously. */
   private admit(call: SignedCall): CallItem {
     if (!this.opened || this.closing) throw new VmsError('CLOSED', 'the VM is not open')
     if (this.failure) throw new VmsError('STORAGE_FAILED', `the VM stopped: ${this.failure.message}`)
@@ -300,17 +316,34 @@ export class VmHost extends ReadyResource {
     if (!isCanonical(args, limits.maxArgsBytes) || args[0] !== 0x5b /* [ */) {
       throw new VmsError('MALFORMED_REQUEST', 'args must be the canonical JSON encoding of an array (sign with Identity.sign)')
     }
-    if (!verifyCallSignature(call)) throw new VmsError('BAD_SIGNATURE', 'the caller\'s signature does not verify: sign the call with the caller\'s secret key and this VM\'s key')
     if (this.inflight >= this.maxQueue) throw new VmsError('QUEUE_FULL', `${this.inflight} calls are waiting: retry later`)
-    const now = this.clock()
-    const bad = this.nonces!.check(publicKey, nonce, now)
+    const bad = this.nonces!.check(publicKey, nonce, this.clock())
     if (bad) throw new VmsError('BAD_NONCE', bad)
-    this.nonces!.add(publicKey, nonce, now)
-    this.inflight++
     return {
       kind: 'call', call, argsText: utf8d.decode(args), callerId: formatKey(publicKey),
-      time: 0, seed: EMPTY, suspect: false, result: null, resolve: noop, reject: noop
+      time: 0, seed: EMPTY, suspect: false, result: null, verified: 0, resolve: noop, reject: noop
     }
+  }
+
+  /** After the signature check: the nonce is taken now (a twin may have raced in), then the call queues. */
+  private enqueue(item: CallItem, signatureOk: boolean): void {
+    const { publicKey, nonce } = item.call
+    let err: VmsError | null = null
+    if (!signatureOk) err = new VmsError('BAD_SIGNATURE', 'the caller\'s signature does not verify: sign the call with the caller\'s secret key and this VM\'s key')
+    else if (this.failure) err = new VmsError('STORAGE_FAILED', `the VM stopped: ${this.failure.message}`)
+    else {
+      const bad = this.nonces!.check(publicKey, nonce, this.clock())
+      if (bad) err = new VmsError('BAD_NONCE', bad)
+    }
+    if (err) {
+      this.inflight--
+      item.reject(err)
+      this.settle()
+      return
+    }
+    this.nonces!.add(publicKey, nonce, this.clock())
+    this.queue.push(item)
+    if (!this.executing) this.execute()
   }
 
   private async execute(): Promise<void> {
