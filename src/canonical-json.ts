@@ -27,13 +27,22 @@ export function canonicalStringify(value: unknown, maxBytes: number): string | u
     throw err
   }
 
+  // Counts UTF-8 bytes of everything emitted, separators included, and stops at maxBytes.
   function emit(s: string, path: string): string {
-    length += s.length
+    let n = s.length
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i)
+      if (c >= 0x80) n += c < 0x800 ? 1 : (c >= 0xd800 && c < 0xe000 ? 1 : 2)
+    }
+    length += n
     if (length > maxBytes) fail('TOO_LARGE', path, `value is larger than ${maxBytes} bytes`)
     return s
   }
 
   function enc(v: unknown, path: string, key: string): string | undefined {
+    if (v !== null && typeof v === 'object' && ArrayBuffer.isView(v)) {
+      fail('NOT_ENCODABLE', path, `a ${(v as object).constructor?.name || 'typed array'} is not a JSON value (use an array of numbers or a string)`)
+    }
     if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
       v = (v as { toJSON(k: string): unknown }).toJSON(key)
     }
@@ -55,29 +64,35 @@ export function canonicalStringify(value: unknown, maxBytes: number): string | u
     stack.push(o)
     let out: string
     if (Array.isArray(o)) {
+      emit('[', path)
       const parts: string[] = []
       for (let i = 0; i < o.length; i++) {
+        if (i > 0) emit(',', path)
         const s = enc(o[i], path + '[' + i + ']', String(i))
         parts.push(s === undefined ? emit('null', path) : s)
       }
-      out = '[' + parts.join(',') + ']'
+      out = '[' + parts.join(',') + emit(']', path)
     } else {
       const proto = Object.getPrototypeOf(o)
       if (proto !== Object.prototype && proto !== null) {
         const name = (proto && proto.constructor && proto.constructor.name) || 'object'
         fail('NOT_ENCODABLE', path, `a ${name} is not a plain object (convert it to an object or array)`)
       }
+      emit('{', path)
       const keys = Object.keys(o).sort()
       const parts: string[] = []
       for (const k of keys) {
-        const s = enc((o as Record<string, unknown>)[k], path + '.' + k, k)
+        const val = (o as Record<string, unknown>)[k]
+        if (val === undefined) continue
+        if (parts.length > 0) emit(',', path)
+        const name = emit(JSON.stringify(k), path) + emit(':', path)
+        const s = enc(val, path + '.' + k, k)
         if (s === undefined) continue
-        parts.push(emit(JSON.stringify(k), path) + ':' + s)
+        parts.push(name + s)
       }
-      out = '{' + parts.join(',') + '}'
+      out = '{' + parts.join(',') + emit('}', path)
     }
     stack.pop()
-    length += 2
     return out
   }
 

@@ -74,7 +74,7 @@ export function verifyCallSignature(call: SignedCall): boolean {
 export function toKey(key: Uint8Array | string): Buffer {
   try {
     if (typeof key === 'string' && /^[0-9a-f]{64}$/i.test(key)) return b4a.from(key, 'hex')
-    const buf = id.decode(key)
+    const buf = typeof key === 'string' ? id.decode(key) : b4a.from(key)
     if (buf.byteLength !== 32) throw new Error('not 32 bytes')
     return buf
   } catch {

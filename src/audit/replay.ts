@@ -11,9 +11,10 @@ import type Hyperdrive from 'hyperdrive'
 import { Node as BeeNode } from 'hyperbee/lib/messages.js'
 import { VmsError } from '../errors.js'
 import { MerkleRoots } from '../merkle.js'
-import { formatKey, verifyCallSignature } from '../identity.js'
+import { formatKey } from '../identity.js'
+import { VerifyPool } from '../crypto/verify-pool.js'
 import {
-  decodeEntry, EntryType, SANDBOX_API_VERSION,
+  decodeEntry, callSignable, EntryType, SANDBOX_API_VERSION,
   type CallEntry, type FilesState, type Genesis, type LoadEntry, type LogEntry, type Outcome
 } from '../messages/index.js'
 import { SandboxProcess } from '../sandbox/sandbox-process.js'
@@ -96,6 +97,8 @@ class Replay {
   private drive: Hyperdrive
   private opts: ReplayOptions
   private sandbox: SandboxProcess | null = null
+  private verifier = new VerifyPool()
+  private prefetched = new Map<number, Promise<Buffer | null>>()
   private view: FilesView | null = null
   private checkout: Hyperdrive | null = null
   private dbRoots!: MerkleRoots
@@ -119,6 +122,7 @@ class Replay {
 
   async close(): Promise<void> {
     await this.sandbox?.close()
+    await this.verifier.close()
     await this.checkout?.close()
   }
 
@@ -192,10 +196,12 @@ class Replay {
     const batchSize = this.opts.batch ?? 256
     let i = from
     let lastLimit = false
+    let ahead = this.entries(i, Math.min(total, i + batchSize))
     while (i < total) {
-      // Read ahead a stretch of entries; calls are replayed in batches.
+      // Read the next stretch while this one is replayed.
       const end = Math.min(total, i + batchSize)
-      const entries = await this.entries(i, end)
+      const entries = await ahead
+      ahead = this.entries(end, Math.min(total, end + batchSize))
       let j = 0
       while (j < entries.length) {
         const index = i + j
@@ -209,7 +215,7 @@ class Replay {
           continue
         }
         if (e.outcome.limit) {
-          this.checkLimitCall(index, e)
+          await this.checkLimitCall(index, e)
           lastLimit = true
           j++
           continue
@@ -228,6 +234,7 @@ class Replay {
       this.report.to = i
       this.opts.onProgress?.({ index: i, total, calls: this.report.calls })
     }
+    await ahead.catch(() => {})
     this.report.to = total
     if (total === log.length) {
       const extraDb = this.drive.db.core.length - this.state.dbLength
@@ -240,6 +247,7 @@ class Replay {
   }
 
   private async entries(from: number, to: number): Promise<LogEntry[]> {
+    if (from >= to) return []
     const ps: Promise<LogEntry>[] = []
     for (let i = from; i < to; i++) ps.push(this.entry(i))
     return Promise.all(ps)
@@ -293,9 +301,10 @@ class Replay {
     await this.checkFiles(index, e, res.result.ops)
   }
 
-  private checkLimitCall(index: number, e: CallEntry): void {
+  private async checkLimitCall(index: number, e: CallEntry): Promise<void> {
     this.checkTime(index, e.time)
-    this.checkCaller(index, e)
+    this.checkNonce(index, e)
+    if (!(await this.verifySignature(e))) throw badSignature(index, e)
     if (e.files.dbLength !== this.state.dbLength || e.files.blobsLength !== this.state.blobsLength ||
       !b4a.equals(e.files.dbTreeHash, this.state.dbTreeHash) || !b4a.equals(e.files.blobsTreeHash, this.state.blobsTreeHash)) {
       throw diverge(index, 'files-tampered', 'a call that hit a limit changed the files', describeState(this.state), describeState(e.files))
@@ -304,31 +313,34 @@ class Replay {
     this.report.notes.push(`entry ${index}: ${e.method} hit a limit on the host (${e.outcome.error?.code}); not reproducible, not re-executed`)
   }
 
-  private checkCaller(index: number, e: CallEntry): void {
-    const call = { vmKey: this.log.key, method: e.method, args: e.args, nonce: e.nonce, publicKey: e.publicKey, signature: e.signature }
-    if (!verifyCallSignature(call)) {
-      throw diverge(index, 'signature-invalid', `the signature of caller ${formatKey(e.publicKey)} does not verify`, 'a valid ed25519 signature over (VM key, method, args, nonce)', hex(e.signature))
-    }
+  private checkNonce(index: number, e: CallEntry): void {
     const bad = this.nonces.check(e.publicKey, e.nonce, e.time)
     if (bad) throw diverge(index, 'signature-invalid', `the call's nonce is not acceptable: ${bad}`, 'a fresh nonce within the window', hex(e.nonce))
     this.nonces.add(e.publicKey, e.nonce, e.time)
   }
 
+  private verifySignature(e: CallEntry): Promise<boolean> {
+    return this.verifier.verify(callSignable(this.log.key, e.method, e.args, e.nonce), e.signature, e.publicKey)
+  }
+
   private async replayCalls(first: number, calls: CallEntry[]): Promise<void> {
-    // Check callers first; replay up to the first bad one, so an earlier divergence wins.
+    // Order and nonces first; replay up to the first bad one, so an earlier divergence wins.
     let bad: Diverged | null = null
     let n = 0
     for (; n < calls.length; n++) {
       const e = calls[n]!
       try {
         this.checkTime(first + n, e.time)
-        this.checkCaller(first + n, e)
+        this.checkNonce(first + n, e)
       } catch (err) {
         if (!(err instanceof Diverged)) throw err
         bad = err
         break
       }
     }
+    // Signatures (worker threads), file blocks (storage) and execution (sandbox) run side by side.
+    const signatures = Promise.all(calls.slice(0, n).map((e) => this.verifySignature(e)))
+    if (n > 0) this.prefetch(this.state.dbLength, calls[n - 1]!.files.dbLength)
     const inputs: CallInput[] = []
     for (let i = 0; i < n; i++) {
       const e = calls[i]!
@@ -345,9 +357,11 @@ class Replay {
         throw new Inconclusive(`the auditor's sandbox crashed replaying entry ${first + results.length}: ${(err as Error).message}`)
       }
     }
+    const valid = await signatures
     for (let i = 0; i < results.length; i++) {
       const r = results[i]!
       const e = calls[i]!
+      if (!valid[i]) throw badSignature(first + i, e)
       if (r.limit) throw new Inconclusive(`the auditor's sandbox hit a limit at entry ${first + i} (${r.error?.code}) where the host did not: retry with a larger timeoutFactor`)
       this.compareOutcome(first + i, e.outcome, r)
       await this.checkFiles(first + i, e, r.ops)
@@ -355,6 +369,19 @@ class Replay {
     }
     if (results.length < n) throw new Inconclusive(`the auditor's sandbox stopped early at entry ${first + results.length}`)
     if (bad) throw bad
+  }
+
+  /** Start reading the files blocks a stretch of entries claims, while it executes. */
+  private prefetch(from: number, to: number): void {
+    const db = this.drive.db.core
+    const end = Math.min(to, db.length)
+    for (let s = from; s < end; s++) if (!this.prefetched.has(s)) this.prefetched.set(s, db.get(s))
+  }
+
+  private block(seq: number): Promise<Buffer | null> {
+    const p = this.prefetched.get(seq)
+    if (p) { this.prefetched.delete(seq); return p }
+    return this.drive.db.core.get(seq)
   }
 
   private compareOutcome(index: number, logged: Outcome, r: RunResult): void {
@@ -375,7 +402,7 @@ class Replay {
         `db length ${start + ops.length}`, `db length ${claimed.dbLength}`)
     }
     if (db.length < claimed.dbLength) throw diverge(index, 'files-tampered', 'the files archive lacks changes this entry commits to', `db length ≥ ${claimed.dbLength}`, `db length ${db.length}`)
-    const blocks = await Promise.all(ops.map((_, k) => db.get(start + k)))
+    const blocks = await Promise.all(ops.map((_, k) => this.block(start + k)))
     let blobLength = this.blobRoots.length
     for (let k = 0; k < ops.length; k++) {
       const op = ops[k]!
@@ -428,6 +455,10 @@ class Replay {
       }
     }
   }
+}
+
+function badSignature(index: number, e: CallEntry): Diverged {
+  return diverge(index, 'signature-invalid', `the signature of caller ${formatKey(e.publicKey)} does not verify`, 'a valid ed25519 signature over (VM key, method, args, nonce)', hex(e.signature))
 }
 
 function diverge(index: number, cls: DivergenceClass, message: string, expected: string, found: string): Diverged {

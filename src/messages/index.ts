@@ -8,6 +8,7 @@
 import c, { type Encoding, type State } from 'compact-encoding'
 import crypto from 'hypercore-crypto'
 import { VmsError } from '../errors.js'
+import b4a from 'b4a'
 
 export const LOG_VERSION = 1
 /** Version of the script-visible API (`System`, determinism rules). Recorded in the genesis. */
@@ -329,6 +330,8 @@ export function decodeStrict<T>(enc: Encoding<T>, buf: Uint8Array, what: string)
     throw new VmsError('MALFORMED_ENTRY', `${what} does not decode: ${(err as Error).message}`)
   }
   if (s.start !== s.end) throw new VmsError('MALFORMED_ENTRY', `${what} has ${s.end - s.start} trailing bytes`)
+  // One value, one encoding: padded integers or invalid UTF-8 decode, but are not canonical.
+  if (!b4a.equals(c.encode(enc, value), buf)) throw new VmsError('MALFORMED_ENTRY', `${what} is not in canonical form`)
   return value
 }
 
