@@ -67,8 +67,10 @@ export interface ReplayOptions {
   to?: number
   /** The auditor allows this many times the VM's time limit per call. @default 4 */
   timeoutFactor?: number
-  /** Calls handed to the sandbox at once. @default 256 */
+  /** Entries read ahead at once. @default 1024 */
   batch?: number
+  /** Calls handed to the sandbox at once (the next slice runs while one is checked). @default 64 */
+  slice?: number
   onProgress?: (p: { index: number; total: number; calls: number }) => void
   onLog?: (level: string, message: string) => void
 }
@@ -193,7 +195,7 @@ class Replay {
     this.view = new FilesView(await this.checkoutAt(this.state.dbLength), this.state.dbLength)
     this.sandbox = new SandboxProcess({ read: (op, path) => this.view!.read(op, path), log: (l, m) => this.opts.onLog?.(l, m) })
 
-    const batchSize = this.opts.batch ?? 256
+    const batchSize = this.opts.batch ?? 1024
     let i = from
     let lastLimit = false
     let ahead = this.entries(i, Math.min(total, i + batchSize))
@@ -341,34 +343,56 @@ class Replay {
     // Signatures (worker threads), file blocks (storage) and execution (sandbox) run side by side.
     const signatures = Promise.all(calls.slice(0, n).map((e) => this.verifySignature(e)))
     if (n > 0) this.prefetch(this.state.dbLength, calls[n - 1]!.files.dbLength)
-    const inputs: CallInput[] = []
-    for (let i = 0; i < n; i++) {
-      const e = calls[i]!
-      inputs.push({ method: e.method, args: utf8d.decode(e.args), callerId: formatKey(e.publicKey), time: e.time, seed: e.seed })
+    // Execution is pipelined: the sandbox runs the next slice while this one is checked.
+    // The view carries the replayed writes forward; a divergence stops everything anyway.
+    if (n > 0) this.view!.reset(await this.checkoutAt(this.state.dbLength), this.state.dbLength)
+    const slice = this.opts.slice ?? 64
+    const runs: Array<Promise<RunResult[]>> = []
+    let next = 0
+    const launch = (): void => {
+      if (next >= n) return
+      const part = calls.slice(next, Math.min(n, next + slice))
+      const at = first + next
+      next += part.length
+      const prev = runs.length > 0 ? runs[runs.length - 1]! : Promise.resolve([])
+      const run = prev.then(() => this.execute(at, part))
+      run.catch(() => {}) // awaited below; a replay that stops early leaves it unread
+      runs.push(run)
     }
-    const results: RunResult[] = []
-    if (inputs.length > 0) {
-      this.view!.reset(await this.checkoutAt(this.state.dbLength), this.state.dbLength)
-      try {
-        await this.sandbox!.run(inputs, this.config.timeoutMs * inputs.length, (rs) => {
-          for (const r of rs) { results.push(r); this.view!.apply(r.ops) }
-        })
-      } catch (err) {
-        throw new Inconclusive(`the auditor's sandbox crashed replaying entry ${first + results.length}: ${(err as Error).message}`)
+    launch()
+    const valid = await signatures
+    let checked = 0
+    for (let r = 0; r < runs.length; r++) {
+      const results = await runs[r]!
+      launch()
+      for (const res of results) {
+        const i = checked++
+        const e = calls[i]!
+        if (!valid[i]) throw badSignature(first + i, e)
+        if (res.limit) throw new Inconclusive(`the auditor's sandbox hit a limit at entry ${first + i} (${res.error?.code}) where the host did not: retry with a larger timeoutFactor`)
+        this.compareOutcome(first + i, e.outcome, res)
+        await this.checkFiles(first + i, e, res.ops)
+        this.report.calls++
       }
     }
-    const valid = await signatures
-    for (let i = 0; i < results.length; i++) {
-      const r = results[i]!
-      const e = calls[i]!
-      if (!valid[i]) throw badSignature(first + i, e)
-      if (r.limit) throw new Inconclusive(`the auditor's sandbox hit a limit at entry ${first + i} (${r.error?.code}) where the host did not: retry with a larger timeoutFactor`)
-      this.compareOutcome(first + i, e.outcome, r)
-      await this.checkFiles(first + i, e, r.ops)
-      this.report.calls++
-    }
-    if (results.length < n) throw new Inconclusive(`the auditor's sandbox stopped early at entry ${first + results.length}`)
+    if (checked < n) throw new Inconclusive(`the auditor's sandbox stopped early at entry ${first + checked}`)
     if (bad) throw bad
+  }
+
+  private async execute(first: number, calls: CallEntry[]): Promise<RunResult[]> {
+    const inputs: CallInput[] = calls.map((e) => ({ method: e.method, args: utf8d.decode(e.args), callerId: formatKey(e.publicKey), time: e.time, seed: e.seed }))
+    const results: RunResult[] = []
+    try {
+      await this.sandbox!.run(inputs, this.config.timeoutMs * inputs.length, (rs) => {
+        for (const r of rs) { results.push(r); this.view!.apply(r.ops) }
+      })
+    } catch (err) {
+      throw new Inconclusive(`the auditor's sandbox crashed replaying entry ${first + results.length}: ${(err as Error).message}`)
+    }
+    if (results.length < calls.length && results[results.length - 1]?.limit !== true) {
+      throw new Inconclusive(`the auditor's sandbox stopped early at entry ${first + results.length}`)
+    }
+    return results
   }
 
   /** Start reading the files blocks a stretch of entries claims, while it executes. */
