@@ -256,3 +256,21 @@ declare module 'hyperbee/lib/messages.js' {
   }
   export const YoloIndex: { encode(index: { levels: Array<{ keys: number[]; children: number[] }> }): Buffer }
 }
+
+declare module 'paparam' {
+  export interface Command {
+    parse(argv?: string[]): { args: Record<string, string>; flags: Record<string, any>; rest?: string[] } | null
+    running: Promise<void> | null
+    args: Record<string, string>
+    flags: Record<string, any>
+  }
+  type Part = unknown
+  export function command(name: string, ...parts: Part[]): Command
+  export function flag(spec: string, description?: string): Part
+  export function arg(spec: string, description?: string): Part
+  export function rest(spec: string, description?: string): Part
+  export function summary(text: string): Part
+  export function description(text: string): Part
+  export function header(text: string): Part
+  export function footer(text: string): Part
+}

@@ -3,6 +3,7 @@
  * and the files archive (a hyperdrive). Also the checks made when storage is
  * reopened: the genesis, and the rollback of a commit cut short by a crash.
  */
+import { existsSync } from 'node:fs'
 import Corestore from 'corestore'
 import Hyperdrive from 'hyperdrive'
 import type Hypercore from 'hypercore'
@@ -17,12 +18,24 @@ export interface VmCores {
   drive: Hyperdrive
 }
 
-export async function openVmCores(storage: string | Corestore): Promise<VmCores> {
+/**
+ * Open the cores of the VM in `storage`. With `existing`, the storage must
+ * already hold a VM (nothing is created): STORAGE_INVALID otherwise.
+ */
+export async function openVmCores(storage: string | Corestore, { existing = false } = {}): Promise<VmCores> {
+  if (existing && typeof storage === 'string' && !existsSync(storage)) {
+    throw new VmsError('STORAGE_INVALID', `${storage} does not exist: give the storage directory of a VM`)
+  }
   const ownsStore = typeof storage === 'string'
   const store = typeof storage === 'string' ? new Corestore(storage) : storage
   await store.ready()
   const log = store.get({ name: 'vms-log' })
   await log.ready()
+  if (existing && log.length === 0) {
+    await log.close()
+    if (ownsStore) await store.close()
+    throw new VmsError('STORAGE_INVALID', `${typeof storage === 'string' ? storage : 'this storage'} holds no VM`)
+  }
   const drive = new Hyperdrive(store.namespace('vms-files'))
   await drive.ready()
   await drive.getBlobs()

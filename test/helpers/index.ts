@@ -23,7 +23,7 @@ export async function createHost(t: Test, script: string, opts: Omit<VmHostOptio
 
 /** The VM's cores opened straight from storage (the host must be closed), closed when the test ends. */
 export async function openCores(t: Test, dir: string): Promise<VmCores> {
-  const cores = await openVmCores(dir)
+  const cores = await openVmCores(dir, { existing: true })
   t.teardown(() => closeVmCores(cores))
   return cores
 }

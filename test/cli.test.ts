@@ -1,0 +1,62 @@
+import test from 'brittle'
+import { spawn } from 'node:child_process'
+import { VmHost, Identity } from '../src/index.js'
+import { openCores, RSVP } from './helpers/index.js'
+
+const BIN = new URL('../../bin/vms-node.js', import.meta.url).pathname
+const EXAMPLE = new URL('../../examples/rsvp.js', import.meta.url).pathname
+
+function run(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.stderr.on('data', (d) => { err += d })
+    child.on('exit', (code) => resolve({ code, out, err }))
+  })
+}
+
+test('cli: create, log and replay a VM from its storage', async (t) => {
+  const dir = await t.tmp()
+  const created = await run('create', EXAMPLE, '--storage', dir)
+  t.is(created.code, 0)
+  const key = created.out.trim()
+  t.is(key.length, 52, 'prints the VM key in z-base-32')
+  const host = await VmHost.open(dir)
+  await host.call(Identity.generate().sign(host.key, 'RSVP', [true, 'from the cli test']))
+  await host.close()
+  const log = await run('log', dir)
+  t.is(log.code, 0)
+  t.ok(log.out.includes(key))
+  t.ok(log.out.includes('RSVP'))
+  const ok = await run('replay', dir)
+  t.is(ok.code, 0)
+  t.ok(ok.out.startsWith('verified: entries 1–'), 'says what was verified')
+  t.ok(ok.err.includes('100%'), 'shows progress')
+  const json = await run('replay', dir, '--json')
+  t.is(JSON.parse(json.out).ok, true)
+})
+
+test('cli: a tampered archive exits 1 and names the divergence; bad input exits non-zero with a hint', async (t) => {
+  const dir = await t.tmp()
+  const host = await VmHost.create(dir, { script: RSVP })
+  await host.call(Identity.generate().sign(host.key, 'RSVP', [true]))
+  await host.close()
+  {
+    const cores = await openCores(t, dir)
+    await cores.drive.put('/rsvps/mallory.json', 'x')
+    await cores.drive.close()
+    await cores.log.close()
+    await cores.store.close()
+  }
+  const bad = await run('replay', dir)
+  t.is(bad.code, 1)
+  t.ok(bad.out.includes('DIVERGENCE (files-tampered)'), 'names the class')
+  const missing = await run('replay', dir + '-nope')
+  t.is(missing.code, 1)
+  t.ok(missing.err.includes('does not exist'), 'says the directory does not exist')
+  const noScript = await run('create', dir + '/nothing.js', '--storage', await t.tmp())
+  t.is(noScript.code, 1)
+  t.ok(noScript.err.includes('cannot read'))
+})
