@@ -62,8 +62,8 @@ test('a commit cut short is rolled back at restart (reopen)', async (t) => {
 
 test('kill -9 under load: every answered call survives, nothing half-committed', async (t) => {
   const dir = await t.tmp()
-  for (const [round, delay] of [[0, 150], [1, 40], [2, 90]] as const) {
-    const answered = await runAndKill(dir, delay)
+  for (const [round, after] of [[0, 40], [1, 150], [2, 300]] as const) {
+    const answered = await runAndKill(dir, after)
     t.ok(answered.length > 0, `round ${round}: ${answered.length} calls answered before the kill`)
     const cores = await openCores(t, dir)
     const list = await entries(cores.log)
@@ -83,24 +83,25 @@ test('kill -9 under load: every answered call survives, nothing half-committed',
   }
 })
 
-async function runAndKill(dir: string, delayMs: number): Promise<Array<{ index: number; nonce: string }>> {
+/** Run a busy host and kill -9 it once `after` calls were answered (mid-commit, most likely). */
+async function runAndKill(dir: string, after: number): Promise<Array<{ index: number; nonce: string }>> {
   const child = spawn(process.execPath, [BUSY.pathname, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
   const answered: Array<{ index: number; nonce: string }> = []
   let buf = ''
-  let ready: () => void
-  const isReady = new Promise<void>((r) => { ready = r })
+  let enough: () => void
+  const isEnough = new Promise<void>((r) => { enough = r })
   child.stdout.on('data', (d) => {
     buf += d
     let i
     while ((i = buf.indexOf('\n')) !== -1) {
       const line = buf.slice(0, i)
       buf = buf.slice(i + 1)
-      if (line === 'ready') ready()
-      else answered.push(JSON.parse(line))
+      if (line === 'ready') continue
+      answered.push(JSON.parse(line))
+      if (answered.length === after) enough()
     }
   })
-  await isReady
-  await new Promise((r) => setTimeout(r, delayMs))
+  await isEnough
   const exited = new Promise((r) => child.on('exit', r))
   child.kill('SIGKILL')
   await exited

@@ -12,7 +12,7 @@ import { Node as BeeNode } from 'hyperbee/lib/messages.js'
 import { VmsError } from '../errors.js'
 import { MerkleRoots } from '../merkle.js'
 import { formatKey } from '../identity.js'
-import { VerifyPool } from '../crypto/verify-pool.js'
+import { SignaturePool } from '../crypto/signature-pool.js'
 import {
   decodeEntry, callSignable, EntryType, SANDBOX_API_VERSION,
   type CallEntry, type FilesState, type Genesis, type LoadEntry, type LogEntry, type Outcome
@@ -99,7 +99,7 @@ class Replay {
   private drive: Hyperdrive
   private opts: ReplayOptions
   private sandbox: SandboxProcess | null = null
-  private verifier = new VerifyPool()
+  private verifier = new SignaturePool()
   private prefetched = new Map<number, Promise<Buffer | null>>()
   private view: FilesView | null = null
   private checkout: Hyperdrive | null = null

@@ -15,7 +15,7 @@ import type Hyperdrive from 'hyperdrive'
 import { VmsError, type VmsErrorCode } from '../errors.js'
 import { isCanonical } from '../canonical-json.js'
 import { formatKey, nonceTime } from '../identity.js'
-import { VerifyPool } from '../crypto/verify-pool.js'
+import { SignaturePool } from '../crypto/signature-pool.js'
 import { MerkleRoots } from '../merkle.js'
 import {
   encode, logEntry, callSignable, EntryType, LoadReason, SANDBOX_API_VERSION, SEED_BYTES,
@@ -91,7 +91,7 @@ export class VmHost extends ReadyResource {
   private logRoots: MerkleRoots | null = null
   private nonces: NonceWindow | null = null
   private sandboxConfig: SandboxConfig | null = null
-  private verifier: VerifyPool | null = null
+  private verifier: SignaturePool | null = null
 
   genesis: Genesis | null = null
   /** Exported methods, as of the last load. */
@@ -149,7 +149,7 @@ export class VmHost extends ReadyResource {
 
   protected override async _open(): Promise<void> {
     const cores = this.cores = await openVmCores(this.storage)
-    this.verifier = new VerifyPool()
+    this.verifier = new SignaturePool()
     try {
       this.sandbox = new SandboxProcess({
         read: (op, path) => this.view!.read(op, path),
@@ -460,6 +460,7 @@ export class VmHost extends ReadyResource {
     const fork = log.fork
     const blocks: Buffer[] = []
     const receipts: Receipt[] = []
+    const signables: Buffer[] = []
     for (let i = 0; i < group.length; i++) {
       const it = group[i]!
       const entry: LogEntry = it.kind === 'call'
@@ -474,12 +475,14 @@ export class VmHost extends ReadyResource {
       const index = this.logRoots!.length
       this.logRoots!.append(block)
       if (it.kind === 'call') {
-        const signature = crypto.sign(this.logRoots!.signable(log.key, fork), secretKey)
-        receipts.push({ index, fork, signer, roots, signature, entry: block })
+        // The host signs the log's tree at this entry's length, as hypercore would.
+        signables.push(this.logRoots!.signable(log.key, fork))
+        receipts.push({ index, fork, signer, roots, signature: EMPTY, entry: block })
       }
       blocks.push(block)
     }
-    await log.append(blocks)
+    const [signatures] = await Promise.all([this.verifier!.sign(signables, secretKey), log.append(blocks)])
+    for (let i = 0; i < receipts.length; i++) receipts[i]!.signature = signatures[i]!
     if (log.length !== this.logRoots!.length) throw new Error('the log moved under the host')
 
     let r = 0
