@@ -69,7 +69,8 @@ export class SignaturePool {
       this.waiting.set(id, { items, resolves, worker: w })
       this.busy[w]!++
       this.inflight++
-      this.workers[w]!.postMessage({ id, op: 'verify', items })
+      const packed = pack(items)
+      this.workers[w]!.postMessage({ id, op: 'verify', packed, count: items.length }, [packed.buffer as ArrayBuffer])
     }
   }
 
@@ -142,4 +143,21 @@ export class SignaturePool {
     this.workers = []
     await Promise.all(workers.map((w) => w.terminate()))
   }
+}
+
+/** One buffer for a batch of checks, moved (not copied) to the worker. */
+function pack(items: Item[]): Uint8Array {
+  let size = 0
+  for (const [m] of items) size += 100 + m.byteLength
+  const buf = new Uint8Array(size)
+  const view = new DataView(buf.buffer)
+  let o = 0
+  for (const [m, sig, pk] of items) {
+    view.setUint32(o, m.byteLength)
+    buf.set(m, o + 4)
+    buf.set(sig, o + 4 + m.byteLength)
+    buf.set(pk, o + 68 + m.byteLength)
+    o += 100 + m.byteLength
+  }
+  return buf
 }

@@ -103,6 +103,7 @@ export class VmHost extends ReadyResource {
   private inflight = 0
   private executing = false
   private committing: Promise<void> | null = null
+  private wakeCommit: (() => void) | null = null
   private needsLoad: { reason: LoadReason; note: string } | null = null
   private lastTime = 0
   private failure: Error | null = null
@@ -362,6 +363,7 @@ export class VmHost extends ReadyResource {
         const now = this.clock()
         const runnable: CallItem[] = []
         const inputs: CallInput[] = []
+        const seeds = crypto.randomBytes(SEED_BYTES * batch.length)
         for (const it of batch) {
           // A call that waited past its nonce window is refused, not logged: an auditor would reject it.
           if (nonceTime(it.call.nonce) < now - this.genesis!.limits.nonceWindowMs) {
@@ -370,7 +372,7 @@ export class VmHost extends ReadyResource {
             continue
           }
           it.time = now
-          it.seed = crypto.randomBytes(SEED_BYTES)
+          it.seed = seeds.subarray(runnable.length * SEED_BYTES, (runnable.length + 1) * SEED_BYTES)
           runnable.push(it)
           inputs.push({ method: it.call.method, args: it.argsText, callerId: it.callerId, time: now, seed: it.seed })
         }
@@ -419,26 +421,61 @@ export class VmHost extends ReadyResource {
   }
 
   private kickCommit(): void {
-    if (this.committing) return
+    if (this.committing) {
+      this.wakeCommit?.()
+      return
+    }
     this.committing = this.commitLoop().finally(() => {
       this.committing = null
       this.settle()
     })
   }
 
+  /**
+   * Two stages, pipelined: a group's files are written while the previous
+   * group's log entries are appended. A group's entries are appended only
+   * after its files are, and groups reach the log in order.
+   */
   private async commitLoop(): Promise<void> {
-    while (this.ready_.length > 0) {
-      const group = this.ready_.splice(0)
-      try {
-        await this.commit(group)
-      } catch (err) {
-        this.failure = err as Error
-        const e = err instanceof VmsError ? err : new VmsError('STORAGE_FAILED', `the call could not be committed: ${(err as Error).message}`)
-        for (const it of group) if (it.kind === 'call') { this.inflight--; it.reject(e) }
-        for (const it of this.ready_.splice(0)) if (it.kind === 'call') { this.inflight--; it.reject(e) }
-        for (const it of this.queue.splice(0)) { this.inflight--; it.reject(e) }
+    let logging: Promise<void> = Promise.resolve()
+    let logsPending = 0
+    while (!this.failure) {
+      if (this.ready_.length === 0) {
+        if (logsPending === 0) break
+        await Promise.race([logging, new Promise<void>((resolve) => { this.wakeCommit = resolve })])
+        this.wakeCommit = null
+        continue
       }
+      const group = this.ready_.splice(0)
+      let states: FilesState[]
+      try {
+        states = await this.writeFiles(group)
+      } catch (err) {
+        this.fail(err as Error, group)
+        break
+      }
+      logsPending++
+      logging = logging.then(async () => {
+        try {
+          if (this.failure) throw this.failure
+          await this.appendLog(group, states)
+        } catch (err) {
+          this.fail(err as Error, group)
+        } finally {
+          logsPending--
+        }
+      })
     }
+    await logging
+  }
+
+  /** A commit failed: the VM stops; every call not answered yet is refused with the reason. */
+  private fail(err: Error, group: Item[]): void {
+    if (!this.failure) this.failure = err
+    const e = err instanceof VmsError ? err : new VmsError('STORAGE_FAILED', `the call could not be committed: ${err.message}`)
+    for (const it of group) if (it.kind === 'call') { this.inflight--; it.reject(e) }
+    for (const it of this.ready_.splice(0)) if (it.kind === 'call') { this.inflight--; it.reject(e) }
+    for (const it of this.queue.splice(0)) { this.inflight--; it.reject(e) }
   }
 
   private settle(): void {
@@ -449,12 +486,19 @@ export class VmHost extends ReadyResource {
 
   /** Files batch, then log entries, in one append each; then answer. */
   private async commit(group: Item[]): Promise<void> {
-    const log = this.cores!.log
+    await this.appendLog(group, await this.writeFiles(group))
+  }
+
+  private async writeFiles(group: Item[]): Promise<FilesState[]> {
     const states = await this.writer!.write(group.map((it) => it.result!.ops))
     let ops = 0
     for (const it of group) ops += it.result!.ops.length
     this.view!.flushed(ops)
+    return states
+  }
 
+  private async appendLog(group: Item[], states: FilesState[]): Promise<void> {
+    const log = this.cores!.log
     const secretKey = log.keyPair!.secretKey
     const signer = log.keyPair!.publicKey
     const fork = log.fork
