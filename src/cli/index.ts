@@ -4,7 +4,7 @@
  */
 import { command, flag, arg, summary, description } from 'paparam'
 import { replay } from '../audit/replay.js'
-import { openVmCores, closeVmCores } from '../host/vm-storage.js'
+import { openVmCores, closeVmCores, type VmCores } from '../host/vm-storage.js'
 import { VmHost } from '../host/vm-host.js'
 import { formatKey } from '../identity.js'
 import { decodeEntry, EntryType, LoadReason } from '../messages/index.js'
@@ -20,8 +20,7 @@ const replayCmd = command(
   async () => {
     const { storage } = replayCmd.args
     const json = !!replayCmd.flags.json
-    const cores = await openVmCores(storage!, { existing: true }).catch((err) => fail(err.code === 'STORAGE_INVALID' ? err.message : `cannot open ${storage}: ${err.message} (is the VM still running?)`))
-    try {
+    await withCores(storage!, async (cores) => {
       const start = Date.now()
       const report = await replay(cores, {
         from: replayCmd.flags.from ? Number(replayCmd.flags.from) : undefined,
@@ -39,9 +38,7 @@ const replayCmd = command(
         console.log(`DIVERGENCE (${d.class}) ${d.message}\n  expected: ${d.expected}\n  found:    ${d.found}`)
       } else console.log(`inconclusive: ${report.inconclusive}`)
       process.exitCode = report.ok ? 0 : report.divergence ? 1 : 2
-    } finally {
-      await closeVmCores(cores)
-    }
+    })
   }
 )
 
@@ -52,8 +49,7 @@ const logCmd = command(
   flag('--json', 'one JSON object per line'),
   async () => {
     const { storage } = logCmd.args
-    const cores = await openVmCores(storage!, { existing: true }).catch((err) => fail(err.code === 'STORAGE_INVALID' ? err.message : `cannot open ${storage}: ${err.message} (is the VM still running?)`))
-    try {
+    await withCores(storage!, async (cores) => {
       console.log(logCmd.flags.json ? JSON.stringify({ key: formatKey(cores.log.key), length: cores.log.length }) : `VM ${formatKey(cores.log.key)}: ${cores.log.length} entries`)
       for (let i = 0; i < cores.log.length; i++) {
         const e = decodeEntry((await cores.log.get(i))!, i)
@@ -64,9 +60,7 @@ const logCmd = command(
             : { index: i, type: 'call', method: e.method, caller: formatKey(e.publicKey), args: Buffer.from(e.args).toString(), time: new Date(e.time).toISOString(), ok: e.outcome.ok, result: e.outcome.ok ? Buffer.from(e.outcome.value).toString() || undefined : `${e.outcome.error?.name}: ${e.outcome.error?.message}`, files: e.files.dbLength }
         console.log(logCmd.flags.json ? JSON.stringify(line) : Object.values(line).filter((v) => v !== undefined).map((v) => typeof v === 'object' ? JSON.stringify(v) : v).join('  '))
       }
-    } finally {
-      await closeVmCores(cores)
-    }
+    })
   }
 )
 
@@ -88,6 +82,16 @@ const createCmd = command(
 )
 
 const cli = command('vms-node', summary('Auditable services: a sandboxed script, a signed call log, a files archive, replay'), createCmd, logCmd, replayCmd)
+
+/** Open a VM's storage for reading (it must hold a VM, and not be open elsewhere), run `fn`, close. */
+async function withCores(storage: string, fn: (cores: VmCores) => Promise<void>): Promise<void> {
+  const cores = await openVmCores(storage, { existing: true }).catch((err) => fail(err.code === 'STORAGE_INVALID' ? err.message : `cannot open ${storage}: ${err.message} (is the VM still running?)`))
+  try {
+    await fn(cores)
+  } finally {
+    await closeVmCores(cores)
+  }
+}
 
 function bar(pct: number): string {
   const n = Math.round(pct / 5)
