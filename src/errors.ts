@@ -48,13 +48,21 @@ export type VmsErrorCode =
   | 'STORAGE_INVALID'
   /** The host could not commit: its storage failed or was changed outside the log. The VM stops. */
   | 'STORAGE_FAILED'
+  /** No host of the VM could be reached (yet): check it is served and the DHT bootstrap. */
+  | 'HOST_OFFLINE'
+  /** The connection dropped with a call in flight; it may or may not have run. */
+  | 'CONNECTION_LOST'
+  /** A file asked for is not in the archive. */
+  | 'NOT_FOUND'
+  /** The remote side failed in a way it could not name. */
+  | 'INTERNAL'
   /** A replay cannot start where it was asked to. */
   | 'REPLAY_INVALID'
 
 export class VmsError extends Error {
   readonly code: VmsErrorCode
   /** For CALL_FAILED: the error the script threw (name + message), as logged. */
-  readonly remote: { name: string; message: string; code: string | null } | null
+  readonly remote: { name: string; message: string; code: string } | null
 
   constructor(code: VmsErrorCode, message: string, remote: VmsError['remote'] = null) {
     super(`${code}: ${message}`)

@@ -9,3 +9,6 @@ export {
   decodeEntry, encode, logEntry, receipt as receiptEncoding, signedCall as signedCallEncoding,
   EntryType, LoadReason, type LogEntry, type Genesis, type LoadEntry, type CallEntry, type Receipt, type SignedCall, type Limits, type FilesState
 } from './messages/index.js'
+export { VmsNode, type VmsNodeOptions } from './node/vms-node.js'
+export { VmHandle, VmFiles } from './client/vm-handle.js'
+export { parseBootstrap, type Bootstrap } from './node/network.js'

@@ -208,6 +208,7 @@ declare module 'hyperdrive' {
     readdir(folder: string, opts?: Record<string, unknown>): AsyncIterable<string>
     list(folder: string, opts?: Record<string, unknown>): AsyncIterable<DriveEntry>
     checkout(version: number): Hyperdrive
+    update(opts?: { wait?: boolean }): Promise<boolean>
     truncate(version: number, opts?: Record<string, unknown>): Promise<void>
   }
 }
@@ -273,4 +274,72 @@ declare module 'paparam' {
   export function description(text: string): Part
   export function header(text: string): Part
   export function footer(text: string): Part
+}
+
+declare module 'protomux' {
+  import type { Encoding } from 'compact-encoding'
+  export interface Message<T = unknown> { send(value: T): boolean }
+  export interface Channel {
+    opened: boolean
+    closed: boolean
+    userData: unknown
+    open(handshake?: unknown): void
+    close(): void
+    addMessage<T>(opts: { encoding: Encoding<T>; onmessage: (m: T) => void }): Message<T>
+  }
+  export default class Protomux {
+    static from(stream: unknown, opts?: Record<string, unknown>): Protomux
+    stream: unknown
+    pair(opts: { protocol: string; id?: Uint8Array | null }, notify: (id: Uint8Array) => unknown): void
+    unpair(opts: { protocol: string; id?: Uint8Array | null }): void
+    opened(opts: { protocol: string; id?: Uint8Array | null }): boolean
+    createChannel(opts: {
+      protocol: string
+      id?: Uint8Array | null
+      unique?: boolean
+      handshake?: Encoding<any> | null
+      userData?: unknown
+      onopen?: (handshake: any, channel: Channel) => unknown
+      onclose?: (isRemote: boolean, channel: Channel) => unknown
+    }): Channel | null
+  }
+}
+
+declare module 'hyperswarm' {
+  import { EventEmitter } from 'node:events'
+  export interface Discovery { flushed(): Promise<void>; destroy(): Promise<void> }
+  export interface Connection extends EventEmitter {
+    handshakeHash: Buffer
+    remotePublicKey: Buffer
+    publicKey: Buffer
+    destroyed: boolean
+    destroy(err?: Error): void
+    end(): void
+  }
+  export default class Hyperswarm extends EventEmitter {
+    constructor(opts?: Record<string, unknown>)
+    connections: Set<Connection>
+    keyPair: { publicKey: Buffer; secretKey: Buffer }
+    dht: unknown
+    join(topic: Uint8Array, opts?: { server?: boolean; client?: boolean }): Discovery
+    leave(topic: Uint8Array): Promise<void>
+    flush(): Promise<void>
+    destroy(opts?: { force?: boolean }): Promise<void>
+    on(event: 'connection', fn: (conn: Connection, info: unknown) => void): this
+  }
+}
+
+declare module 'hyperdht' {
+  export default class DHT {
+    constructor(opts?: Record<string, unknown>)
+    ready(): Promise<void>
+    destroy(): Promise<void>
+    address(): { host: string; port: number }
+  }
+}
+
+declare module 'hyperdht/testnet.js' {
+  import type DHT from 'hyperdht'
+  export interface Testnet { nodes: DHT[]; bootstrap: Array<{ host: string; port: number }>; createNode(opts?: Record<string, unknown>): DHT; destroy(): Promise<void> }
+  export default function createTestnet(size?: number, opts?: Record<string, unknown> | ((fn: () => unknown) => void)): Promise<Testnet>
 }

@@ -1,0 +1,247 @@
+/**
+ * A VM dialled by key: call its methods (signed, receipts checked), read its
+ * files from the replicated archive, ask for its info. Calls go only to peers
+ * that proved on this connection that they hold the VM's log key.
+ */
+import c from 'compact-encoding'
+import crypto from 'hypercore-crypto'
+import b4a from 'b4a'
+import Hyperdrive from 'hyperdrive'
+import type Corestore from 'corestore'
+import type Protomux from 'protomux'
+import type { Channel, Message } from 'protomux'
+import type { Connection } from 'hyperswarm'
+import { VmsError, type VmsErrorCode } from '../errors.js'
+import { canonicalDecode } from '../canonical-json.js'
+import { formatKey, type Identity } from '../identity.js'
+import { isSignerOf } from '../merkle.js'
+import { verifyReceipt } from '../receipt.js'
+import { decodeStrict, encode, type Receipt } from '../messages/index.js'
+import { PROTOCOL, Role, hello, request, response, proofSignable, type VmInfo } from '../messages/wire.js'
+
+interface Route { channel: Channel; requests: Message<Uint8Array>; info: VmInfo; conn: Connection }
+interface Pending { resolve(v: { result: unknown; receipt: Receipt }): void; reject(e: Error): void; call: ReturnType<Identity['sign']>; route: Route; timer: NodeJS.Timeout }
+
+export interface CallResult { result: unknown; receipt: Receipt }
+
+export class VmHandle {
+  readonly key: Buffer
+  private identity: Identity
+  private store: Corestore
+  private routes = new Set<Route>()
+  private waiters: Array<() => void> = []
+  private pending = new Map<number, Pending>()
+  private nextId = 1
+  private drive_: Hyperdrive | null = null
+  private closed = false
+  private onClose: () => void
+  readonly timeoutMs: number
+
+  constructor(key: Buffer, opts: { identity: Identity; store: Corestore; timeoutMs: number; onClose: () => void }) {
+    this.key = key
+    this.identity = opts.identity
+    this.store = opts.store
+    this.timeoutMs = opts.timeoutMs
+    this.onClose = opts.onClose
+  }
+
+  /** Open this VM's channel on a connection (called by the node for every connection). */
+  attach(mux: Protomux, conn: Connection): void {
+    if (this.closed || mux.opened({ protocol: PROTOCOL, id: this.key })) return
+    let route: Route | null = null
+    const channel = mux.createChannel({
+      protocol: PROTOCOL,
+      id: this.key,
+      handshake: c.raw,
+      onopen: (raw: Uint8Array) => {
+        let h
+        try {
+          h = decodeStrict(hello, raw, 'hello')
+        } catch {
+          channel!.close()
+          return
+        }
+        // Only a peer that signs this connection's handshake hash with the log key is the host.
+        if (h.role !== Role.HOST || !h.signer || !h.proof || !h.info) return
+        if (!isSignerOf(this.key, h.signer) || !crypto.verify(proofSignable(conn.handshakeHash, this.key), h.proof, h.signer)) return
+        route = { channel: channel!, requests, info: h.info, conn }
+        this.routes.add(route)
+        for (const w of this.waiters.splice(0)) w()
+      },
+      onclose: () => {
+        if (!route) return
+        this.routes.delete(route)
+        for (const [id, p] of this.pending) {
+          if (p.route !== route) continue
+          this.pending.delete(id)
+          clearTimeout(p.timer)
+          p.reject(new VmsError('CONNECTION_LOST', 'the connection to the host dropped before the answer came: the call may or may not have run; check the log, or sign and send it again'))
+        }
+      }
+    })
+    if (!channel) return
+    const requests = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
+    channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => this.onResponse(raw) })
+    channel.open(encode(hello, { role: Role.CLIENT, signer: null, proof: null, info: null }))
+  }
+
+  /** Wait until a proven host is reachable. */
+  async connected(timeoutMs = this.timeoutMs): Promise<void> {
+    if (this.routes.size > 0) return
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new VmsError('HOST_OFFLINE', `no host of VM ${formatKey(this.key)} answered within ${timeoutMs} ms: is it being served, and are you on the same DHT (--bootstrap)?`)), timeoutMs)
+      this.waiters.push(() => { clearTimeout(timer); resolve() })
+    })
+  }
+
+  /** What the host said of the VM when the channel opened. */
+  async info(): Promise<VmInfo & { key: string; trust: 'trustless' | 'trusted' }> {
+    await this.connected()
+    const { info } = this.route()
+    return { ...info, key: formatKey(this.key), trust: info.oracles.length === 0 ? 'trustless' : 'trusted' }
+  }
+
+  /** Call `method(...args)`: signed by this node's identity; resolves once the receipt verifies. */
+  async call(method: string, ...args: unknown[]): Promise<unknown> {
+    return (await this.callWithReceipt(method, ...args)).result
+  }
+
+  async callWithReceipt(method: string, ...args: unknown[]): Promise<CallResult> {
+    if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
+    const call = this.identity.sign(this.key, method, args)
+    await this.connected()
+    const route = this.route()
+    const id = this.nextId++
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id)
+        reject(new VmsError('TIMEOUT', `${method} got no answer within ${this.timeoutMs} ms`))
+      }, this.timeoutMs)
+      this.pending.set(id, { resolve, reject, call, route, timer })
+      route.requests.send(encode(request, { id, call }))
+    })
+  }
+
+  private route(): Route {
+    const first = this.routes.values().next().value
+    if (!first) throw new VmsError('HOST_OFFLINE', `no host of VM ${formatKey(this.key)} is connected`)
+    return first
+  }
+
+  private onResponse(raw: Uint8Array): void {
+    let res
+    try {
+      res = decodeStrict(response, raw, 'response')
+    } catch {
+      return
+    }
+    const p = this.pending.get(res.id)
+    if (!p) return
+    this.pending.delete(res.id)
+    clearTimeout(p.timer)
+    if (res.error && !res.receipt) {
+      p.reject(new VmsError(res.error.code as VmsErrorCode, res.error.message.replace(/^[A-Z_]+: /, ''), res.error.remote))
+      return
+    }
+    let entry
+    try {
+      entry = verifyReceipt(this.key, res.receipt!, p.call)
+    } catch (err) {
+      p.reject(err as Error)
+      return
+    }
+    if (res.error) {
+      const err = new VmsError(res.error.code as VmsErrorCode, res.error.message.replace(/^[A-Z_]+: /, ''), res.error.remote)
+      p.reject(Object.assign(err, { receipt: res.receipt }))
+      return
+    }
+    // The answer must be what the host logged.
+    if (!entry.outcome.ok || !b4a.equals(entry.outcome.value, res.value)) {
+      p.reject(new VmsError('BAD_RECEIPT', 'the answer differs from the logged outcome'))
+      return
+    }
+    p.resolve({ result: canonicalDecode(res.value), receipt: res.receipt! })
+  }
+
+  /** The VM's files archive, read-only, replicated from whichever peers have it. */
+  get files(): VmFiles {
+    return new VmFiles(this)
+  }
+
+  /** @internal */
+  async drive(): Promise<Hyperdrive> {
+    if (this.drive_) return this.drive_
+    const info = await this.info()
+    const drive = new Hyperdrive(this.store, b4a.from(info.filesKey))
+    await drive.ready()
+    this.drive_ = drive
+    return drive
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const r of this.routes) r.channel.close()
+    for (const [, p] of this.pending) { clearTimeout(p.timer); p.reject(new VmsError('CLOSED', 'the VM handle closed')) }
+    this.pending.clear()
+    if (this.drive_) await this.drive_.close()
+    this.onClose()
+  }
+}
+
+/** Read-only view of a dialled VM's files. */
+export class VmFiles {
+  private handle: VmHandle
+  constructor(handle: VmHandle) { this.handle = handle }
+
+  private async fresh(): Promise<Hyperdrive> {
+    const drive = await this.handle.drive()
+    await drive.update({ wait: true })
+    return drive
+  }
+
+  async readdir(path: string): Promise<string[]> {
+    const drive = await this.fresh()
+    const out: string[] = []
+    for await (const name of drive.readdir(path)) out.push(name)
+    return out.sort()
+  }
+
+  async readFile(path: string, encoding?: 'utf8'): Promise<Uint8Array | string> {
+    const drive = await this.fresh()
+    const data = await drive.get(path, { wait: true, timeout: this.handle.timeoutMs })
+    if (data === null) throw new VmsError('NOT_FOUND', `${path} is not a file in this VM's archive`)
+    return encoding ? b4a.toString(data, 'utf8') : data
+  }
+
+  async stat(path: string): Promise<{ size: number; mtime: Date; isFile: boolean; isDirectory: boolean } | null> {
+    const drive = await this.fresh()
+    const entry = await drive.entry(path, { wait: true, timeout: this.handle.timeoutMs })
+    if (entry) {
+      const dir = entry.value.blob === null && entry.value.metadata?.directory === true
+      return { size: entry.value.blob?.byteLength ?? 0, mtime: new Date(entry.value.metadata?.mtime ?? 0), isFile: !dir, isDirectory: dir }
+    }
+    for await (const _ of drive.readdir(path)) return { size: 0, mtime: new Date(0), isFile: false, isDirectory: true }
+    return null
+  }
+
+  async exists(path: string): Promise<boolean> {
+    return (await this.stat(path)) !== null
+  }
+
+  /** The archive version this peer has. */
+  async version(): Promise<number> {
+    return (await this.fresh()).version
+  }
+
+  /** Wait until the archive reaches `version` (a files version from a receipt's entry). */
+  async waitFor(version: number, timeoutMs = this.handle.timeoutMs): Promise<void> {
+    const drive = await this.handle.drive()
+    const end = Date.now() + timeoutMs
+    while (drive.db.core.length < version) {
+      if (Date.now() > end) throw new VmsError('TIMEOUT', `the files archive did not reach version ${version} within ${timeoutMs} ms`)
+      await drive.update({ wait: true })
+      if (drive.db.core.length < version) await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+}

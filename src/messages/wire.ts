@@ -1,0 +1,121 @@
+/**
+ * The wire: one protomux channel per VM per connection (protocol
+ * `vms-node/1`, id = the VM key). Each side opens with a Hello; a host's
+ * Hello proves it holds the log's secret key by signing the connection's
+ * handshake hash. Then requests and responses, matched by id.
+ */
+import c, { type Encoding } from 'compact-encoding'
+import crypto from 'hypercore-crypto'
+import { receipt, signedCall, type Receipt, type SignedCall } from './index.js'
+
+export const PROTOCOL = 'vms-node/1'
+const [NS_PROOF] = crypto.namespace('vms-node/wire', 1) as [Buffer]
+
+export enum Role { CLIENT = 0, HOST = 1, MIRROR = 2 }
+
+export interface VmInfo {
+  methods: string[]
+  filesKey: Uint8Array
+  /** Log length when the hello was sent. */
+  length: number
+  /** Declared oracle names; none = trustless. */
+  oracles: string[]
+}
+
+export interface Hello {
+  role: Role
+  /** Host only: the log's signer key and its signature over the handshake hash. */
+  signer: Uint8Array | null
+  proof: Uint8Array | null
+  info: VmInfo | null
+}
+
+export interface Request { id: number; call: SignedCall }
+
+export interface WireError { code: string; message: string; remote: { name: string; message: string; code: string } | null }
+
+export interface Response {
+  id: number
+  error: WireError | null
+  /** Canonical JSON of the result (ok only). */
+  value: Uint8Array
+  receipt: Receipt | null
+}
+
+const strings = c.array(c.string)
+
+const vmInfo: Encoding<VmInfo> = {
+  preencode(s, m) { strings.preencode(s, m.methods); c.fixed32.preencode(s, m.filesKey); c.uint.preencode(s, m.length); strings.preencode(s, m.oracles) },
+  encode(s, m) { strings.encode(s, m.methods); c.fixed32.encode(s, m.filesKey); c.uint.encode(s, m.length); strings.encode(s, m.oracles) },
+  decode(s) { return { methods: strings.decode(s), filesKey: c.fixed32.decode(s), length: c.uint.decode(s), oracles: strings.decode(s) } }
+}
+
+export const hello: Encoding<Hello> = {
+  preencode(s, m) {
+    c.uint.preencode(s, 1); c.uint.preencode(s, m.role); c.uint.preencode(s, 0)
+    if (m.signer && m.proof) { c.fixed32.preencode(s, m.signer); c.fixed64.preencode(s, m.proof) }
+    if (m.info) vmInfo.preencode(s, m.info)
+  },
+  encode(s, m) {
+    c.uint.encode(s, 1); c.uint.encode(s, m.role)
+    c.uint.encode(s, (m.signer && m.proof ? 1 : 0) | (m.info ? 2 : 0))
+    if (m.signer && m.proof) { c.fixed32.encode(s, m.signer); c.fixed64.encode(s, m.proof) }
+    if (m.info) vmInfo.encode(s, m.info)
+  },
+  decode(s) {
+    const v = c.uint.decode(s)
+    if (v !== 1) throw new Error(`unknown hello version ${v}`)
+    const role = c.uint.decode(s)
+    const flags = c.uint.decode(s)
+    const signer = flags & 1 ? c.fixed32.decode(s) : null
+    const proof = flags & 1 ? c.fixed64.decode(s) : null
+    const info = flags & 2 ? vmInfo.decode(s) : null
+    return { role, signer, proof, info }
+  }
+}
+
+export const request: Encoding<Request> = {
+  preencode(s, m) { c.uint.preencode(s, m.id); signedCall.preencode(s, m.call) },
+  encode(s, m) { c.uint.encode(s, m.id); signedCall.encode(s, m.call) },
+  decode(s) { return { id: c.uint.decode(s), call: signedCall.decode(s) } }
+}
+
+const remoteError: Encoding<{ name: string; message: string; code: string }> = {
+  preencode(s, m) { c.string.preencode(s, m.name); c.string.preencode(s, m.message); c.string.preencode(s, m.code) },
+  encode(s, m) { c.string.encode(s, m.name); c.string.encode(s, m.message); c.string.encode(s, m.code) },
+  decode(s) { return { name: c.string.decode(s), message: c.string.decode(s), code: c.string.decode(s) } }
+}
+
+export const response: Encoding<Response> = {
+  preencode(s, m) {
+    c.uint.preencode(s, m.id); c.uint.preencode(s, 0)
+    if (m.error) { c.string.preencode(s, m.error.code); c.string.preencode(s, m.error.message); if (m.error.remote) remoteError.preencode(s, m.error.remote) } else c.buffer.preencode(s, m.value)
+    if (m.receipt) receipt.preencode(s, m.receipt)
+  },
+  encode(s, m) {
+    c.uint.encode(s, m.id)
+    c.uint.encode(s, (m.error ? 1 : 0) | (m.error?.remote ? 2 : 0) | (m.receipt ? 4 : 0))
+    if (m.error) { c.string.encode(s, m.error.code); c.string.encode(s, m.error.message); if (m.error.remote) remoteError.encode(s, m.error.remote) } else c.buffer.encode(s, m.value)
+    if (m.receipt) receipt.encode(s, m.receipt)
+  },
+  decode(s) {
+    const id = c.uint.decode(s)
+    const flags = c.uint.decode(s)
+    let error: WireError | null = null
+    let value: Uint8Array = new Uint8Array(0)
+    if (flags & 1) {
+      const code = c.string.decode(s)
+      const message = c.string.decode(s)
+      error = { code, message, remote: flags & 2 ? remoteError.decode(s) : null }
+    } else {
+      value = c.buffer.decode(s) ?? new Uint8Array(0)
+    }
+    const r = flags & 4 ? receipt.decode(s) : null
+    return { id, error, value, receipt: r }
+  }
+}
+
+/** What a host signs to prove, on this connection, that it holds the VM's log key. */
+export function proofSignable(handshakeHash: Uint8Array, vmKey: Uint8Array): Buffer {
+  return Buffer.concat([NS_PROOF, handshakeHash, vmKey])
+}

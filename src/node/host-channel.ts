@@ -1,0 +1,84 @@
+/**
+ * The host's side of a VM channel on one connection: prove the log key,
+ * take requests, answer with results and receipts. Nothing a peer sends can
+ * throw out of here: malformed frames close this channel only, and limits
+ * per channel answer QUEUE_FULL instead of buffering without bound.
+ */
+import c from 'compact-encoding'
+import crypto from 'hypercore-crypto'
+import type Protomux from 'protomux'
+import type { Connection } from 'hyperswarm'
+import { VmsError } from '../errors.js'
+import type { VmHost } from '../host/vm-host.js'
+import { decodeStrict, encode } from '../messages/index.js'
+import { PROTOCOL, Role, hello, request, response, proofSignable, type Response } from '../messages/wire.js'
+
+/** Most requests one channel may have unanswered. */
+export const MAX_INFLIGHT_PER_CHANNEL = 256
+/** Largest request frame accepted, beyond the VM's args limit. */
+const FRAME_SLACK = 1024
+
+export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost): void {
+  let inflight = 0
+  const channel = mux.createChannel({
+    protocol: PROTOCOL,
+    id: host.key,
+    handshake: c.raw,
+    onopen(raw: Uint8Array) {
+      try {
+        decodeStrict(hello, raw, 'hello')
+      } catch {
+        channel!.close()
+      }
+    }
+  })
+  if (!channel) return
+  // Message 0: requests (in), message 1: responses (out) — the same order on both sides.
+  channel.addMessage({
+    encoding: c.raw,
+    onmessage(raw: Uint8Array) {
+      if (raw.byteLength > host.limits.maxArgsBytes + FRAME_SLACK) return reply({ id: 0, error: wireError(new VmsError('TOO_LARGE', `request frame of ${raw.byteLength} bytes`)), value: EMPTY, receipt: null })
+      let req
+      try {
+        req = decodeStrict(request, raw, 'request')
+      } catch {
+        channel.close() // a peer that sends garbage loses this channel, nothing else
+        return
+      }
+      if (inflight >= MAX_INFLIGHT_PER_CHANNEL) {
+        return reply({ id: req.id, error: wireError(new VmsError('QUEUE_FULL', `${inflight} calls in flight on this connection: wait for answers`)), value: EMPTY, receipt: null })
+      }
+      inflight++
+      host.call(req.call).then(
+        (answer) => reply({ id: req.id, error: null, value: answer.value, receipt: answer.receipt }),
+        (err) => reply({ id: req.id, error: wireError(err), value: EMPTY, receipt: (err as { receipt?: Response['receipt'] }).receipt ?? null })
+      ).finally(() => { inflight-- })
+    }
+  })
+  const responses = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
+
+  function reply(res: Response): void {
+    if (channel!.closed) return
+    try {
+      responses.send(encode(response, res))
+    } catch {
+      channel!.close()
+    }
+  }
+
+  const log = host.log
+  const proof = crypto.sign(proofSignable(conn.handshakeHash, host.key), log.keyPair!.secretKey)
+  channel.open(encode(hello, {
+    role: Role.HOST,
+    signer: log.keyPair!.publicKey,
+    proof,
+    info: { methods: host.methods, filesKey: host.drive.key, length: log.length, oracles: host.genesis!.oracles }
+  }))
+}
+
+function wireError(err: unknown): Response['error'] {
+  if (err instanceof VmsError) return { code: err.code, message: err.message, remote: err.remote }
+  return { code: 'INTERNAL', message: `INTERNAL: ${(err as Error)?.message ?? String(err)}`, remote: null }
+}
+
+const EMPTY = new Uint8Array(0)

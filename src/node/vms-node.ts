@@ -1,0 +1,173 @@
+/**
+ * A vms-node: one Hyperswarm + one Corestore + many VMs. It hosts VMs
+ * (announced on each VM's discovery key) and dials VMs by key. Every
+ * connection carries Corestore replication and one channel per VM.
+ */
+import ReadyResource from 'ready-resource'
+import Corestore from 'corestore'
+import Protomux from 'protomux'
+import b4a from 'b4a'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type Hyperswarm from 'hyperswarm'
+import type { Connection } from 'hyperswarm'
+import { VmHost, type VmHostOptions } from '../host/vm-host.js'
+import { Identity, toKey } from '../identity.js'
+import { VmsError } from '../errors.js'
+import { PROTOCOL } from '../messages/wire.js'
+import { openHostChannel } from './host-channel.js'
+import { VmHandle } from '../client/vm-handle.js'
+import { openNetwork, type Bootstrap, type Network } from './network.js'
+
+export interface VmsNodeOptions {
+  /** The node's storage directory (a Corestore; hosted VMs live in namespaces of it). */
+  storage: string
+  /** DHT bootstrap nodes; none = the public DHT. */
+  bootstrap?: Bootstrap[] | null
+  /** Use this swarm instead of making one (tests). */
+  swarm?: Hyperswarm
+  /** The caller identity for dialled calls. @default a new one */
+  identity?: Identity
+  /** Time-out of dialling and of each call, in ms. @default 15000 */
+  timeoutMs?: number
+  onLog?: (vm: string, level: string, message: string) => void
+}
+
+interface Registry { vms: Array<{ name: string; filename: string }> }
+
+export class VmsNode extends ReadyResource {
+  readonly opts: VmsNodeOptions
+  store!: Corestore
+  swarm!: Hyperswarm
+  identity: Identity
+  private network: Network | null = null
+  private hosts = new Map<string, VmHost>()
+  private handles = new Map<string, VmHandle>()
+  private muxes = new Set<{ mux: Protomux; conn: Connection }>()
+
+  constructor(opts: VmsNodeOptions) {
+    super()
+    this.opts = opts
+    this.identity = opts.identity ?? Identity.generate()
+  }
+
+  protected override async _open(): Promise<void> {
+    this.store = new Corestore(this.opts.storage)
+    await this.store.ready()
+    this.network = await openNetwork({ bootstrap: this.opts.bootstrap, swarm: this.opts.swarm })
+    this.swarm = this.network.swarm
+    this.swarm.on('connection', (conn: Connection) => this.onConnection(conn))
+  }
+
+  protected override async _close(): Promise<void> {
+    for (const h of [...this.handles.values()]) await h.close()
+    // Leave the DHT first, then let every admitted call finish.
+    for (const host of this.hosts.values()) await this.swarm.leave(host.discoveryKey).catch(() => {})
+    for (const host of this.hosts.values()) await host.close()
+    await this.network?.close()
+    await this.store.close()
+  }
+
+  /** The VMs this node hosts. */
+  get hosted(): VmHost[] { return [...this.hosts.values()] }
+
+  /**
+   * Host a VM: create it (named `name` in this node's storage) or reopen it,
+   * and announce it on its discovery key.
+   */
+  async host(script: string | null, opts: { name: string; filename?: string } & Pick<VmHostOptions, 'limits' | 'maxQueue'>): Promise<VmHost> {
+    await this.ready()
+    const ns = this.store.namespace('vm/' + opts.name)
+    const onLog = (level: string, message: string) => this.opts.onLog?.(opts.name, level, message)
+    const host = script === null
+      ? await VmHost.open(ns, { onLog })
+      : await VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, onLog })
+    this.hosts.set(b4a.toString(host.key, 'hex'), host)
+    await this.remember(opts.name, opts.filename ?? opts.name)
+    for (const { mux, conn } of this.muxes) openHostChannel(mux, conn, host)
+    const discovery = this.swarm.join(host.discoveryKey, { server: true, client: false })
+    await discovery.flushed()
+    return host
+  }
+
+  /** Host again every VM this storage hosted before. */
+  async hostStored(): Promise<VmHost[]> {
+    const out: VmHost[] = []
+    for (const { name, filename } of (await this.registry()).vms) out.push(await this.host(null, { name, filename }))
+    return out
+  }
+
+  /** Dial a VM by key (z-base-32, hex or bytes). Resolves once a proven host answered. */
+  async dial(key: Uint8Array | string, opts: { timeoutMs?: number } = {}): Promise<VmHandle & Record<string, (...args: unknown[]) => Promise<unknown>>> {
+    await this.ready()
+    const k = toKey(key)
+    const hex = b4a.toString(k, 'hex')
+    let handle = this.handles.get(hex)
+    if (!handle) {
+      const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs ?? 15000
+      const discoveryKey = (await import('hypercore-crypto')).default.discoveryKey(k)
+      const created: VmHandle = new VmHandle(k, {
+        identity: this.identity, store: this.store, timeoutMs,
+        onClose: () => {
+          this.handles.delete(hex)
+          if (!this.hosts.has(hex)) this.swarm.leave(discoveryKey).catch(() => {})
+        }
+      })
+      handle = created
+      this.handles.set(hex, created)
+      this.store.get({ key: k }) // the log, so Corestore replicates it
+      for (const { mux, conn } of this.muxes) created.attach(mux, conn)
+      const local = this.hosts.get(hex)
+      if (!local) this.swarm.join(discoveryKey, { server: false, client: true })
+      try {
+        await created.connected()
+      } catch (err) {
+        await created.close()
+        throw err
+      }
+    }
+    return withMethods(handle)
+  }
+
+  private onConnection(conn: Connection): void {
+    this.store.replicate(conn)
+    const mux = Protomux.from(conn)
+    const entry = { mux, conn }
+    this.muxes.add(entry)
+    conn.on('error', () => {})
+    conn.on('close', () => this.muxes.delete(entry))
+    mux.pair({ protocol: PROTOCOL }, (id: Uint8Array) => {
+      const host = id && this.hosts.get(b4a.toString(id, 'hex'))
+      if (host) openHostChannel(mux, conn, host)
+      // Channels for VMs this node does not host are left unanswered (and time out on the other side).
+    })
+    for (const host of this.hosts.values()) openHostChannel(mux, conn, host)
+    for (const handle of this.handles.values()) handle.attach(mux, conn)
+  }
+
+  private async registry(): Promise<Registry> {
+    try {
+      return JSON.parse(await readFile(join(this.opts.storage, 'vms.json'), 'utf8')) as Registry
+    } catch {
+      return { vms: [] }
+    }
+  }
+
+  private async remember(name: string, filename: string): Promise<void> {
+    const reg = await this.registry()
+    if (reg.vms.some((v) => v.name === name)) return
+    reg.vms.push({ name, filename })
+    await writeFile(join(this.opts.storage, 'vms.json'), JSON.stringify(reg, null, 2))
+  }
+}
+
+/** Script methods as functions on the handle: `vm.RSVP(true)`. */
+function withMethods(handle: VmHandle): VmHandle & Record<string, (...args: unknown[]) => Promise<unknown>> {
+  return new Proxy(handle, {
+    get(target, prop, receiver) {
+      if (typeof prop === 'string' && !(prop in target) && prop !== 'then') return (...args: unknown[]) => target.call(prop, ...args)
+      const v = Reflect.get(target, prop, receiver)
+      return typeof v === 'function' ? v.bind(target) : v
+    }
+  }) as VmHandle & Record<string, (...args: unknown[]) => Promise<unknown>>
+}
