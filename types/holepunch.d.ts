@@ -225,7 +225,7 @@ declare module 'brittle' {
     fail(msg?: string): void
     exception(fn: Promise<unknown> | (() => unknown), expected?: RegExp | Function, msg?: string): Promise<void>
     execution(fn: Promise<unknown> | (() => unknown), msg?: string): Promise<void>
-    teardown(fn: () => unknown): void
+    teardown(fn: () => unknown, opts?: { order?: number }): void
     tmp(): Promise<string>
     comment(msg: string): void
     plan(n: number): void

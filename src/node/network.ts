@@ -10,8 +10,11 @@ export interface Bootstrap { host: string; port: number }
 
 export interface Network { swarm: Hyperswarm; close(): Promise<void> }
 
-export async function openNetwork(opts: { bootstrap?: Bootstrap[] | null; swarm?: Hyperswarm; keyPair?: { publicKey: Buffer; secretKey: Buffer } }): Promise<Network> {
-  if (opts.swarm) return { swarm: opts.swarm, close: async () => {} }
+export async function openNetwork(opts: { bootstrap?: Bootstrap[] | null; dht?: unknown; keyPair?: { publicKey: Buffer; secretKey: Buffer } }): Promise<Network> {
+  if (opts.dht) {
+    const swarm = new Hyperswarm({ dht: opts.dht, keyPair: opts.keyPair })
+    return { swarm, close: () => swarm.destroy() }
+  }
   if (!opts.bootstrap || opts.bootstrap.length === 0) {
     const swarm = new Hyperswarm({ keyPair: opts.keyPair })
     return { swarm, close: () => swarm.destroy() }

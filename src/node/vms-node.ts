@@ -24,8 +24,8 @@ export interface VmsNodeOptions {
   storage: string
   /** DHT bootstrap nodes; none = the public DHT. */
   bootstrap?: Bootstrap[] | null
-  /** Use this swarm instead of making one (tests). */
-  swarm?: Hyperswarm
+  /** Swarm on this DHT node (e.g. `testnet.createNode()` in tests) instead of making one. */
+  dht?: unknown
   /** The caller identity for dialled calls. @default a new one */
   identity?: Identity
   /** Time-out of dialling and of each call, in ms. @default 15000 */
@@ -54,7 +54,7 @@ export class VmsNode extends ReadyResource {
   protected override async _open(): Promise<void> {
     this.store = new Corestore(this.opts.storage)
     await this.store.ready()
-    this.network = await openNetwork({ bootstrap: this.opts.bootstrap, swarm: this.opts.swarm })
+    this.network = await openNetwork({ bootstrap: this.opts.bootstrap, dht: this.opts.dht })
     this.swarm = this.network.swarm
     this.swarm.on('connection', (conn: Connection) => this.onConnection(conn))
   }

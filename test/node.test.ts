@@ -1,0 +1,133 @@
+import test from 'brittle'
+import b4a from 'b4a'
+import c from 'compact-encoding'
+import Protomux from 'protomux'
+import Hyperswarm from 'hyperswarm'
+import { VmsNode, Identity, verifyReceipt, formatKey, replay } from '../src/index.js'
+import { PROTOCOL, Role, hello } from '../src/messages/wire.js'
+import { encode } from '../src/messages/index.js'
+import { RSVP } from './helpers/index.js'
+import { testnet, node } from './helpers/net.js'
+
+test('node: serve a VM, dial it by key, call it, read its files, verify the receipt', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp', filename: 'rsvp.js' })
+  const alice = await node(t, net)
+  const handle = await alice.dial(formatKey(vm.key))
+  const info = await handle.info()
+  t.alike(info.methods, ['RSVP', 'list'])
+  t.is(info.trust, 'trustless')
+  t.alike(b4a.from(info.filesKey), vm.drive.key)
+  t.is(await handle.RSVP!(true, 'yes'), undefined)
+  const { receipt } = await handle.callWithReceipt('RSVP', false, 'changed my mind')
+  t.is(verifyReceipt(vm.key, receipt).method, 'RSVP')
+  t.alike(await handle.list!(), [alice.identity.id + '.json'])
+  t.alike(await handle.files.readdir('/rsvps'), [alice.identity.id + '.json'])
+  t.is(await handle.files.readFile('/rsvps/' + alice.identity.id + '.json', 'utf8'), '{"isAttending":false,"reason":"changed my mind"}')
+  t.is((await handle.files.stat('/rsvps'))?.isDirectory, true)
+  t.is(await handle.files.exists('/nope'), false)
+  const entry = verifyReceipt(vm.key, receipt)
+  await handle.files.waitFor(entry.files.dbLength)
+  t.ok((await handle.files.version()) >= entry.files.dbLength)
+  const err = await handle.call('nope').catch((e: any) => e)
+  t.is((err as any).code, 'UNKNOWN_METHOD')
+  const failed: any = await handle.call('RSVP', 'maybe').catch((e: any) => e)
+  t.is(failed.code, 'CALL_FAILED')
+  t.ok(failed.receipt, 'a failed call comes with its receipt')
+  t.ok((await replay(vm.logAndFiles())).ok)
+})
+
+test('node: many calls in flight from two callers, all answered with receipts', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(`let n = 0; exports.next = async () => ++n`, { name: 'counter' })
+  const a = await (await node(t, net)).dial(vm.key)
+  const b = await (await node(t, net)).dial(vm.key)
+  const results = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).call('next')))
+  t.alike([...results as number[]].sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i + 1))
+})
+
+test('node: a peer that cannot prove the log key is never sent a call', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+  // An impostor announces the VM's topic and answers the channel with a bogus proof.
+  const impostor = new Hyperswarm({ dht: net.createNode() })
+  t.teardown(() => impostor.destroy())
+  let callsSeen = 0
+  impostor.on('connection', (conn) => {
+    conn.on('error', () => {})
+    const mux = Protomux.from(conn)
+    mux.pair({ protocol: PROTOCOL }, (id) => {
+      const ch = mux.createChannel({ protocol: PROTOCOL, id, handshake: c.raw })
+      if (!ch) return
+      ch.addMessage({ encoding: c.raw, onmessage: () => { callsSeen++ } })
+      ch.addMessage({ encoding: c.raw, onmessage: () => {} })
+      ch.open(encode(hello, { role: Role.HOST, signer: vm.log.keyPair!.publicKey, proof: b4a.alloc(64, 7), info: { methods: ['RSVP'], filesKey: vm.drive.key, length: 1, oracles: [] } }))
+    })
+  })
+  await impostor.join(vm.discoveryKey, { server: true, client: false }).flushed()
+  const client = await node(t, net)
+  const handle = await client.dial(vm.key)
+  for (let i = 0; i < 10; i++) await handle.call('RSVP', true)
+  t.is(callsSeen, 0, 'no call went to the impostor')
+})
+
+test('node: dialling a key nobody serves fails with HOST_OFFLINE and a hint', async (t) => {
+  const net = await testnet(t)
+  const client = await node(t, net, { timeoutMs: 1500 })
+  const err = await client.dial(Identity.generate().publicKey).catch((e) => e)
+  t.is(err.code, 'HOST_OFFLINE')
+  t.ok(err.message.includes('--bootstrap'))
+})
+
+test('node: restarting the host node serves the same VMs under the same keys', async (t) => {
+  const net = await testnet(t)
+  const storage = await t.tmp()
+  const first = new VmsNode({ storage, dht: net.createNode() })
+  const vm = await first.host(RSVP, { name: 'rsvp', filename: 'rsvp.js' })
+  const key = vm.key
+  const client = await node(t, net)
+  const h1 = await client.dial(key)
+  await h1.call('RSVP', true)
+  await h1.close()
+  await first.close()
+  const second = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => second.close())
+  const hosted = await second.hostStored()
+  t.is(hosted.length, 1)
+  t.alike(hosted[0]!.key, key)
+  const h2 = await client.dial(key)
+  t.alike(await h2.call('list'), [client.identity.id + '.json'])
+})
+
+test('node: malformed frames and floods drop one channel, never the node', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+  const rogue = new Hyperswarm({ dht: net.createNode() })
+  t.teardown(() => rogue.destroy())
+  const opened = new Promise<void>((resolve) => {
+    rogue.on('connection', (conn) => {
+      conn.on('error', () => {})
+      const mux = Protomux.from(conn)
+      const ch = mux.createChannel({ protocol: PROTOCOL, id: vm.key, handshake: c.raw, onopen: () => resolve() })!
+      const requests = ch.addMessage({ encoding: c.raw, onmessage: () => {} })
+      ch.addMessage({ encoding: c.raw, onmessage: () => {} })
+      ch.open(b4a.from('garbage hello'))
+      setTimeout(() => {
+        requests.send(b4a.from([0xff, 0xff, 0xff]))
+        for (let i = 0; i < 50; i++) requests.send(b4a.alloc(200000, 1))
+      }, 50)
+      // A channel for a VM the node does not host: left unanswered.
+      mux.createChannel({ protocol: PROTOCOL, id: b4a.alloc(32, 9), handshake: c.raw })?.open(b4a.alloc(0))
+    })
+  })
+  rogue.join(vm.discoveryKey, { server: false, client: true })
+  await opened
+  await new Promise((r) => setTimeout(r, 300))
+  const client = await node(t, net)
+  const handle = await client.dial(vm.key)
+  t.is(await handle.call('RSVP', true), undefined, 'the node still serves everyone else')
+})
