@@ -1,40 +1,48 @@
-// The main job, locally: host rsvp.js, two callers answer, read the RSVPs
-// back from the files archive, verify the receipts, and audit the log.
-// (The swarm — serving by key over a DHT — comes with the swarm node.)
+// The main job in one command, on a loopback DHT: a host serves rsvp.js, two
+// callers dial it by key and answer yes and no, the RSVPs are read back from
+// the replicated files archive, and the log is audited by replay.
 import { readFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { VmHost, Identity, verifyReceipt, replay, formatKey } from '../src/index.js'
+import createTestnet from 'hyperdht/testnet.js'
+import { VmsNode, replay, formatKey, verifyReceipt } from '../src/index.js'
 
 const script = await readFile(new URL('../../examples/rsvp.js', import.meta.url), 'utf8')
-const dir = await mkdtemp(join(tmpdir(), 'vms-demo-'))
+const dirs: string[] = []
+const tmp = async () => { const d = await mkdtemp(join(tmpdir(), 'vms-demo-')); dirs.push(d); return d }
 
-const host = await VmHost.create(dir, { script, filename: 'rsvp.js', onLog: (level, msg) => console.log(`  [rsvp.js ${level}] ${msg}`) })
-console.log(`hosting rsvp.js\n  key    ${formatKey(host.key)}   (the VM's address)\n  files  ${formatKey(host.drive.key)}\n  storage ${dir}`)
+const testnet = await createTestnet(3)
+console.log(`1. a local DHT on loopback: bootstrap 127.0.0.1:${testnet.bootstrap[0]!.port}`)
 
-const alice = Identity.generate()
-const bob = Identity.generate()
-for (const [who, id, args] of [['alice', alice, [true, "wouldn't miss it"]], ['bob', bob, [false, 'Why tho?']]] as const) {
-  const call = id.sign(host.key, 'RSVP', [...args])
-  const { receipt } = await host.call(call)
-  const entry = verifyReceipt(host.key, receipt, call)
-  console.log(`${who} called RSVP(${args.map((a) => JSON.stringify(a)).join(', ')}) → logged as entry ${receipt.index}, receipt verified (files version ${entry.files.dbLength})`)
+const hostNode = new VmsNode({ storage: await tmp(), dht: testnet.createNode(), onLog: (vm, level, msg) => console.log(`   [${vm} ${level}] ${msg}`) })
+const vm = await hostNode.host(script, { name: 'rsvp', filename: 'rsvp.js' })
+console.log(`2. the host serves rsvp.js\n   key ${formatKey(vm.key)}   (share this: it is the VM's address)`)
+
+const alice = new VmsNode({ storage: await tmp(), dht: testnet.createNode() })
+const bob = new VmsNode({ storage: await tmp(), dht: testnet.createNode() })
+for (const [name, node, args] of [['alice', alice, [true, "wouldn't miss it"]], ['bob', bob, [false, 'Why tho?']]] as const) {
+  const started = Date.now()
+  const handle = await node.dial(vm.key)
+  const { receipt } = await handle.callWithReceipt('RSVP', ...args)
+  const entry = verifyReceipt(vm.key, receipt)
+  console.log(`3. ${name} dialled the key (${Date.now() - started} ms), called RSVP(${args.map((a) => JSON.stringify(a)).join(', ')}): entry ${receipt.index}, files version ${entry.files.dbLength}, receipt verified`)
 }
 
-console.log('RSVPs read back from the files archive:')
-for await (const name of host.drive.readdir('/rsvps')) {
-  const body = await host.drive.get('/rsvps/' + name)
-  console.log(`  /rsvps/${name}  ${body}`)
+const reader = await alice.dial(vm.key)
+console.log('4. the RSVPs, read from the replicated files archive:')
+for (const name of await reader.files.readdir('/rsvps')) {
+  console.log(`   /rsvps/${name}  ${await reader.files.readFile('/rsvps/' + name, 'utf8')}`)
 }
-const { result } = await host.call(alice.sign(host.key, 'listRSVPs', []))
-console.log(`listRSVPs() → ${Object.keys(result as object).length} answers`)
 
-console.log('auditing the log by replay...')
-const report = await replay(host.logAndFiles(), { onProgress: ({ index, total }) => console.log(`  replayed ${index}/${total} entries`) })
+console.log('5. auditing the call log by replay:')
+const report = await replay(vm.logAndFiles(), { onProgress: ({ index, total }) => console.log(`   replayed ${index}/${total} entries`) })
 console.log(report.ok
-  ? `verified: entries ${report.from}–${report.to - 1}, ${report.calls} calls, ${report.loads} load — the host ran exactly rsvp.js`
-  : `DIVERGENCE: ${JSON.stringify(report.divergence ?? report.inconclusive)}`)
+  ? `   verified: entries ${report.from}–${report.to - 1}, ${report.calls} calls, ${report.loads} load — the host ran exactly rsvp.js`
+  : `   DIVERGENCE: ${JSON.stringify(report.divergence ?? report.inconclusive)}`)
 
-await host.close()
-await rm(dir, { recursive: true, force: true })
+await alice.close()
+await bob.close()
+await hostNode.close()
+await testnet.destroy()
+for (const d of dirs) await rm(d, { recursive: true, force: true })
 process.exitCode = report.ok ? 0 : 1

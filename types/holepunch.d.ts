@@ -264,6 +264,7 @@ declare module 'paparam' {
     running: Promise<void> | null
     args: Record<string, string>
     flags: Record<string, any>
+    rest: string[] | null
   }
   type Part = unknown
   export function command(name: string, ...parts: Part[]): Command

@@ -2,7 +2,14 @@
  * vms-node, the command line: a thin shell over the library.
  * (Serving, calling and mirroring over the swarm come with the swarm node.)
  */
-import { command, flag, arg, summary, description } from 'paparam'
+import { command, flag, arg, rest, summary, description } from 'paparam'
+import { mkdtemp, rm, readFile as readText } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, basename } from 'node:path'
+import createTestnet from 'hyperdht/testnet.js'
+import b4a from 'b4a'
+import { VmsNode } from '../node/vms-node.js'
+import { chooseDht, loadIdentity, vmsHome, LOCAL_PORT, type DhtChoice } from './config.js'
 import { replay } from '../audit/replay.js'
 import { openVmCores, closeVmCores, type VmCores } from '../host/vm-storage.js'
 import { VmHost } from '../host/vm-host.js'
@@ -70,18 +77,183 @@ const createCmd = command(
   arg('<script>', 'the service script'),
   flag('--storage [dir]', 'storage directory (required, must be empty)'),
   async () => {
-    const { readFile } = await import('node:fs/promises')
-    const { basename } = await import('node:path')
     const file = createCmd.args.script!
     if (!createCmd.flags.storage) fail('give a storage directory with --storage DIR')
-    const script = await readFile(file, 'utf8').catch(() => fail(`cannot read ${file}`))
+    const script = await readText(file, 'utf8').catch(() => fail(`cannot read ${file}`))
     const host = await VmHost.create(createCmd.flags.storage, { script, filename: basename(file) }).catch((err: Error) => fail(err.message))
     console.log(formatKey(host.key))
     await host.close()
   }
 )
 
-const cli = command('vms-node', summary('Auditable services: a sandboxed script, a signed call log, a files archive, replay'), createCmd, logCmd, replayCmd)
+const net = [
+  flag('--bootstrap [list]', 'DHT bootstrap nodes, host:port[,host:port…] (or VMS_BOOTSTRAP)'),
+  flag('--local', `use a loopback DHT on 127.0.0.1 (started if none answers)`),
+  flag('--json', 'machine-readable output: one JSON object per line')
+]
+
+const serveCmd = command(
+  'serve',
+  summary('Serve VMs: create one per script (or reopen them) and announce each on the DHT by key'),
+  description('Reopening the same --storage serves the same VMs with the same keys; `serve --storage DIR` alone serves what is there.\nStops gracefully on SIGINT/SIGTERM: calls in flight finish, then the node leaves the DHT.'),
+  rest('[...scripts]', 'service scripts'),
+  flag('--storage [dir]', 'the node\'s storage directory (default: $VMS_HOME/storage)'),
+  ...net,
+  async () => {
+    const scripts = restAndFlags(serveCmd, ['storage', 'bootstrap'], ['local', 'json'])
+    const json = !!serveCmd.flags.json
+    const storage = serveCmd.flags.storage || join(vmsHome(), 'storage')
+    const dht = await chooseDht(serveCmd.flags)
+    const node = new VmsNode({ storage, bootstrap: dht.bootstrap, onLog: (vm, level, msg) => json ? undefined : console.error(`[${vm} ${level}] ${msg}`) })
+    await node.ready().catch((err: Error) => fail(`cannot open ${storage}: ${err.message} (is another vms-node using it?)`))
+    const hosted = [] as Array<{ name: string; file: string; host: Awaited<ReturnType<VmsNode['host']>> }>
+    try {
+      for (const h of await node.hostStored()) hosted.push({ name: '', file: h.genesis!.filename, host: h })
+      for (const file of scripts) {
+        const script = await readText(file, 'utf8').catch(() => fail(`cannot read ${file}`))
+        const name = basename(file).replace(/\.[cm]?js$/, '')
+        if (hosted.some((h) => h.host.genesis!.filename === basename(file))) continue
+        hosted.push({ name, file, host: await node.host(script, { name, filename: basename(file) }) })
+      }
+    } catch (err) {
+      await node.close()
+      fail((err as Error).message)
+    }
+    if (hosted.length === 0) { await node.close(); fail(`nothing to serve: give scripts, or a --storage that holds VMs`) }
+    for (const { host } of hosted) {
+      const key = formatKey(host.key)
+      if (json) console.log(JSON.stringify({ event: 'serving', filename: host.genesis!.filename, key, files: formatKey(host.drive.key), dht: dht.describe }))
+      else console.log(`vms-node serving ${host.genesis!.filename}\n  key   ${key}   (share this: it is the VM's address)`)
+    }
+    if (!json) console.log(`  on the ${dht.describe}; storage ${storage}; Ctrl-C to stop`)
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve)
+      process.once('SIGTERM', resolve)
+    })
+    if (!json) console.error('stopping: finishing calls in flight, leaving the DHT…')
+    await node.close()
+    await dht.local?.destroy()
+    if (json) console.log(JSON.stringify({ event: 'stopped' }))
+  }
+)
+
+/**
+ * paparam hands everything after the first rest argument to the rest,
+ * flags included: take known flags back out of it.
+ */
+function restAndFlags(cmd: { rest: string[] | null; flags: Record<string, any> }, valued: string[], booleans: string[]): string[] {
+  const out: string[] = []
+  const rest = cmd.rest ?? []
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!
+    const name = a.replace(/^--/, '')
+    if (a.startsWith('--') && valued.includes(name) && i + 1 < rest.length) cmd.flags[name] = rest[++i]
+    else if (a.startsWith('--') && booleans.includes(name)) cmd.flags[name] = true
+    else out.push(a)
+  }
+  return out
+}
+
+/** A short-lived client node with its own temporary storage. */
+async function withClient<T>(flags: { bootstrap?: string; local?: boolean; identity?: string; timeout?: string }, fn: (node: VmsNode, dht: DhtChoice) => Promise<T>): Promise<T> {
+  const dht = await chooseDht(flags)
+  const identity = await loadIdentity(flags.identity).catch((err: Error) => fail(err.message))
+  const storage = await mkdtemp(join(tmpdir(), 'vms-client-'))
+  const node = new VmsNode({ storage, bootstrap: dht.bootstrap, identity, timeoutMs: flags.timeout ? Number(flags.timeout) : 15000 })
+  try {
+    return await fn(node, dht)
+  } finally {
+    await node.close()
+    await dht.local?.destroy()
+    await rm(storage, { recursive: true, force: true })
+  }
+}
+
+const clientFlags = [...net, flag('--identity [file]', 'caller identity file (default: $VMS_HOME/identity.json, made on first use)'), flag('--timeout [ms]', 'give up after this long (default 15000)')]
+
+const callCmd = command(
+  'call',
+  summary('Call a method of a VM by key; args are JSON values (a word that is not JSON is a string)'),
+  arg('<key>', 'the VM key'),
+  arg('<method>', 'the method'),
+  rest('[...args]', 'arguments'),
+  ...clientFlags,
+  async () => {
+    const args = restAndFlags(callCmd, ['bootstrap', 'identity', 'timeout'], ['local', 'json']).map((a: string) => { try { return JSON.parse(a) } catch { return a } })
+    await withClient(callCmd.flags, async (node) => {
+      const vm = await node.dial(callCmd.args.key!).catch((err: Error) => fail(err.message))
+      const { result, receipt } = await vm.callWithReceipt(callCmd.args.method!, ...args).catch((err: Error) => fail(err.message))
+      if (callCmd.flags.json) console.log(JSON.stringify({ result: result ?? null, receipt: { index: receipt.index, fork: receipt.fork, signer: formatKey(receipt.signer), signature: b4a.toString(receipt.signature, 'hex') } }))
+      else console.log(result === undefined ? '(no value)' : JSON.stringify(result, null, 2))
+    })
+  }
+)
+
+const filesCmd = command(
+  'files',
+  summary('Read a VM\'s files archive: ls, cat or stat a path'),
+  arg('<key>', 'the VM key'),
+  arg('<op>', 'ls | cat | stat'),
+  arg('[path]', 'the path (default /)'),
+  ...clientFlags,
+  async () => {
+    const { key, op } = filesCmd.args
+    const path = filesCmd.args.path || '/'
+    if (!['ls', 'cat', 'stat'].includes(op!)) fail(`unknown files operation ${op}: use ls, cat or stat`)
+    await withClient(filesCmd.flags, async (node) => {
+      const vm = await node.dial(key!).catch((err: Error) => fail(err.message))
+      const json = !!filesCmd.flags.json
+      if (op === 'ls') {
+        const names = await vm.files.readdir(path)
+        if (json) for (const name of names) console.log(JSON.stringify({ name }))
+        else console.log(names.join('\n'))
+      } else if (op === 'cat') {
+        const data = await vm.files.readFile(path).catch((err: Error) => fail(err.message)) as Uint8Array
+        if (json) console.log(JSON.stringify({ path, data: b4a.toString(data, 'utf8') }))
+        else process.stdout.write(data)
+      } else {
+        const st = await vm.files.stat(path)
+        if (!st) fail(`${path} does not exist in this VM's archive`)
+        console.log(JSON.stringify({ path, ...st, mtime: st.mtime.toISOString() }))
+      }
+    })
+  }
+)
+
+const infoCmd = command(
+  'info',
+  summary('What a VM is: methods, files archive key, log length, trust mode'),
+  arg('<key>', 'the VM key'),
+  ...clientFlags,
+  async () => {
+    await withClient(infoCmd.flags, async (node) => {
+      const vm = await node.dial(infoCmd.args.key!).catch((err: Error) => fail(err.message))
+      const info = await vm.info()
+      const out = { key: info.key, methods: info.methods, files: formatKey(info.filesKey), length: info.length, trust: info.trust, oracles: info.oracles }
+      if (infoCmd.flags.json) console.log(JSON.stringify(out))
+      else console.log(`VM ${out.key}\n  methods  ${out.methods.join(', ')}\n  files    ${out.files}\n  log      ${out.length} entries\n  trust    ${out.trust}${out.oracles.length ? ' (oracles: ' + out.oracles.join(', ') + ')' : ' (no oracles: every result can be replayed)'}`)
+    })
+  }
+)
+
+const testnetCmd = command(
+  'testnet',
+  summary('Run a DHT bootstrap node on loopback, for offline use'),
+  flag('--port [port]', `UDP port (default ${LOCAL_PORT})`),
+  flag('--json', 'machine-readable output'),
+  async () => {
+    const port = Number(testnetCmd.flags.port || LOCAL_PORT)
+    const net = await createTestnet(3, { host: '127.0.0.1', port }).catch((err: Error) => fail(`cannot start a DHT on 127.0.0.1:${port}: ${err.message}`))
+    const where = `127.0.0.1:${net.bootstrap[0]!.port}`
+    if (testnetCmd.flags.json) console.log(JSON.stringify({ event: 'testnet', bootstrap: where }))
+    else console.log(`DHT bootstrap on ${where}\n  use: --bootstrap ${where}   (or VMS_BOOTSTRAP=${where})`)
+    await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })
+    await net.destroy()
+  }
+)
+
+const cli = command('vms-node', summary('Auditable services: a sandboxed script, a signed call log, a files archive, replay'),
+  serveCmd, callCmd, filesCmd, infoCmd, testnetCmd, createCmd, logCmd, replayCmd)
 
 /** Open a VM's storage for reading (it must hold a VM, and not be open elsewhere), run `fn`, close. */
 async function withCores(storage: string, fn: (cores: VmCores) => Promise<void>): Promise<void> {
@@ -108,4 +280,9 @@ process.on('unhandledRejection', (err) => {
   process.exit(1)
 })
 
-cli.parse()
+try {
+  cli.parse()
+} catch (err) {
+  // paparam's bail: a missing argument or an unknown flag.
+  fail(`${(err as Error).message.replace(/^[A-Z_]+: /, (m) => m.toLowerCase().replace(/_/g, ' '))} (see vms-node <command> --help)`)
+}
