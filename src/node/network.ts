@@ -1,10 +1,12 @@
 /**
  * Which DHT a node uses: the public one by default, or a bootstrap list (a
  * loopback testnet for tests, demos and LANs). With a bootstrap list the node
- * runs its own small DHT node joined to it, then swarms through it.
+ * runs an ephemeral DHT node: it never enters others' routing tables, so a
+ * short-lived process (a CLI call) leaves no dead peer behind for the next
+ * lookups to time out on.
  */
 import Hyperswarm from 'hyperswarm'
-import createTestnet, { type Testnet } from 'hyperdht/testnet.js'
+import DHT from 'hyperdht'
 
 export interface Bootstrap { host: string; port: number }
 
@@ -19,13 +21,15 @@ export async function openNetwork(opts: { bootstrap?: Bootstrap[] | null; dht?: 
     const swarm = new Hyperswarm({ keyPair: opts.keyPair })
     return { swarm, close: () => swarm.destroy() }
   }
-  const local: Testnet = await createTestnet(1, { host: opts.bootstrap[0]!.host, bootstrap: opts.bootstrap })
-  const swarm = new Hyperswarm({ dht: local.createNode(), keyPair: opts.keyPair })
+  const loopback = opts.bootstrap.every((b) => b.host === '127.0.0.1' || b.host === 'localhost')
+  const dht = new DHT({ bootstrap: opts.bootstrap, ephemeral: true, ...(loopback ? { host: '127.0.0.1', firewalled: false } : {}) })
+  await (dht as unknown as { fullyBootstrapped(): Promise<void> }).fullyBootstrapped()
+  const swarm = new Hyperswarm({ dht, keyPair: opts.keyPair })
   return {
     swarm,
     async close() {
       await swarm.destroy()
-      await local.destroy()
+      await dht.destroy()
     }
   }
 }

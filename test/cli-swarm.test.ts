@@ -1,0 +1,108 @@
+import test from 'brittle'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { testnet } from './helpers/net.js'
+
+const BIN = new URL('../../bin/vms-node.js', import.meta.url).pathname
+const EXAMPLE = new URL('../../examples/rsvp.js', import.meta.url).pathname
+
+function run(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.stderr.on('data', (d) => { err += d })
+    child.on('exit', (code) => resolve({ code, out, err }))
+  })
+}
+
+/** Start `vms-node serve --json`, resolve with the first serving event. */
+function serve(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ child: ChildProcess; key: string; lines: string[] }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'serve', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    const lines: string[] = []
+    let buf = ''
+    let err = ''
+    child.stderr.on('data', (d) => { err += d })
+    child.stdout.on('data', (d) => {
+      buf += d
+      let i
+      while ((i = buf.indexOf('\n')) !== -1) {
+        const line = buf.slice(0, i)
+        buf = buf.slice(i + 1)
+        lines.push(line)
+        const ev = JSON.parse(line)
+        if (ev.event === 'serving') resolve({ child, key: ev.key, lines })
+      }
+    })
+    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)))
+  })
+}
+
+function stop(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    child.removeAllListeners('exit')
+    child.on('exit', (code) => resolve(code))
+    child.kill('SIGINT')
+  })
+}
+
+test('cli over the swarm: serve, call, files, info, stop gracefully, serve the same VM again', async (t) => {
+  const net = await testnet(t)
+  const env = { VMS_HOME: await t.tmp(), VMS_BOOTSTRAP: `127.0.0.1:${net.bootstrap[0]!.port}` }
+  const storage = await t.tmp()
+  const { child, key } = await serve(env, EXAMPLE, '--storage', storage)
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  t.is(key.length, 52)
+
+  const yes = await run(env, 'call', key, 'RSVP', 'true', "wouldn't miss it", '--json')
+  t.is(yes.code, 0, yes.err)
+  const answer = JSON.parse(yes.out)
+  t.is(answer.result, null)
+  t.is(answer.receipt.index, 2, 'the receipt names the entry')
+
+  const list = await run(env, 'call', key, 'listRSVPs')
+  t.is(list.code, 0)
+  t.is(Object.values(JSON.parse(list.out) as Record<string, { reason: string }>)[0]!.reason, "wouldn't miss it", 'a word that is not JSON is a string')
+
+  const ls = await run(env, 'files', key, 'ls', '/rsvps', '--json')
+  t.is(ls.code, 0)
+  const name = JSON.parse(ls.out.trim().split('\n')[0]!).name as string
+  t.ok(name.endsWith('.json'))
+  const cat = await run(env, 'files', key, 'cat', '/rsvps/' + name)
+  t.is(cat.out, `{"isAttending":true,"reason":"wouldn't miss it"}`)
+  const stat = await run(env, 'files', key, 'stat', '/nope')
+  t.is(stat.code, 1)
+  t.ok(stat.err.includes('does not exist'))
+
+  const info = await run(env, 'info', key, '--json')
+  t.alike(JSON.parse(info.out).methods, ['RSVP', 'listRSVPs'])
+  t.is(JSON.parse(info.out).trust, 'trustless')
+
+  const bad = await run(env, 'call', key, 'nope')
+  t.is(bad.code, 1)
+  t.ok(bad.err.includes('UNKNOWN_METHOD'))
+
+  t.is(await stop(child), 0, 'SIGINT stops it cleanly')
+
+  const again = await serve(env, '--storage', storage)
+  t.teardown(() => { if (again.child.exitCode === null) again.child.kill('SIGKILL') })
+  t.is(again.key, key, 'the same storage serves the same VM under the same key')
+  const list2 = await run(env, 'call', key, 'listRSVPs', '--json')
+  t.is(Object.keys(JSON.parse(list2.out).result).length, 1, 'with its state')
+  t.is(await stop(again.child), 0)
+})
+
+test('cli: dialling a key nobody serves fails with a hint, missing arguments say how to get help', async (t) => {
+  const net = await testnet(t)
+  const env = { VMS_HOME: await t.tmp(), VMS_BOOTSTRAP: `127.0.0.1:${net.bootstrap[0]!.port}` }
+  const offline = await run(env, 'call', 'yryx99nudn9fpq7o6xe7z43oxn4xyxhq8joykkaih5yxgpepwe4o', 'RSVP', '--timeout', '1500')
+  t.is(offline.code, 1)
+  t.ok(offline.err.includes('HOST_OFFLINE'))
+  const missing = await run(env, 'call')
+  t.is(missing.code, 1)
+  t.ok(missing.err.includes('--help'))
+  const badKey = await run(env, 'info', 'not-a-key')
+  t.is(badKey.code, 1)
+  t.ok(badKey.err.includes('z-base-32 or hex'))
+})
