@@ -7,7 +7,11 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { VmHost, Identity, replay, type SignedCall } from '../src/index.js'
+import createTestnet from 'hyperdht/testnet.js'
+import Hyperswarm from 'hyperswarm'
+import ProtomuxRPC from 'protomux-rpc'
+import crypto from 'hypercore-crypto'
+import { VmHost, VmsNode, Identity, replay, type SignedCall } from '../src/index.js'
 
 const RSVP = `
 exports.init = async () => { await System.files.mkdir('/rsvps') }
@@ -84,8 +88,79 @@ const benches: Bench[] = [
       if (!report.ok) throw new Error('replay of an honest log failed: ' + JSON.stringify(report.divergence ?? report.inconclusive))
       return [{ name: 'replay_calls_per_s', value: Math.round(report.calls / secs), unit: 'calls/s' }]
     })
+  },
+  {
+    name: 'swarm',
+    figures: ['rpc_raw_calls_per_s', 'swarm_calls_per_s', 'swarm_to_raw_ratio', 'swarm_call_p50_ms', 'dial_ms'],
+    runs: 3,
+    run: swarmBench
   }
 ]
+
+/** Keep `inflight` requests outstanding until `n` are done; returns per second. */
+async function saturate(n: number, inflight: number, fn: () => Promise<unknown>): Promise<number> {
+  let next = 0
+  const start = performance.now()
+  await Promise.all(Array.from({ length: inflight }, async () => { while (next++ < n) await fn() }))
+  return n / ((performance.now() - start) / 1000)
+}
+
+/** Everything on one loopback testnet, in this process: a raw RPC echo pair, and a host node with a VM. */
+async function swarmBench(): Promise<Figure[]> {
+  const net = await createTestnet(3)
+  const dirs: string[] = []
+  const tmp = async () => { const d = await mkdtemp(join(tmpdir(), 'vms-bench-')); dirs.push(d); return d }
+  try {
+    // Raw protomux-rpc echo over the same kind of swarm connection.
+    const a = new Hyperswarm({ dht: net.createNode() })
+    const b = new Hyperswarm({ dht: net.createNode() })
+    const topic = crypto.randomBytes(32)
+    a.on('connection', (conn: unknown) => { const rpc = new ProtomuxRPC(conn); rpc.respond('echo', (req) => req) })
+    const client = new Promise<ProtomuxRPC>((resolve) => b.on('connection', (conn: unknown) => resolve(new ProtomuxRPC(conn))))
+    await a.join(topic, { server: true, client: false }).flushed()
+    b.join(topic, { server: false, client: true })
+    const rpc = await client
+    const payload = Buffer.alloc(120, 1)
+    await saturate(2000, 64, () => rpc.request('echo', payload))
+    const raw = await saturate(20000, 64, () => rpc.request('echo', payload))
+    await a.destroy()
+    await b.destroy()
+
+    const hostNode = new VmsNode({ storage: await tmp(), dht: net.createNode() })
+    const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+    const dials: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const fresh = new VmsNode({ storage: await tmp(), dht: net.createNode() })
+      const t = performance.now()
+      const h = await fresh.dial(vm.key)
+      await h.call('RSVP', true, 'dial')
+      dials.push(performance.now() - t)
+      await fresh.close()
+    }
+    const caller = new VmsNode({ storage: await tmp(), dht: net.createNode() })
+    const handle = await caller.dial(vm.key)
+    await saturate(500, 64, () => handle.call('RSVP', true, 'warm'))
+    const calls = await saturate(5000, 64, () => handle.call('RSVP', true, 'bench'))
+    const times: number[] = []
+    for (let i = 0; i < 500; i++) {
+      const t = performance.now()
+      await handle.call('RSVP', i % 2 === 0, 'latency')
+      times.push(performance.now() - t)
+    }
+    await caller.close()
+    await hostNode.close()
+    return [
+      { name: 'rpc_raw_calls_per_s', value: Math.round(raw), unit: 'calls/s' },
+      { name: 'swarm_calls_per_s', value: Math.round(calls), unit: 'calls/s' },
+      { name: 'swarm_to_raw_ratio', value: Math.round((calls / raw) * 1000) / 1000, unit: 'ratio' },
+      { name: 'swarm_call_p50_ms', value: round3(median(times)), unit: 'ms' },
+      { name: 'dial_ms', value: round3(median(dials)), unit: 'ms' }
+    ]
+  } finally {
+    await net.destroy()
+    for (const d of dirs) await rm(d, { recursive: true, force: true })
+  }
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)

@@ -16,6 +16,18 @@ function run(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number 
   })
 }
 
+function runWithInput(env: NodeJS.ProcessEnv, input: string, ...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.stderr.on('data', (d) => { err += d })
+    child.on('exit', (code) => resolve({ code, out, err }))
+    child.stdin.end(input)
+  })
+}
+
 /** Start `vms-node serve --json`, resolve with the first serving event. */
 function serve(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ child: ChildProcess; key: string; lines: string[] }> {
   return new Promise((resolve, reject) => {
@@ -79,6 +91,10 @@ test('cli over the swarm: serve, call, files, info, stop gracefully, serve the s
   t.alike(JSON.parse(info.out).methods, ['RSVP', 'listRSVPs'])
   t.is(JSON.parse(info.out).trust, 'trustless')
 
+  const repl = await runWithInput(env, 'await RSVP(false, "from the repl")\nawait listRSVPs()\n.exit\n', 'repl', key)
+  t.is(repl.code, 0)
+  t.ok(repl.out.includes('from the repl'), 'the repl binds the methods as async functions')
+
   const bad = await run(env, 'call', key, 'nope')
   t.is(bad.code, 1)
   t.ok(bad.err.includes('UNKNOWN_METHOD'))
@@ -89,7 +105,7 @@ test('cli over the swarm: serve, call, files, info, stop gracefully, serve the s
   t.teardown(() => { if (again.child.exitCode === null) again.child.kill('SIGKILL') })
   t.is(again.key, key, 'the same storage serves the same VM under the same key')
   const list2 = await run(env, 'call', key, 'listRSVPs', '--json')
-  t.is(Object.keys(JSON.parse(list2.out).result).length, 1, 'with its state')
+  t.is(Object.keys(JSON.parse(list2.out).result).length, 1, 'with its state (one caller identity: the same VMS_HOME)')
   t.is(await stop(again.child), 0)
 })
 

@@ -344,3 +344,12 @@ declare module 'hyperdht/testnet.js' {
   export interface Testnet { nodes: DHT[]; bootstrap: Array<{ host: string; port: number }>; createNode(opts?: Record<string, unknown>): DHT; destroy(): Promise<void> }
   export default function createTestnet(size?: number, opts?: Record<string, unknown> | ((fn: () => unknown) => void)): Promise<Testnet>
 }
+
+declare module 'protomux-rpc' {
+  export default class ProtomuxRPC {
+    constructor(stream: unknown, opts?: Record<string, unknown>)
+    respond(method: string, handler: (req: Buffer) => unknown): void
+    request(method: string, value: Uint8Array): Promise<Buffer>
+    destroy(): void
+  }
+}
