@@ -1,3 +1,4 @@
+import b4a from 'b4a'
 /**
  * Canonical JSON: the one encoding of arguments, results and oracle values,
  * so that a replay compares bytes, not opinions.
@@ -99,14 +100,12 @@ export function canonicalStringify(value: unknown, maxBytes: number): string | u
   return enc(value, '$', '')
 }
 
-const encoder = new TextEncoder()
-const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** Canonical bytes of a value; an empty buffer stands for "no value" (undefined). */
 export function canonicalEncode(value: unknown, maxBytes: number): Uint8Array {
   const s = canonicalStringify(value, maxBytes)
   if (s === undefined) return new Uint8Array(0)
-  const bytes = encoder.encode(s)
+  const bytes = b4a.from(s, 'utf8')
   if (bytes.byteLength > maxBytes) {
     const err = new Error(`TOO_LARGE: value is larger than ${maxBytes} bytes at $`) as Error & { code: string }
     err.name = 'EncodingError'
@@ -119,7 +118,8 @@ export function canonicalEncode(value: unknown, maxBytes: number): Uint8Array {
 /** Inverse of canonicalEncode. Throws on bytes that are not valid UTF-8 JSON. */
 export function canonicalDecode(bytes: Uint8Array): unknown {
   if (bytes.byteLength === 0) return undefined
-  return JSON.parse(decoder.decode(bytes))
+  // Invalid UTF-8 decodes to U+FFFD here; isCanonical() catches it by re-encoding.
+  return JSON.parse(b4a.toString(bytes, 'utf8'))
 }
 
 /** True when the bytes are exactly the canonical encoding of what they decode to. */

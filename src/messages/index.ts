@@ -313,8 +313,8 @@ export function callSignable(vmKey: Uint8Array, method: string, args: Uint8Array
   const s = c.state()
   s.end += 32
   c.fixed32.preencode(s, vmKey); c.string.preencode(s, method); c.buffer.preencode(s, args); nonce.preencode(s, n)
-  s.buffer = Buffer.allocUnsafe(s.end)
-  NS_CALL.copy(s.buffer as Buffer, 0)
+  s.buffer = b4a.allocUnsafe(s.end)
+  s.buffer.set(NS_CALL, 0)
   s.start = 32
   c.fixed32.encode(s, vmKey); c.string.encode(s, method); c.buffer.encode(s, args); nonce.encode(s, n)
   return s.buffer as Buffer

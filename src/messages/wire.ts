@@ -6,6 +6,7 @@
  */
 import c, { type Encoding } from 'compact-encoding'
 import crypto from 'hypercore-crypto'
+import b4a from 'b4a'
 import { receipt, signedCall, type Receipt, type SignedCall } from './index.js'
 
 export const PROTOCOL = 'vms-node/1'
@@ -117,5 +118,5 @@ export const response: Encoding<Response> = {
 
 /** What a host signs to prove, on this connection, that it holds the VM's log key. */
 export function proofSignable(handshakeHash: Uint8Array, vmKey: Uint8Array): Buffer {
-  return Buffer.concat([NS_PROOF, handshakeHash, vmKey])
+  return b4a.concat([NS_PROOF, handshakeHash, vmKey])
 }

@@ -7,11 +7,9 @@ import ReadyResource from 'ready-resource'
 import Corestore from 'corestore'
 import Protomux from 'protomux'
 import b4a from 'b4a'
-import { readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import type Hyperswarm from 'hyperswarm'
 import type { Connection } from 'hyperswarm'
-import { VmHost, type VmHostOptions } from '../host/vm-host.js'
+import type { VmHost, VmHostOptions } from '../host/vm-host.js'
 import { Identity, toKey } from '../identity.js'
 import { VmsError } from '../errors.js'
 import { PROTOCOL } from '../messages/wire.js'
@@ -77,6 +75,10 @@ export class VmsNode extends ReadyResource {
    */
   async host(script: string | null, opts: { name: string; filename?: string } & Pick<VmHostOptions, 'limits' | 'maxQueue'>): Promise<VmHost> {
     await this.ready()
+    // Hosting needs the sandbox (Node + isolated-vm); a Bare client loads none of it.
+    const missing = sandboxMissing()
+    if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
+    const { VmHost } = await import('../host/vm-host.js')
     const ns = this.store.namespace('vm/' + opts.name)
     const onLog = (level: string, message: string) => this.opts.onLog?.(opts.name, level, message)
     const host = script === null
@@ -92,6 +94,8 @@ export class VmsNode extends ReadyResource {
 
   /** Host again every VM this storage hosted before. */
   async hostStored(): Promise<VmHost[]> {
+    const missing = sandboxMissing()
+    if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
     const out: VmHost[] = []
     for (const { name, filename } of (await this.registry()).vms) out.push(await this.host(null, { name, filename }))
     return out
@@ -146,6 +150,8 @@ export class VmsNode extends ReadyResource {
   }
 
   private async registry(): Promise<Registry> {
+    const { readFile } = await import('node:fs/promises')
+    const { join } = await import('node:path')
     try {
       return JSON.parse(await readFile(join(this.opts.storage, 'vms.json'), 'utf8')) as Registry
     } catch {
@@ -157,8 +163,15 @@ export class VmsNode extends ReadyResource {
     const reg = await this.registry()
     if (reg.vms.some((v) => v.name === name)) return
     reg.vms.push({ name, filename })
+    const { writeFile } = await import('node:fs/promises')
+    const { join } = await import('node:path')
     await writeFile(join(this.opts.storage, 'vms.json'), JSON.stringify(reg, null, 2))
   }
+}
+
+function sandboxMissing(): string | null {
+  if ((globalThis as { Bare?: unknown }).Bare) return 'hosting a VM needs Node.js and isolated-vm; under Bare a node can dial, call and read files'
+  return null
 }
 
 /** Script methods as functions on the handle: `vm.RSVP(true)`. */

@@ -1,0 +1,11 @@
+/**
+ * The client side of vms-node, for Node and Bare: dial a VM by key, call it,
+ * read its files, check receipts. Loads nothing of the sandbox.
+ */
+export { VmsNode, type VmsNodeOptions } from './node/vms-node.js'
+export { VmHandle, VmFiles } from './client/vm-handle.js'
+export { parseBootstrap, type Bootstrap } from './node/network.js'
+export { Identity, toKey, formatKey } from './identity.js'
+export { verifyReceipt } from './receipt.js'
+export { VmsError, type VmsErrorCode } from './errors.js'
+export { canonicalEncode, canonicalDecode } from './canonical-json.js'
