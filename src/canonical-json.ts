@@ -118,8 +118,10 @@ export function canonicalEncode(value: unknown, maxBytes: number): Uint8Array {
 /** Inverse of canonicalEncode. Throws on bytes that are not valid UTF-8 JSON. */
 export function canonicalDecode(bytes: Uint8Array): unknown {
   if (bytes.byteLength === 0) return undefined
-  // Invalid UTF-8 decodes to U+FFFD here; isCanonical() catches it by re-encoding.
-  return JSON.parse(b4a.toString(bytes, 'utf8'))
+  const text = b4a.toString(bytes, 'utf8')
+  // Invalid UTF-8 decodes to U+FFFD, which re-encodes to other bytes (no TextDecoder under Bare).
+  if (!b4a.equals(b4a.from(text, 'utf8'), bytes)) throw new TypeError('the bytes are not valid UTF-8')
+  return JSON.parse(text)
 }
 
 /** True when the bytes are exactly the canonical encoding of what they decode to. */
