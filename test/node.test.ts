@@ -131,3 +131,22 @@ test('node: malformed frames and floods drop one channel, never the node', async
   const handle = await client.dial(vm.key)
   t.is(await handle.call('RSVP', true), undefined, 'the node still serves everyone else')
 })
+
+test('node: a dialled handle reconnects when its host comes back', async (t) => {
+  const net = await testnet(t)
+  const storage = await t.tmp()
+  const first = new VmsNode({ storage, dht: net.createNode() })
+  const vm = await first.host(RSVP, { name: 'rsvp' })
+  const key = vm.key
+  const client = await node(t, net, { timeoutMs: 1500 })
+  const handle = await client.dial(key)
+  await handle.call('RSVP', true)
+  await first.close()
+  const offline = await handle.call('RSVP', false).catch((e: { code: string }) => e)
+  t.ok(['HOST_OFFLINE', 'CONNECTION_LOST', 'TIMEOUT'].includes((offline as { code: string }).code), 'a call with the host away fails clearly: ' + (offline as { code: string }).code)
+  const second = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => second.close())
+  await second.hostStored()
+  await handle.connected(10000)
+  t.alike(await handle.call('list'), [client.identity.id + '.json'], 'the same handle works again once the host is back')
+})

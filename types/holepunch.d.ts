@@ -308,7 +308,7 @@ declare module 'protomux' {
 
 declare module 'hyperswarm' {
   import { EventEmitter } from 'node:events'
-  export interface Discovery { flushed(): Promise<void>; destroy(): Promise<void> }
+  export interface Discovery { flushed(): Promise<void>; destroy(): Promise<void>; refresh(opts?: { client?: boolean; server?: boolean }): Promise<void> }
   export interface Connection extends EventEmitter {
     handshakeHash: Buffer
     remotePublicKey: Buffer

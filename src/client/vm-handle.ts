@@ -35,14 +35,16 @@ export class VmHandle {
   private drive_: Hyperdrive | null = null
   private closed = false
   private onClose: () => void
+  private refresh: () => void
   readonly timeoutMs: number
 
-  constructor(key: Buffer, opts: { identity: Identity; store: Corestore; timeoutMs: number; onClose: () => void }) {
+  constructor(key: Buffer, opts: { identity: Identity; store: Corestore; timeoutMs: number; onClose: () => void; refresh?: () => void }) {
     this.key = key
     this.identity = opts.identity
     this.store = opts.store
     this.timeoutMs = opts.timeoutMs
     this.onClose = opts.onClose
+    this.refresh = opts.refresh ?? (() => {})
   }
 
   /** Open this VM's channel on a connection (called by the node for every connection). */
@@ -71,6 +73,7 @@ export class VmHandle {
       onclose: () => {
         if (!route) return
         this.routes.delete(route)
+        if (this.routes.size === 0 && !this.closed) this.refresh()
         for (const [id, p] of this.pending) {
           if (p.route !== route) continue
           this.pending.delete(id)
@@ -88,10 +91,16 @@ export class VmHandle {
   /** Wait until a proven host is reachable. */
   async connected(timeoutMs = this.timeoutMs): Promise<void> {
     if (this.routes.size > 0) return
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new VmsError('HOST_OFFLINE', `no host of VM ${formatKey(this.key)} answered within ${timeoutMs} ms: is it being served, and are you on the same DHT (--bootstrap)?`)), timeoutMs)
-      this.waiters.push(() => { clearTimeout(timer); resolve() })
-    })
+    // Look the topic up again now and then: a host that came back has a new address.
+    const again = setInterval(() => this.refresh(), 2000)
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new VmsError('HOST_OFFLINE', `no host of VM ${formatKey(this.key)} answered within ${timeoutMs} ms: is it being served, and are you on the same DHT (--bootstrap)?`)), timeoutMs)
+        this.waiters.push(() => { clearTimeout(timer); resolve() })
+      })
+    } finally {
+      clearInterval(again)
+    }
   }
 
   /** What the host said of the VM when the channel opened. */

@@ -110,8 +110,10 @@ export class VmsNode extends ReadyResource {
     if (!handle) {
       const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs ?? 15000
       const discoveryKey = (await import('hypercore-crypto')).default.discoveryKey(k)
+      let discovery: ReturnType<Hyperswarm['join']> | null = null
       const created: VmHandle = new VmHandle(k, {
         identity: this.identity, store: this.store, timeoutMs,
+        refresh: () => { discovery?.refresh({ client: true, server: false }).catch(() => {}) },
         onClose: () => {
           this.handles.delete(hex)
           if (!this.hosts.has(hex)) this.swarm.leave(discoveryKey).catch(() => {})
@@ -122,7 +124,7 @@ export class VmsNode extends ReadyResource {
       this.store.get({ key: k }) // the log, so Corestore replicates it
       for (const { mux, conn } of this.muxes) created.attach(mux, conn)
       const local = this.hosts.get(hex)
-      if (!local) this.swarm.join(discoveryKey, { server: false, client: true })
+      if (!local) discovery = this.swarm.join(discoveryKey, { server: false, client: true })
       try {
         await created.connected()
       } catch (err) {
