@@ -111,17 +111,18 @@ export class VmsNode extends ReadyResource {
       const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs ?? 15000
       const discoveryKey = (await import('hypercore-crypto')).default.discoveryKey(k)
       let discovery: ReturnType<Hyperswarm['join']> | null = null
+      const log = this.store.get({ key: k }) // the log, so Corestore replicates it
       const created: VmHandle = new VmHandle(k, {
         identity: this.identity, store: this.store, timeoutMs,
         refresh: () => { discovery?.refresh({ client: true, server: false }).catch(() => {}) },
         onClose: () => {
           this.handles.delete(hex)
+          log.close().catch(() => {})
           if (!this.hosts.has(hex)) this.swarm.leave(discoveryKey).catch(() => {})
         }
       })
       handle = created
       this.handles.set(hex, created)
-      this.store.get({ key: k }) // the log, so Corestore replicates it
       for (const { mux, conn } of this.muxes) created.attach(mux, conn)
       const local = this.hosts.get(hex)
       if (!local) discovery = this.swarm.join(discoveryKey, { server: false, client: true })
