@@ -99,7 +99,30 @@ test('cli over the swarm: serve, call, files, info, stop gracefully, serve the s
   t.is(bad.code, 1)
   t.ok(bad.err.includes('UNKNOWN_METHOD'))
 
+  const audit = await run(env, 'audit', key)
+  t.is(audit.code, 0, audit.err)
+  t.ok(audit.out.startsWith('verified: entries 1–'), 'the volunteer verified the log')
+  t.ok(audit.err.includes('replaying'), 'shows progress')
+
+  const mirrorStorage = await t.tmp()
+  const mirror = await new Promise<ChildProcess>((resolve, reject) => {
+    const m = spawn(process.execPath, [BIN, 'mirror', '--json', key, '--storage', mirrorStorage], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    m.stdout.once('data', () => resolve(m))
+    m.on('exit', (code) => reject(new Error('mirror exited ' + code)))
+  })
+  t.teardown(() => { if (mirror.exitCode === null) mirror.kill('SIGKILL') })
+  await new Promise((r) => setTimeout(r, 500)) // let the mirror fetch the few blocks
+
   t.is(await stop(child), 0, 'SIGINT stops it cleanly')
+
+  const fromMirror = await run(env, 'files', key, 'cat', '/rsvps/' + name)
+  t.is(fromMirror.out, '{"isAttending":false,"reason":"from the repl"}', 'with the host stopped, files are read from the mirror (the latest RSVP)')
+  const offline = await run(env, 'call', key, 'listRSVPs', '--timeout', '1500')
+  t.is(offline.code, 1)
+  t.ok(offline.err.includes('offline'), 'a call says the host is offline')
+  const auditMirror = await run(env, 'audit', key)
+  t.is(auditMirror.code, 0, 'audited from the mirror alone')
+  t.is(await stop(mirror), 0)
 
   const again = await serve(env, '--storage', storage)
   t.teardown(() => { if (again.child.exitCode === null) again.child.kill('SIGKILL') })

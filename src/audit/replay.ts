@@ -72,6 +72,12 @@ export interface ReplayOptions {
   /** Calls handed to the sandbox at once (the next slice runs while one is checked). @default 64 */
   slice?: number
   onProgress?: (p: { index: number; total: number; calls: number }) => void
+  /**
+   * Check that the archive holds nothing after the last entry. Right for a
+   * stopped host's storage; off for a live replica, where the host may have
+   * written a group's files and not yet its entries. @default true
+   */
+  checkTrailing?: boolean
   onLog?: (level: string, message: string) => void
 }
 
@@ -238,7 +244,7 @@ class Replay {
     }
     await ahead.catch(() => {})
     this.report.to = total
-    if (total === log.length) {
+    if (total === log.length && this.opts.checkTrailing !== false) {
       const extraDb = this.drive.db.core.length - this.state.dbLength
       const extraBlobs = blobsCore.length - this.state.blobsLength
       if (extraDb !== 0 || extraBlobs !== 0) {

@@ -13,7 +13,7 @@ import { chooseDht, loadIdentity, vmsHome, LOCAL_PORT, type DhtChoice } from './
 import { replay } from '../audit/replay.js'
 import { openVmCores, closeVmCores, type VmCores } from '../host/vm-storage.js'
 import { VmHost } from '../host/vm-host.js'
-import { formatKey } from '../identity.js'
+import { formatKey, toKey } from '../identity.js'
 import { decodeEntry, EntryType, LoadReason } from '../messages/index.js'
 import { VmsError } from '../errors.js'
 
@@ -267,6 +267,75 @@ const replCmd = command(
   }
 )
 
+const auditCmd = command(
+  'audit',
+  summary('Audit a VM over the swarm: replicate its log and files from the host or mirrors, replay every call'),
+  description('Exits 0 when everything checked out, 1 on a divergence (named), 2 when the audit could not finish.'),
+  arg('<key>', 'the VM key'),
+  flag('--from [index]', 'start at this load entry (a checkpoint)'),
+  ...clientFlags,
+  async () => {
+    const json = !!auditCmd.flags.json
+    await withClient(auditCmd.flags, async (node) => {
+      const start = Date.now()
+      const report = await node.audit(auditCmd.args.key!, {
+        from: auditCmd.flags.from ? Number(auditCmd.flags.from) : undefined,
+        onReplicate: json ? undefined : ({ phase, have, total }) => {
+          const pct = Math.floor((have / Math.max(1, total)) * 100)
+          process.stderr.write(`\rreplicating ${phase.padEnd(5)} ${bar(pct)} ${pct}%  ${have}/${total} blocks   `)
+        },
+        onProgress: json ? undefined : ({ index, total, calls }) => {
+          const pct = Math.floor((index / total) * 100)
+          const rate = Math.round(calls / Math.max(0.001, (Date.now() - start) / 1000))
+          process.stderr.write(`\rreplaying ${total} entries  ${bar(pct)} ${pct}%  ${rate} calls/s          `)
+        }
+      }).catch((err: Error) => fail(err.message))
+      if (!json) process.stderr.write('\n')
+      if (json) console.log(JSON.stringify({ ok: report.ok, vmKey: report.vmKey, from: report.from, to: report.to, calls: report.calls, loads: report.loads, divergence: report.divergence, inconclusive: report.inconclusive, notes: report.notes }))
+      else if (report.ok) console.log(`verified: entries ${report.from}–${report.to - 1}, ${report.calls} calls, ${report.loads} loads of VM ${report.vmKey} (trustless)`)
+      else if (report.divergence) {
+        const d = report.divergence
+        console.log(`DIVERGENCE (${d.class}) ${d.message}\n  expected: ${d.expected}\n  found:    ${d.found}`)
+      } else console.log(`inconclusive: ${report.inconclusive}`)
+      process.exitCode = report.ok ? 0 : report.divergence ? 1 : 2
+    })
+  }
+)
+
+const mirrorCmd = command(
+  'mirror',
+  summary('Keep full, live replicas of VMs and serve them to others (reads and audits work with the host away)'),
+  description('Reopening the same --storage mirrors the same VMs again; `mirror --storage DIR` alone resumes.'),
+  rest('[...keys]', 'VM keys'),
+  flag('--storage [dir]', 'the node\'s storage directory (default: $VMS_HOME/mirror)'),
+  ...net,
+  async () => {
+    const keys = restAndFlags(mirrorCmd, ['storage', 'bootstrap'], ['local', 'json'])
+    const json = !!mirrorCmd.flags.json
+    const storage = mirrorCmd.flags.storage || join(vmsHome(), 'mirror')
+    const dht = await chooseDht(mirrorCmd.flags)
+    const node = new VmsNode({ storage, bootstrap: dht.bootstrap })
+    await node.ready().catch((err: Error) => fail(`cannot open ${storage}: ${err.message} (is another vms-node using it?)`))
+    try {
+      const mirrored = await node.mirrorStored()
+      for (const k of keys) if (!mirrored.some((m) => formatKey(m.key) === formatKey(toKey(k)))) mirrored.push(await node.mirror(k))
+      if (mirrored.length === 0) throw new Error('nothing to mirror: give VM keys, or a --storage that mirrors some')
+      for (const m of mirrored) {
+        if (json) console.log(JSON.stringify({ event: 'mirroring', key: formatKey(m.key) }))
+        else console.log(`vms-node mirroring ${formatKey(m.key)}`)
+      }
+    } catch (err) {
+      await node.close()
+      fail((err as Error).message)
+    }
+    if (!json) console.log(`  on the ${dht.describe}; storage ${storage}; Ctrl-C to stop`)
+    await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })
+    await node.close()
+    await dht.local?.destroy()
+    if (json) console.log(JSON.stringify({ event: 'stopped' }))
+  }
+)
+
 const testnetCmd = command(
   'testnet',
   summary('Run a DHT bootstrap node on loopback, for offline use'),
@@ -284,7 +353,7 @@ const testnetCmd = command(
 )
 
 const cli = command('vms-node', summary('Auditable services: a sandboxed script, a signed call log, a files archive, replay'),
-  serveCmd, callCmd, filesCmd, infoCmd, replCmd, testnetCmd, createCmd, logCmd, replayCmd)
+  serveCmd, callCmd, filesCmd, infoCmd, replCmd, auditCmd, mirrorCmd, testnetCmd, createCmd, logCmd, replayCmd)
 
 /** Open a VM's storage for reading (it must hold a VM, and not be open elsewhere), run `fn`, close. */
 async function withCores(storage: string, fn: (cores: VmCores) => Promise<void>): Promise<void> {

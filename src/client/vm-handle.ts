@@ -19,7 +19,7 @@ import { verifyReceipt } from '../receipt.js'
 import { decodeStrict, encode, type Receipt } from '../messages/index.js'
 import { PROTOCOL, Role, hello, request, response, proofSignable, type VmInfo } from '../messages/wire.js'
 
-interface Route { channel: Channel; requests: Message<Uint8Array>; info: VmInfo; conn: Connection }
+interface Route { channel: Channel; requests: Message<Uint8Array>; info: VmInfo; conn: Connection; host: boolean }
 interface Pending { resolve(v: { result: unknown; receipt: Receipt }): void; reject(e: Error): void; call: ReturnType<Identity['sign']>; route: Route; timer: NodeJS.Timeout }
 
 export interface CallResult { result: unknown; receipt: Receipt }
@@ -63,10 +63,15 @@ export class VmHandle {
           channel!.close()
           return
         }
+        if (!h.info) return
         // Only a peer that signs this connection's handshake hash with the log key is the host.
-        if (h.role !== Role.HOST || !h.signer || !h.proof || !h.info) return
-        if (!isSignerOf(this.key, h.signer) || !crypto.verify(proofSignable(conn.handshakeHash, this.key), h.proof, h.signer)) return
-        route = { channel: channel!, requests, info: h.info, conn }
+        // Mirrors serve info and files; calls go to the host alone.
+        let host = false
+        if (h.role === Role.HOST) {
+          if (!h.signer || !h.proof || !isSignerOf(this.key, h.signer) || !crypto.verify(proofSignable(conn.handshakeHash, this.key), h.proof, h.signer)) return
+          host = true
+        } else if (h.role !== Role.MIRROR) return
+        route = { channel: channel!, requests, info: h.info, conn, host }
         this.routes.add(route)
         for (const w of this.waiters.splice(0)) w()
       },
@@ -88,15 +93,20 @@ export class VmHandle {
     channel.open(encode(hello, { role: Role.CLIENT, signer: null, proof: null, info: null }))
   }
 
-  /** Wait until a proven host is reachable. */
-  async connected(timeoutMs = this.timeoutMs): Promise<void> {
-    if (this.routes.size > 0) return
+  /** Wait until a peer that holds this VM (a proven host, or with `host: false` also a mirror) is reachable. */
+  async connected(timeoutMs = this.timeoutMs, { host = false } = {}): Promise<void> {
+    const ready = () => [...this.routes].some((r) => r.host || !host)
+    if (ready()) return
     // Look the topic up again now and then: a host that came back has a new address.
     const again = setInterval(() => this.refresh(), 2000)
     try {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new VmsError('HOST_OFFLINE', `no host of VM ${formatKey(this.key)} answered within ${timeoutMs} ms: is it being served, and are you on the same DHT (--bootstrap)?`)), timeoutMs)
-        this.waiters.push(() => { clearTimeout(timer); resolve() })
+        const mirrors = () => [...this.routes].filter((r) => !r.host).length
+        const timer = setTimeout(() => reject(new VmsError('HOST_OFFLINE', mirrors() > 0
+          ? `the host of VM ${formatKey(this.key)} is offline (${mirrors()} mirror${mirrors() > 1 ? 's' : ''} reachable: files and info still work; calls need the host)`
+          : `no host of VM ${formatKey(this.key)} answered within ${timeoutMs} ms: is it being served, and are you on the same DHT (--bootstrap)?`)), timeoutMs)
+        const check = () => { if (ready()) { clearTimeout(timer); resolve() } else this.waiters.push(check) }
+        this.waiters.push(check)
       })
     } finally {
       clearInterval(again)
@@ -104,10 +114,11 @@ export class VmHandle {
   }
 
   /** What the host said of the VM when the channel opened. */
-  async info(): Promise<VmInfo & { key: string; trust: 'trustless' | 'trusted' }> {
+  async info(): Promise<VmInfo & { key: string; trust: 'trustless' | 'trusted'; host: boolean }> {
     await this.connected()
-    const { info } = this.route()
-    return { ...info, key: formatKey(this.key), trust: info.oracles.length === 0 ? 'trustless' : 'trusted' }
+    const route = this.route(false)
+    const { info } = route
+    return { ...info, key: formatKey(this.key), trust: info.oracles.length === 0 ? 'trustless' : 'trusted', host: route.host }
   }
 
   /** Call `method(...args)`: signed by this node's identity; resolves once the receipt verifies. */
@@ -118,8 +129,8 @@ export class VmHandle {
   async callWithReceipt(method: string, ...args: unknown[]): Promise<CallResult> {
     if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
     const call = this.identity.sign(this.key, method, args)
-    await this.connected()
-    const route = this.route()
+    await this.connected(this.timeoutMs, { host: true })
+    const route = this.route(true)
     const id = this.nextId++
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -131,10 +142,15 @@ export class VmHandle {
     })
   }
 
-  private route(): Route {
-    const first = this.routes.values().next().value
-    if (!first) throw new VmsError('HOST_OFFLINE', `no host of VM ${formatKey(this.key)} is connected`)
-    return first
+  /** A connected host (or, unless `host`, any peer with the VM; hosts first). */
+  private route(host: boolean): Route {
+    let any: Route | null = null
+    for (const r of this.routes) {
+      if (r.host) return r
+      any = any ?? r
+    }
+    if (!any || host) throw new VmsError('HOST_OFFLINE', `no host of VM ${formatKey(this.key)} is connected`)
+    return any
   }
 
   private onResponse(raw: Uint8Array): void {

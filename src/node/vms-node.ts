@@ -14,6 +14,11 @@ import { Identity, toKey } from '../identity.js'
 import { VmsError } from '../errors.js'
 import { PROTOCOL } from '../messages/wire.js'
 import { openHostChannel } from './host-channel.js'
+import { openMirrorChannel } from './mirror-channel.js'
+import { openReplica, downloadAll, type ReplicaProgress } from '../audit/swarm-replica.js'
+import type { ReplayOptions, ReplayReport } from '../audit/replay.js'
+import type Hypercore from 'hypercore'
+import type Hyperdrive from 'hyperdrive'
 import { VmHandle } from '../client/vm-handle.js'
 import { openNetwork, type Bootstrap, type Network } from './network.js'
 
@@ -31,7 +36,7 @@ export interface VmsNodeOptions {
   onLog?: (vm: string, level: string, message: string) => void
 }
 
-interface Registry { vms: Array<{ name: string; filename: string }> }
+interface Registry { vms: Array<{ name: string; filename: string }>; mirrors?: string[] }
 
 export class VmsNode extends ReadyResource {
   readonly opts: VmsNodeOptions
@@ -41,6 +46,7 @@ export class VmsNode extends ReadyResource {
   private network: Network | null = null
   private hosts = new Map<string, VmHost>()
   private handles = new Map<string, VmHandle>()
+  private mirrors = new Map<string, { key: Buffer; log: Hypercore; drive: Hyperdrive; close(): Promise<void> }>()
   private muxes = new Set<{ mux: Protomux; conn: Connection }>()
 
   constructor(opts: VmsNodeOptions) {
@@ -62,6 +68,7 @@ export class VmsNode extends ReadyResource {
     // Leave the DHT first, then let every admitted call finish.
     for (const host of this.hosts.values()) await this.swarm.leave(host.discoveryKey).catch(() => {})
     for (const host of this.hosts.values()) await host.close()
+    for (const m of this.mirrors.values()) await m.close()
     await this.network?.close()
     await this.store.close()
   }
@@ -98,6 +105,54 @@ export class VmsNode extends ReadyResource {
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
     const out: VmHost[] = []
     for (const { name, filename } of (await this.registry()).vms) out.push(await this.host(null, { name, filename }))
+    return out
+  }
+
+  /**
+   * Audit a VM from the swarm: replicate its log and files archive from
+   * whichever peers have them (host or mirrors), then replay every entry.
+   */
+  async audit(key: Uint8Array | string, opts: Omit<ReplayOptions, 'checkTrailing'> & { onReplicate?: (p: ReplicaProgress) => void } = {}): Promise<ReplayReport> {
+    await this.ready()
+    const missing = sandboxMissing()
+    if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing.replace('hosting a VM', 'auditing'))
+    const { replay } = await import('../audit/replay.js')
+    const replica = await openReplica(this.store, this.swarm, toKey(key), { timeoutMs: this.opts.timeoutMs })
+    try {
+      await downloadAll(replica, opts.onReplicate)
+      return await replay(replica, { ...opts, checkTrailing: false })
+    } finally {
+      await replica.close()
+    }
+  }
+
+  /**
+   * Mirror a VM: keep a full, live replica of its log and archive, and serve
+   * them to others on the VM's topic. Survives restarts (`mirrorStored`).
+   */
+  async mirror(key: Uint8Array | string): Promise<{ key: Buffer; log: Hypercore; drive: Hyperdrive }> {
+    await this.ready()
+    const k = toKey(key)
+    const hex = b4a.toString(k, 'hex')
+    const existing = this.mirrors.get(hex)
+    if (existing) return existing
+    const replica = await openReplica(this.store, this.swarm, k, { server: true, timeoutMs: this.opts.timeoutMs })
+    // Keep everything, now and as it grows.
+    ;(replica.log as unknown as { download(r: { start: number; end: number }): unknown }).download({ start: 0, end: -1 })
+    ;(replica.drive.db.core as unknown as { download(r: { start: number; end: number }): unknown }).download({ start: 0, end: -1 })
+    ;((await replica.drive.getBlobs()).core as unknown as { download(r: { start: number; end: number }): unknown }).download({ start: 0, end: -1 })
+    const m = { key: k, log: replica.log, drive: replica.drive, close: replica.close }
+    this.mirrors.set(hex, m)
+    for (const { mux } of this.muxes) openMirrorChannel(mux, m).catch(() => {})
+    await replica.announced
+    await this.rememberMirror(hex)
+    return m
+  }
+
+  /** Mirror again every VM this storage mirrored before. */
+  async mirrorStored(): Promise<Array<{ key: Buffer }>> {
+    const out = []
+    for (const hex of (await this.registry()).mirrors ?? []) out.push(await this.mirror(hex))
     return out
   }
 
@@ -144,11 +199,17 @@ export class VmsNode extends ReadyResource {
     conn.on('error', () => {})
     conn.on('close', () => this.muxes.delete(entry))
     mux.pair({ protocol: PROTOCOL }, (id: Uint8Array) => {
-      const host = id && this.hosts.get(b4a.toString(id, 'hex'))
+      const hex = id ? b4a.toString(id, 'hex') : ''
+      const host = this.hosts.get(hex)
       if (host) openHostChannel(mux, conn, host)
+      const mirror = this.mirrors.get(hex)
+      // protomux waits for this: the channel must exist before it answers the remote's open.
+      if (mirror && !host) return openMirrorChannel(mux, mirror).catch(() => {})
+      return undefined
       // Channels for VMs this node does not host are left unanswered (and time out on the other side).
     })
     for (const host of this.hosts.values()) openHostChannel(mux, conn, host)
+    for (const [hex, m] of this.mirrors) if (!this.hosts.has(hex)) openMirrorChannel(mux, m).catch(() => {})
     for (const handle of this.handles.values()) handle.attach(mux, conn)
   }
 
@@ -156,19 +217,33 @@ export class VmsNode extends ReadyResource {
     const { readFile } = await import('node:fs/promises')
     const { join } = await import('node:path')
     try {
-      return JSON.parse(await readFile(join(this.opts.storage, 'vms.json'), 'utf8')) as Registry
+      const reg = JSON.parse(await readFile(join(this.opts.storage, 'vms.json'), 'utf8')) as Registry
+      reg.vms = reg.vms ?? []
+      return reg
     } catch {
       return { vms: [] }
     }
+  }
+
+  private async rememberMirror(hex: string): Promise<void> {
+    const reg = await this.registry()
+    reg.mirrors = reg.mirrors ?? []
+    if (reg.mirrors.includes(hex)) return
+    reg.mirrors.push(hex)
+    await this.saveRegistry(reg)
+  }
+
+  private async saveRegistry(reg: Registry): Promise<void> {
+    const { writeFile } = await import('node:fs/promises')
+    const { join } = await import('node:path')
+    await writeFile(join(this.opts.storage, 'vms.json'), JSON.stringify(reg, null, 2))
   }
 
   private async remember(name: string, filename: string): Promise<void> {
     const reg = await this.registry()
     if (reg.vms.some((v) => v.name === name)) return
     reg.vms.push({ name, filename })
-    const { writeFile } = await import('node:fs/promises')
-    const { join } = await import('node:path')
-    await writeFile(join(this.opts.storage, 'vms.json'), JSON.stringify(reg, null, 2))
+    await this.saveRegistry(reg)
   }
 }
 

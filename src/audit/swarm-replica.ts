@@ -1,0 +1,77 @@
+/**
+ * A VM's log and files archive as a volunteer holds them: replicated from
+ * whichever peers have them (the host or mirrors), fully downloaded.
+ */
+import Hyperdrive from 'hyperdrive'
+import type Hypercore from 'hypercore'
+import type Corestore from 'corestore'
+import type Hyperswarm from 'hyperswarm'
+import crypto from 'hypercore-crypto'
+import { VmsError } from '../errors.js'
+import { decodeEntry, EntryType } from '../messages/index.js'
+import { formatKey } from '../identity.js'
+
+export interface Replica { log: Hypercore; drive: Hyperdrive; announced: Promise<void>; close(): Promise<void> }
+
+export interface ReplicaProgress { phase: 'log' | 'files'; have: number; total: number }
+
+/** Open (and with `download`, fetch all of) a VM's log and archive from the swarm. */
+export async function openReplica(store: Corestore, swarm: Hyperswarm, key: Buffer, opts: { server?: boolean; timeoutMs?: number; onProgress?: (p: ReplicaProgress) => void } = {}): Promise<Replica> {
+  const log = store.get({ key })
+  await log.ready()
+  const discovery = swarm.join(crypto.discoveryKey(key), { client: true, server: !!opts.server })
+  const done = (log as unknown as { findingPeers(): () => void }).findingPeers()
+  swarm.flush().then(done, done)
+  const deadline = Date.now() + (opts.timeoutMs ?? 15000)
+  while (log.length === 0) {
+    await log.update({ wait: true })
+    if (log.length > 0) break
+    if (Date.now() > deadline) {
+      await log.close()
+      throw new VmsError('HOST_OFFLINE', `no peer has the log of VM ${formatKey(key)}: is it served or mirrored, and are you on the same DHT (--bootstrap)?`)
+    }
+    await new Promise((r) => setTimeout(r, 200))
+    await discovery.refresh({ client: true, server: !!opts.server }).catch(() => {})
+  }
+  const genesis = decodeEntry((await log.get(0))!, 0)
+  if (genesis.type !== EntryType.GENESIS) throw new VmsError('MALFORMED_ENTRY', 'log entry 0 is not a genesis')
+  const drive = new Hyperdrive(store, Buffer.from(genesis.filesKey))
+  await drive.ready()
+  return {
+    log,
+    drive,
+    announced: discovery.flushed(),
+    async close() {
+      await drive.close()
+      await log.close()
+    }
+  }
+}
+
+/** Fetch everything the log and the archive have now (the archive at least up to what the log commits to). */
+export async function downloadAll(replica: Replica, onProgress?: (p: ReplicaProgress) => void): Promise<void> {
+  const { log, drive } = replica
+  await log.update({ wait: true })
+  await fetch(log, 'log', onProgress)
+  const last = decodeEntry((await log.get(log.length - 1))!, log.length - 1)
+  const need = last.type === EntryType.GENESIS ? last.files : last.files
+  const db = drive.db.core
+  while (db.length < need.dbLength) { await db.update({ wait: true }); if (db.length < need.dbLength) await new Promise((r) => setTimeout(r, 50)) }
+  await fetch(db, 'files', onProgress)
+  const blobs = (await drive.getBlobs()).core
+  while (blobs.length < need.blobsLength) { await blobs.update({ wait: true }); if (blobs.length < need.blobsLength) await new Promise((r) => setTimeout(r, 50)) }
+  await fetch(blobs, 'files', onProgress)
+}
+
+async function fetch(core: Hypercore, phase: 'log' | 'files', onProgress?: (p: ReplicaProgress) => void): Promise<void> {
+  const total = core.length
+  if (total === 0) return
+  const range = (core as unknown as { download(r: { start: number; end: number }): { done(): Promise<void> } }).download({ start: 0, end: total })
+  const tick = onProgress ? setInterval(() => onProgress({ phase, have: (core as unknown as { contiguousLength: number }).contiguousLength, total }), 250) : null
+  try {
+    await range.done()
+  } finally {
+    if (tick) clearInterval(tick)
+  }
+  onProgress?.({ phase, have: total, total })
+}

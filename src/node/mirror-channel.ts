@@ -1,0 +1,22 @@
+/**
+ * A mirror's side of a VM channel: it cannot prove the log key, so it says
+ * what it knows (the files archive key, the log length it holds) and serves
+ * the replicated cores; calls are for the host alone.
+ */
+import c from 'compact-encoding'
+import type Protomux from 'protomux'
+import type Hypercore from 'hypercore'
+import type Hyperdrive from 'hyperdrive'
+import { encode, decodeEntry, EntryType } from '../messages/index.js'
+import { PROTOCOL, Role, hello } from '../messages/wire.js'
+
+export async function openMirrorChannel(mux: Protomux, vm: { key: Buffer; log: Hypercore; drive: Hyperdrive }): Promise<void> {
+  if (vm.log.length === 0 || mux.opened({ protocol: PROTOCOL, id: vm.key })) return
+  const genesis = decodeEntry((await vm.log.get(0))!, 0)
+  const oracles = genesis.type === EntryType.GENESIS ? genesis.oracles : []
+  const channel = mux.createChannel({ protocol: PROTOCOL, id: vm.key, handshake: c.raw })
+  if (!channel) return
+  channel.addMessage({ encoding: c.raw, onmessage: () => {} }) // requests: not for mirrors
+  channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
+  channel.open(encode(hello, { role: Role.MIRROR, signer: null, proof: null, info: { methods: [], filesKey: vm.drive.key, length: vm.log.length, oracles } }))
+}

@@ -1,0 +1,110 @@
+import test from 'brittle'
+import { VmsNode } from '../src/index.js'
+import { Node as BeeNode } from 'hyperbee/lib/messages.js'
+import { filesKeyEncoding } from '../src/files/entries.js'
+import { openVmCores, closeVmCores } from '../src/host/vm-storage.js'
+import { EntryType } from '../src/messages/index.js'
+import { RSVP, entries } from './helpers/index.js'
+import { testnet, node } from './helpers/net.js'
+
+test('audit over the swarm: a volunteer with only the network verifies an honest host', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+  const caller = await (await node(t, net)).dial(vm.key)
+  for (let i = 0; i < 20; i++) await caller.call('RSVP', i % 2 === 0, 'n' + i)
+  const volunteer = await node(t, net)
+  const phases = new Set<string>()
+  const report = await volunteer.audit(vm.key, { onReplicate: (p) => phases.add(p.phase) })
+  t.ok(report.ok, JSON.stringify(report.divergence))
+  t.is(report.calls, 20)
+  t.ok(phases.has('log') && phases.has('files'), 'shows replication progress')
+})
+
+test('audit over the swarm: files changed behind the log are caught by a volunteer', async (t) => {
+  const net = await testnet(t)
+  const storage = await t.tmp()
+  // A host that served honestly for a while...
+  const first = new VmsNode({ storage, dht: net.createNode() })
+  const vm = await first.host(RSVP, { name: 'rsvp' })
+  const caller = await (await node(t, net)).dial(vm.key)
+  for (let i = 0; i < 6; i++) await caller.call('RSVP', true, 'n' + i)
+  await caller.close()
+  await first.close()
+  // ...then rewrote one file entry in its archive and served on.
+  const { Corestore } = await import('./helpers/index.js')
+  const store = new Corestore(storage)
+  const cores = await openVmCores(store.namespace('vm/rsvp'))
+  const list = await entries(cores.log)
+  const i = list.findIndex((e, k) => k > 3 && e.type === EntryType.CALL)
+  const e = list[i]!
+  if (e.type !== EntryType.CALL) return t.fail('expected a call')
+  const db = cores.drive.db.core
+  const start = e.files.dbLength - 1
+  const rest: Buffer[] = []
+  for (let s = start; s < db.length; s++) rest.push((await db.get(s))!)
+  const n = BeeNode.decode(rest[0]!)
+  rest[0] = BeeNode.encode({ ...n, key: filesKeyEncoding.encode('/rsvps/mallory.json') })
+  await db.truncate(start)
+  await db.append(rest)
+  await closeVmCores(cores)
+  await store.close()
+  const again = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => again.close())
+  await again.hostStored()
+  const volunteer = await node(t, net)
+  const report = await volunteer.audit(vm.key)
+  t.is(report.divergence?.class, 'files-tampered')
+  t.is(report.divergence?.index, i)
+})
+
+test('mirror: with the host stopped, clients still dial, read info and files, and volunteers audit from the mirror alone', async (t) => {
+  const net = await testnet(t)
+  const hostStorage = await t.tmp()
+  const hostNode = new VmsNode({ storage: hostStorage, dht: net.createNode() })
+  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+  const key = vm.key
+  const alice = await node(t, net)
+  const h = await alice.dial(key)
+  await h.call('RSVP', true, 'mirrored')
+  const mirrorNode = await node(t, net)
+  const m = await mirrorNode.mirror(key)
+  // Wait until the mirror holds everything the host has.
+  const target = vm.log.length
+  while (m.log.length < target || (m.log as unknown as { contiguousLength: number }).contiguousLength < target) await new Promise((r) => setTimeout(r, 50))
+  const blobs = (await m.drive.getBlobs()).core
+  while ((blobs as unknown as { contiguousLength: number }).contiguousLength < (await vm.drive.getBlobs()).core.length) await new Promise((r) => setTimeout(r, 50))
+  await h.close()
+  await hostNode.close()
+
+  const bob = await node(t, net, { timeoutMs: 2000 })
+  const handle = await bob.dial(key)
+  const info = await handle.info()
+  t.is(info.host, false, 'info comes from a mirror')
+  t.is(info.length, target)
+  t.alike(await handle.files.readdir('/rsvps'), [alice.identity.id + '.json'])
+  t.is(await handle.files.readFile('/rsvps/' + alice.identity.id + '.json', 'utf8'), '{"isAttending":true,"reason":"mirrored"}')
+  const err = await handle.call('RSVP', false).catch((e: { code: string; message: string }) => e)
+  t.is((err as { code: string }).code, 'HOST_OFFLINE')
+  t.ok((err as { message: string }).message.includes('mirror'), 'says the host is offline and mirrors serve files')
+
+  const volunteer = await node(t, net)
+  const report = await volunteer.audit(key)
+  t.ok(report.ok, 'audited from the mirror alone')
+  t.is(report.calls, 1)
+})
+
+test('mirror: a mirror node remembers what it mirrors across restarts', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+  const storage = await t.tmp()
+  const first = new VmsNode({ storage, dht: net.createNode() })
+  await first.mirror(vm.key)
+  await first.close()
+  const second = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => second.close())
+  const again = await second.mirrorStored()
+  t.is(again.length, 1)
+  t.alike(again[0]!.key, vm.key)
+})
