@@ -3,7 +3,8 @@ import { VmsNode } from '../src/index.js'
 import { Node as BeeNode } from 'hyperbee/lib/messages.js'
 import { filesKeyEncoding } from '../src/files/entries.js'
 import { openVmCores, closeVmCores } from '../src/host/vm-storage.js'
-import { EntryType } from '../src/messages/index.js'
+import { EntryType, encode, logEntry } from '../src/messages/index.js'
+import b4a from 'b4a'
 import { RSVP, entries } from './helpers/index.js'
 import { testnet, node } from './helpers/net.js'
 
@@ -107,4 +108,41 @@ test('mirror: a mirror node remembers what it mirrors across restarts', async (t
   const again = await second.mirrorStored()
   t.is(again.length, 1)
   t.alike(again[0]!.key, vm.key)
+})
+
+test('audit --follow: a following volunteer checks each new call and reports a divergence the moment it appears', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+  const caller = await (await node(t, net)).dial(vm.key)
+  await caller.call('RSVP', true, 'before')
+  const volunteer = await node(t, net)
+  const verified: number[] = []
+  const abort = new AbortController()
+  const waiting: Array<[number, () => void]> = []
+  const upTo = (n: number) => new Promise<void>((resolve) => waiting.push([n, resolve]))
+  const following = volunteer.audit(vm.key, {
+    follow: {
+      signal: abort.signal,
+      onVerified: (length) => {
+        verified.push(length)
+        for (const [n, resolve] of waiting) if (length >= n) resolve()
+      }
+    }
+  })
+  await upTo(3)
+  for (let i = 0; i < 5; i++) await caller.call('RSVP', i % 2 === 0, 'while followed ' + i)
+  await upTo(8)
+  t.ok(verified.length >= 2 && verified[0] === 3, 'verified at the start, then again as new entries came in: ' + verified.join(', '))
+  // Now the host logs a call nobody made (a forged caller), mid-run.
+  const list = await entries(vm.log)
+  const last = list[list.length - 1]!
+  if (last.type !== EntryType.CALL) return t.fail('expected a call')
+  const forged = { ...last, publicKey: b4a.alloc(32, 7) }
+  await vm.log.append(encode(logEntry, forged))
+  const report = await following
+  t.absent(report.ok)
+  t.is(report.divergence?.class, 'signature-invalid')
+  t.is(report.divergence?.index, list.length)
+  abort.abort()
 })

@@ -78,6 +78,12 @@ export interface ReplayOptions {
    * written a group's files and not yet its entries. @default true
    */
   checkTrailing?: boolean
+  /**
+   * Keep auditing new entries as they are appended, until `signal` aborts or
+   * a divergence appears (the report then names it). `onVerified(length)` is
+   * called each time the log checked out up to `length`.
+   */
+  follow?: { signal?: AbortSignal; onVerified?: (length: number) => void }
   onLog?: (level: string, message: string) => void
 }
 
@@ -162,7 +168,7 @@ class Replay {
     await log.ready()
     await this.drive.ready()
     const blobsCore = (await this.drive.getBlobs()).core
-    const total = this.opts.to ?? log.length
+    const totalAtStart = this.opts.to ?? log.length
     const from = this.opts.from ?? 1
     if (log.length === 0) throw new Inconclusive('the log is empty: replicate it first')
 
@@ -175,7 +181,7 @@ class Replay {
     if (!b4a.equals(genesis.filesKey, this.drive.key)) {
       throw diverge(0, 'malformed-entry', 'the genesis names another files archive', formatKey(genesis.filesKey), formatKey(this.drive.key))
     }
-    if (from < 1 || from >= Math.max(total, 2)) throw new VmsError('REPLAY_INVALID', `cannot start at entry ${from}: the log has ${log.length} entries`)
+    if (from < 1 || from >= Math.max(totalAtStart, 2)) throw new VmsError('REPLAY_INVALID', `cannot start at entry ${from}: the log has ${log.length} entries`)
     const start = await this.entry(from)
     if (start.type !== EntryType.LOAD) throw new VmsError('REPLAY_INVALID', `entry ${from} is not a load entry: a replay starts at a load (checkpoint)`)
 
@@ -202,49 +208,57 @@ class Replay {
     this.sandbox = new SandboxProcess({ read: (op, path) => this.view!.read(op, path), log: (l, m) => this.opts.onLog?.(l, m) })
 
     const batchSize = this.opts.batch ?? 1024
+    const follow = this.opts.follow
     let i = from
     let lastLimit = false
-    let ahead = this.entries(i, Math.min(total, i + batchSize))
-    while (i < total) {
-      // Read the next stretch while this one is replayed.
-      const end = Math.min(total, i + batchSize)
-      const entries = await ahead
-      ahead = this.entries(end, Math.min(total, end + batchSize))
-      let j = 0
-      while (j < entries.length) {
-        const index = i + j
-        const e = entries[j]!
-        if (e.type === EntryType.GENESIS) throw diverge(index, 'malformed-entry', 'a genesis after entry 0', 'load or call', 'genesis')
-        if (lastLimit && e.type !== EntryType.LOAD) throw diverge(index, 'malformed-entry', 'a call that hit a limit must be followed by a load entry', 'load', 'call')
-        lastLimit = false
-        if (e.type === EntryType.LOAD) {
-          await this.replayLoad(index, e)
-          j++
-          continue
+    let total = totalAtStart
+    while (true) {
+      let ahead = this.entries(i, Math.min(total, i + batchSize))
+      while (i < total) {
+        // Read the next stretch while this one is replayed.
+        const end = Math.min(total, i + batchSize)
+        const entries = await ahead
+        ahead = this.entries(end, Math.min(total, end + batchSize))
+        let j = 0
+        while (j < entries.length) {
+          const index = i + j
+          const e = entries[j]!
+          if (e.type === EntryType.GENESIS) throw diverge(index, 'malformed-entry', 'a genesis after entry 0', 'load or call', 'genesis')
+          if (lastLimit && e.type !== EntryType.LOAD) throw diverge(index, 'malformed-entry', 'a call that hit a limit must be followed by a load entry', 'load', 'call')
+          lastLimit = false
+          if (e.type === EntryType.LOAD) {
+            await this.replayLoad(index, e)
+            j++
+            continue
+          }
+          if (e.outcome.limit) {
+            await this.checkLimitCall(index, e)
+            lastLimit = true
+            j++
+            continue
+          }
+          let k = j
+          while (k < entries.length) {
+            const x = entries[k]!
+            if (x.type !== EntryType.CALL || x.outcome.limit) break
+            k++
+          }
+          await this.replayCalls(index, entries.slice(j, k) as CallEntry[])
+          j = k
         }
-        if (e.outcome.limit) {
-          await this.checkLimitCall(index, e)
-          lastLimit = true
-          j++
-          continue
-        }
-        let k = j
-        while (k < entries.length) {
-          const x = entries[k]!
-          if (x.type !== EntryType.CALL || x.outcome.limit) break
-          k++
-        }
-        await this.replayCalls(index, entries.slice(j, k) as CallEntry[])
-        j = k
+        await this.checkBlobsCore(blobsCore, i, entries)
+        i = end
+        this.report.to = i
+        this.opts.onProgress?.({ index: i, total, calls: this.report.calls })
       }
-      await this.checkBlobsCore(blobsCore, i, entries)
-      i = end
-      this.report.to = i
-      this.opts.onProgress?.({ index: i, total, calls: this.report.calls })
+      await ahead.catch(() => {})
+      if (!follow) break
+      follow.onVerified?.(total)
+      if (!(await grown(log, total, follow.signal))) break
+      total = log.length
     }
-    await ahead.catch(() => {})
     this.report.to = total
-    if (total === log.length && this.opts.checkTrailing !== false) {
+    if (total === log.length && this.opts.checkTrailing !== false && !follow) {
       const extraDb = this.drive.db.core.length - this.state.dbLength
       const extraBlobs = blobsCore.length - this.state.blobsLength
       if (extraDb !== 0 || extraBlobs !== 0) {
@@ -431,6 +445,7 @@ class Replay {
       throw diverge(index, 'files-tampered', `the entry commits to ${claimed.dbLength - start} file changes; replaying it makes ${ops.length}`,
         `db length ${start + ops.length}`, `db length ${claimed.dbLength}`)
     }
+    if (db.length < claimed.dbLength) await reach(db, claimed.dbLength)
     if (db.length < claimed.dbLength) throw diverge(index, 'files-tampered', 'the files archive lacks changes this entry commits to', `db length ≥ ${claimed.dbLength}`, `db length ${db.length}`)
     const blocks = await Promise.all(ops.map((_, k) => this.block(start + k)))
     let blobLength = this.blobRoots.length
@@ -472,6 +487,7 @@ class Replay {
   /** The contents the log commits to must be the ones in the blobs core. */
   private async checkBlobsCore(blobsCore: Hypercore, first: number, entries: LogEntry[]): Promise<void> {
     if (this.state.blobsLength === 0) return
+    if (blobsCore.length < this.state.blobsLength) await reach(blobsCore, this.state.blobsLength)
     if (blobsCore.length < this.state.blobsLength) {
       throw diverge(first + entries.length - 1, 'files-tampered', 'the blobs core is shorter than the log says', `length ${this.state.blobsLength}`, `length ${blobsCore.length}`)
     }
@@ -485,6 +501,28 @@ class Replay {
       }
     }
   }
+}
+
+/** A replica may lag the log it follows: give it a moment to learn the length before calling it short. */
+async function reach(core: Hypercore, length: number, timeoutMs = 10000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (core.length < length && Date.now() < end) {
+    await core.update({ wait: true })
+    if (core.length < length) await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** Resolves true once the log is longer than `length`, false if `signal` aborts first. */
+function grown(log: Hypercore, length: number, signal?: AbortSignal): Promise<boolean> {
+  if (log.length > length) return Promise.resolve(true)
+  if (signal?.aborted) return Promise.resolve(false)
+  return new Promise((resolve) => {
+    const done = (v: boolean) => { log.off('append', onappend); signal?.removeEventListener('abort', onabort); resolve(v) }
+    const onappend = () => { if (log.length > length) done(true) }
+    const onabort = () => done(false)
+    log.on('append', onappend)
+    signal?.addEventListener('abort', onabort)
+  })
 }
 
 function badSignature(index: number, e: CallEntry): Diverged {

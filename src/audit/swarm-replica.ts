@@ -63,6 +63,14 @@ export async function downloadAll(replica: Replica, onProgress?: (p: ReplicaProg
   await fetch(blobs, 'files', onProgress)
 }
 
+/** Keep downloading everything, now and as it grows (live). */
+export async function keepAll(replica: Replica): Promise<void> {
+  const live = (core: Hypercore) => (core as unknown as { download(r: { start: number; end: number }): unknown }).download({ start: 0, end: -1 })
+  live(replica.log)
+  live(replica.drive.db.core)
+  live((await replica.drive.getBlobs()).core)
+}
+
 async function fetch(core: Hypercore, phase: 'log' | 'files', onProgress?: (p: ReplicaProgress) => void): Promise<void> {
   const total = core.length
   if (total === 0) return

@@ -273,13 +273,28 @@ const auditCmd = command(
   description('Exits 0 when everything checked out, 1 on a divergence (named), 2 when the audit could not finish.'),
   arg('<key>', 'the VM key'),
   flag('--from [index]', 'start at this load entry (a checkpoint)'),
+  flag('--follow', 'stay on and check each new call as it is logged (Ctrl-C to stop)'),
   ...clientFlags,
   async () => {
     const json = !!auditCmd.flags.json
+    const abort = new AbortController()
+    if (auditCmd.flags.follow) {
+      process.once('SIGINT', () => abort.abort())
+      process.once('SIGTERM', () => abort.abort())
+    }
     await withClient(auditCmd.flags, async (node) => {
       const start = Date.now()
       const report = await node.audit(auditCmd.args.key!, {
         from: auditCmd.flags.from ? Number(auditCmd.flags.from) : undefined,
+        follow: auditCmd.flags.follow
+          ? {
+              signal: abort.signal,
+              onVerified: (length) => {
+                if (json) console.log(JSON.stringify({ event: 'verified', length }))
+                else process.stderr.write(`\rverified: entries 0–${length - 1}; following…            `)
+              }
+            }
+          : undefined,
         onReplicate: json ? undefined : ({ phase, have, total }) => {
           const pct = Math.floor((have / Math.max(1, total)) * 100)
           process.stderr.write(`\rreplicating ${phase.padEnd(5)} ${bar(pct)} ${pct}%  ${have}/${total} blocks   `)

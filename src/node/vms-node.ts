@@ -15,7 +15,7 @@ import { VmsError } from '../errors.js'
 import { PROTOCOL } from '../messages/wire.js'
 import { openHostChannel } from './host-channel.js'
 import { openMirrorChannel } from './mirror-channel.js'
-import { openReplica, downloadAll, type ReplicaProgress } from '../audit/swarm-replica.js'
+import { openReplica, downloadAll, keepAll, type ReplicaProgress } from '../audit/swarm-replica.js'
 import type { ReplayOptions, ReplayReport } from '../audit/replay.js'
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
@@ -120,6 +120,7 @@ export class VmsNode extends ReadyResource {
     const replica = await openReplica(this.store, this.swarm, toKey(key), { timeoutMs: this.opts.timeoutMs })
     try {
       await downloadAll(replica, opts.onReplicate)
+      if (opts.follow) await keepAll(replica)
       return await replay(replica, { ...opts, checkTrailing: false })
     } finally {
       await replica.close()
@@ -137,10 +138,7 @@ export class VmsNode extends ReadyResource {
     const existing = this.mirrors.get(hex)
     if (existing) return existing
     const replica = await openReplica(this.store, this.swarm, k, { server: true, timeoutMs: this.opts.timeoutMs })
-    // Keep everything, now and as it grows.
-    ;(replica.log as unknown as { download(r: { start: number; end: number }): unknown }).download({ start: 0, end: -1 })
-    ;(replica.drive.db.core as unknown as { download(r: { start: number; end: number }): unknown }).download({ start: 0, end: -1 })
-    ;((await replica.drive.getBlobs()).core as unknown as { download(r: { start: number; end: number }): unknown }).download({ start: 0, end: -1 })
+    await keepAll(replica)
     const m = { key: k, log: replica.log, drive: replica.drive, close: replica.close }
     this.mirrors.set(hex, m)
     for (const { mux } of this.muxes) openMirrorChannel(mux, m).catch(() => {})
