@@ -56,6 +56,8 @@ export type VmsErrorCode =
   | 'NOT_FOUND'
   /** The remote side failed in a way it could not name. */
   | 'INTERNAL'
+  /** The call is logged, but no mirror held it within the time asked for (durability 'mirror'). */
+  | 'DURABILITY_TIMEOUT'
   /** A replay cannot start where it was asked to. */
   | 'REPLAY_INVALID'
 

@@ -146,3 +146,16 @@ test('audit --follow: a following volunteer checks each new call and reports a d
   t.is(report.divergence?.index, list.length)
   abort.abort()
 })
+
+test('durability "mirror": a call is answered only once a mirror holds its entry', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp', durability: 'mirror', durabilityTimeoutMs: 1500 })
+  const caller = await (await node(t, net, { timeoutMs: 5000 })).dial(vm.key)
+  const alone = await caller.call('RSVP', true, 'no mirror yet').catch((e: { code: string }) => e)
+  t.is((alone as { code: string }).code, 'DURABILITY_TIMEOUT', 'without a mirror the host says the call is logged but not yet held elsewhere')
+  const mirrorNode = await node(t, net)
+  const m = await mirrorNode.mirror(vm.key)
+  const { receipt } = await caller.callWithReceipt('RSVP', false, 'mirrored')
+  t.ok((m.log as unknown as { contiguousLength: number }).contiguousLength > receipt.index, 'when the answer came, the mirror already held the entry')
+})

@@ -42,6 +42,15 @@ export interface VmHostOptions {
   maxBatch?: number
   /** Where the script's console output goes. @default none */
   onLog?: (level: string, message: string) => void
+  /**
+   * When a call is answered: `'local'` once its entry is on this machine's
+   * disk; `'mirror'` once at least one peer also holds it (so an answered call
+   * survives the loss of this machine, not just of this process).
+   * @default 'local'
+   */
+  durability?: 'local' | 'mirror'
+  /** With `durability: 'mirror'`, how long to wait for a peer before answering DURABILITY_TIMEOUT. @default 10000 */
+  durabilityTimeoutMs?: number
 }
 
 export interface CallAnswer {
@@ -484,6 +493,20 @@ export class VmHost extends ReadyResource {
     for (const fn of this.idle.splice(0)) fn()
   }
 
+  /** Wait until some peer holds the log up to `length` (a mirror downloading it live). */
+  private heldByAPeer(length: number): Promise<boolean> {
+    const log = this.cores!.log as unknown as { peers: Array<{ remoteContiguousLength: number }>; on(e: string, f: () => void): void; off(e: string, f: () => void): void }
+    const held = () => log.peers.some((p) => p.remoteContiguousLength >= length)
+    if (held()) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const check = () => { if (held()) done(true) }
+      const timer = setTimeout(() => done(held()), this.opts.durabilityTimeoutMs ?? 10000)
+      const poll = setInterval(check, 20)
+      const done = (v: boolean) => { clearTimeout(timer); clearInterval(poll); log.off('upload', check); resolve(v) }
+      log.on('upload', check)
+    })
+  }
+
   /** Files batch, then log entries, in one append each; then answer. */
   private async commit(group: Item[]): Promise<void> {
     await this.appendLog(group, await this.writeFiles(group))
@@ -528,6 +551,7 @@ export class VmHost extends ReadyResource {
     const [signatures] = await Promise.all([this.verifier!.sign(signables, secretKey), log.append(blocks)])
     for (let i = 0; i < receipts.length; i++) receipts[i]!.signature = signatures[i]!
     if (log.length !== this.logRoots!.length) throw new Error('the log moved under the host')
+    const durable = this.opts.durability === 'mirror' && receipts.length > 0 ? await this.heldByAPeer(log.length) : true
 
     let r = 0
     for (const it of group) {
@@ -535,7 +559,10 @@ export class VmHost extends ReadyResource {
       const receipt = receipts[r++]!
       this.inflight--
       const res = it.result!
-      if (res.ok) {
+      if (!durable) {
+        const err = new VmsError('DURABILITY_TIMEOUT', `${it.call.method} ran and is logged (entry ${receipt.index}), but no mirror holds it yet: its result is not answered until one does; check the log later`)
+        it.reject(Object.assign(err, { receipt }))
+      } else if (res.ok) {
         const value = utf8.encode(res.value)
         it.resolve({ result: res.value === '' ? undefined : JSON.parse(res.value), value, receipt })
       } else {

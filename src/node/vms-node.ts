@@ -80,7 +80,7 @@ export class VmsNode extends ReadyResource {
    * Host a VM: create it (named `name` in this node's storage) or reopen it,
    * and announce it on its discovery key.
    */
-  async host(script: string | null, opts: { name: string; filename?: string } & Pick<VmHostOptions, 'limits' | 'maxQueue'>): Promise<VmHost> {
+  async host(script: string | null, opts: { name: string; filename?: string } & Pick<VmHostOptions, 'limits' | 'maxQueue' | 'durability' | 'durabilityTimeoutMs'>): Promise<VmHost> {
     await this.ready()
     // Hosting needs the sandbox (Node + isolated-vm); a Bare client loads none of it.
     const missing = sandboxMissing()
@@ -88,9 +88,10 @@ export class VmsNode extends ReadyResource {
     const { VmHost } = await import('../host/vm-host.js')
     const ns = this.store.namespace('vm/' + opts.name)
     const onLog = (level: string, message: string) => this.opts.onLog?.(opts.name, level, message)
+    const durability = { durability: opts.durability, durabilityTimeoutMs: opts.durabilityTimeoutMs }
     const host = script === null
-      ? await VmHost.open(ns, { onLog })
-      : await VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, onLog })
+      ? await VmHost.open(ns, { onLog, ...durability })
+      : await VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, onLog, ...durability })
     this.hosts.set(b4a.toString(host.key, 'hex'), host)
     await this.remember(opts.name, opts.filename ?? opts.name)
     for (const { mux, conn } of this.muxes) openHostChannel(mux, conn, host)
