@@ -90,6 +90,12 @@ const benches: Bench[] = [
     })
   },
   {
+    name: 'audit over the swarm',
+    figures: ['audit_swarm_calls_per_s'],
+    runs: 1,
+    run: auditSwarmBench
+  },
+  {
     name: 'swarm',
     figures: ['rpc_raw_calls_per_s', 'swarm_calls_per_s', 'swarm_to_raw_ratio', 'swarm_call_p50_ms', 'dial_ms'],
     runs: 3,
@@ -161,6 +167,35 @@ async function swarmBench(): Promise<Figure[]> {
     for (const d of dirs) await rm(d, { recursive: true, force: true })
   }
 }
+
+/** A host with a long log on a loopback testnet; fresh volunteers audit it over the swarm. */
+async function auditSwarmBench(): Promise<Figure[]> {
+  const net = await createTestnet(3)
+  const dirs: string[] = []
+  const tmp = async () => { const d = await mkdtemp(join(tmpdir(), 'vms-bench-')); dirs.push(d); return d }
+  try {
+    const hostNode = new VmsNode({ storage: await tmp(), dht: net.createNode() })
+    const vm = await hostNode.host(RSVP, { name: 'rsvp', maxQueue: 4096 })
+    await drive(vm, signCalls(vm.key, AUDIT_CALLS), 256)
+    const rates: number[] = []
+    for (let r = 0; r < 3; r++) {
+      const volunteer = new VmsNode({ storage: await tmp(), dht: net.createNode(), timeoutMs: 60000 })
+      const start = performance.now()
+      const report = await volunteer.audit(vm.key)
+      const secs = (performance.now() - start) / 1000
+      await volunteer.close()
+      if (!report.ok) throw new Error('audit of an honest host failed: ' + JSON.stringify(report.divergence ?? report.inconclusive))
+      rates.push(report.calls / secs)
+    }
+    await hostNode.close()
+    return [{ name: 'audit_swarm_calls_per_s', value: Math.round(median(rates)), unit: 'calls/s' }]
+  } finally {
+    await net.destroy()
+    for (const d of dirs) await rm(d, { recursive: true, force: true })
+  }
+}
+
+const AUDIT_CALLS = Number(process.env.VMS_BENCH_AUDIT_CALLS || 100000)
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
