@@ -1,9 +1,7 @@
 import test, { type Test } from 'brittle'
 import b4a from 'b4a'
 import { VmHost, Identity, replay, EntryType, encode, logEntry, decodeEntry, type LogEntry } from '../src/index.js'
-import { RSVP, openCores, entries } from './helpers/index.js'
-import { Node as BeeNode } from 'hyperbee/lib/messages.js'
-import { filesKeyEncoding } from '../src/files/entries.js'
+import { RSVP, openCores, entries, renameFileBlock } from './helpers/index.js'
 
 /** A host with a few loads and calls, closed; returns its storage dir and key. */
 async function history(t: Test): Promise<{ dir: string; calls: number }> {
@@ -73,15 +71,8 @@ test('replay catches files changed between two calls', async (t) => {
   const i = firstCall(list, 4)
   const e = list[i]!
   if (e.type !== EntryType.CALL) return t.fail('expected a call')
-  // Rewrite the files archive from this call's first block on: its file now has another name.
-  const db = cores.drive.db.core
-  const start = e.files.dbLength - 1
-  const rest: Buffer[] = []
-  for (let s = start; s < db.length; s++) rest.push((await db.get(s))!)
-  const node = BeeNode.decode(rest[0]!)
-  rest[0] = BeeNode.encode({ ...node, key: filesKeyEncoding.encode('/rsvps/mallory.json') })
-  await db.truncate(start)
-  await db.append(rest)
+  // Rewrite the files archive from this call's block on: its file now has another name.
+  await renameFileBlock(cores.drive.db.core, e.files.dbLength - 1, '/rsvps/mallory.json')
   const report = await replay(cores)
   t.is(report.divergence?.class, 'files-tampered')
   t.is(report.divergence?.index, i)

@@ -1,11 +1,9 @@
 import test from 'brittle'
 import { VmsNode } from '../src/index.js'
-import { Node as BeeNode } from 'hyperbee/lib/messages.js'
-import { filesKeyEncoding } from '../src/files/entries.js'
 import { openVmCores, closeVmCores } from '../src/host/vm-storage.js'
 import { EntryType, encode, logEntry } from '../src/messages/index.js'
 import b4a from 'b4a'
-import { RSVP, entries } from './helpers/index.js'
+import { RSVP, entries, renameFileBlock } from './helpers/index.js'
 import { testnet, node } from './helpers/net.js'
 
 test('audit over the swarm: a volunteer with only the network verifies an honest host', async (t) => {
@@ -40,14 +38,7 @@ test('audit over the swarm: files changed behind the log are caught by a volunte
   const i = list.findIndex((e, k) => k > 3 && e.type === EntryType.CALL)
   const e = list[i]!
   if (e.type !== EntryType.CALL) return t.fail('expected a call')
-  const db = cores.drive.db.core
-  const start = e.files.dbLength - 1
-  const rest: Buffer[] = []
-  for (let s = start; s < db.length; s++) rest.push((await db.get(s))!)
-  const n = BeeNode.decode(rest[0]!)
-  rest[0] = BeeNode.encode({ ...n, key: filesKeyEncoding.encode('/rsvps/mallory.json') })
-  await db.truncate(start)
-  await db.append(rest)
+  await renameFileBlock(cores.drive.db.core, e.files.dbLength - 1, '/rsvps/mallory.json')
   await closeVmCores(cores)
   await store.close()
   const again = new VmsNode({ storage, dht: net.createNode() })

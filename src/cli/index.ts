@@ -10,7 +10,7 @@ import createTestnet from 'hyperdht/testnet.js'
 import b4a from 'b4a'
 import { VmsNode } from '../node/vms-node.js'
 import { chooseDht, loadIdentity, vmsHome, LOCAL_PORT, type DhtChoice } from './config.js'
-import { replay } from '../audit/replay.js'
+import { replay, type ReplayReport } from '../audit/replay.js'
 import { openVmCores, closeVmCores, type VmCores } from '../host/vm-storage.js'
 import { VmHost } from '../host/vm-host.js'
 import { formatKey, toKey } from '../identity.js'
@@ -37,14 +37,7 @@ const replayCmd = command(
           process.stderr.write(`\rreplaying ${total} entries  ${bar(pct)} ${pct}%  ${rate} calls/s `)
         }
       })
-      if (!json) process.stderr.write('\n')
-      if (json) console.log(JSON.stringify({ ...report, files: report.files && { dbLength: report.files.dbLength, blobsLength: report.files.blobsLength } }))
-      else if (report.ok) console.log(`verified: entries ${report.from}–${report.to - 1} of VM ${report.vmKey}: ${report.calls} calls, ${report.loads} loads${report.notes.length ? `\nnotes:\n  ${report.notes.join('\n  ')}` : ''}`)
-      else if (report.divergence) {
-        const d = report.divergence
-        console.log(`DIVERGENCE (${d.class}) ${d.message}\n  expected: ${d.expected}\n  found:    ${d.found}`)
-      } else console.log(`inconclusive: ${report.inconclusive}`)
-      process.exitCode = report.ok ? 0 : report.divergence ? 1 : 2
+      printReport(report, json)
     })
   }
 )
@@ -305,14 +298,7 @@ const auditCmd = command(
           process.stderr.write(`\rreplaying ${total} entries  ${bar(pct)} ${pct}%  ${rate} calls/s          `)
         }
       }).catch((err: Error) => fail(err.message))
-      if (!json) process.stderr.write('\n')
-      if (json) console.log(JSON.stringify({ ok: report.ok, vmKey: report.vmKey, from: report.from, to: report.to, calls: report.calls, loads: report.loads, divergence: report.divergence, inconclusive: report.inconclusive, notes: report.notes }))
-      else if (report.ok) console.log(`verified: entries ${report.from}–${report.to - 1}, ${report.calls} calls, ${report.loads} loads of VM ${report.vmKey} (trustless)`)
-      else if (report.divergence) {
-        const d = report.divergence
-        console.log(`DIVERGENCE (${d.class}) ${d.message}\n  expected: ${d.expected}\n  found:    ${d.found}`)
-      } else console.log(`inconclusive: ${report.inconclusive}`)
-      process.exitCode = report.ok ? 0 : report.divergence ? 1 : 2
+      printReport(report, json)
     })
   }
 )
@@ -369,6 +355,23 @@ const testnetCmd = command(
 
 const cli = command('vms-node', summary('Auditable services: a sandboxed script, a signed call log, a files archive, replay'),
   serveCmd, callCmd, filesCmd, infoCmd, replCmd, auditCmd, mirrorCmd, testnetCmd, createCmd, logCmd, replayCmd)
+
+/** Print a replay report and set the exit code: 0 verified, 1 divergence, 2 could not finish. */
+function printReport(report: ReplayReport, json: boolean): void {
+  if (!json) process.stderr.write('\n')
+  if (json) {
+    const { files, ...rest } = report
+    console.log(JSON.stringify({ ...rest, files: files && { dbLength: files.dbLength, blobsLength: files.blobsLength } }))
+  } else if (report.ok) {
+    console.log(`verified: entries ${report.from}–${report.to - 1}, ${report.calls} calls, ${report.loads} loads of VM ${report.vmKey}${report.notes.length ? `\nnotes:\n  ${report.notes.join('\n  ')}` : ''}`)
+  } else if (report.divergence) {
+    const d = report.divergence
+    console.log(`DIVERGENCE (${d.class}) ${d.message}\n  expected: ${d.expected}\n  found:    ${d.found}`)
+  } else {
+    console.log(`inconclusive: ${report.inconclusive}`)
+  }
+  process.exitCode = report.ok ? 0 : report.divergence ? 1 : 2
+}
 
 /** Open a VM's storage for reading (it must hold a VM, and not be open elsewhere), run `fn`, close. */
 async function withCores(storage: string, fn: (cores: VmCores) => Promise<void>): Promise<void> {

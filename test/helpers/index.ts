@@ -3,6 +3,8 @@ import Corestore from 'corestore'
 import { VmHost, type VmHostOptions } from '../../src/index.js'
 import { openVmCores, closeVmCores, type VmCores } from '../../src/host/vm-storage.js'
 import { decodeEntry, type LogEntry } from '../../src/messages/index.js'
+import { Node as BeeNode } from 'hyperbee/lib/messages.js'
+import { filesKeyEncoding } from '../../src/files/entries.js'
 
 export const RSVP = `
 exports.init = async () => { await System.files.mkdir('/rsvps') }
@@ -32,6 +34,19 @@ export async function entries(log: { length: number; get(i: number): Promise<Buf
   const out: LogEntry[] = []
   for (let i = 0; i < log.length; i++) out.push(decodeEntry((await log.get(i))!, i))
   return out
+}
+
+/**
+ * Tamper with an archive as a dishonest host can: rewrite the hyperbee block
+ * at `seq` so the file it writes has another path, and re-append the rest.
+ */
+export async function renameFileBlock(db: { length: number; get(i: number): Promise<Buffer | null>; truncate(n: number): Promise<void>; append(b: Buffer[]): Promise<unknown> }, seq: number, path: string): Promise<void> {
+  const rest: Buffer[] = []
+  for (let s = seq; s < db.length; s++) rest.push((await db.get(s))!)
+  const node = BeeNode.decode(rest[0]!)
+  rest[0] = BeeNode.encode({ ...node, key: filesKeyEncoding.encode(path) })
+  await db.truncate(seq)
+  await db.append(rest)
 }
 
 export { Corestore }
