@@ -52,15 +52,24 @@ export async function openReplica(store: Corestore, swarm: Hyperswarm, key: Buff
 export async function downloadAll(replica: Replica, onProgress?: (p: ReplicaProgress) => void): Promise<void> {
   const { log, drive } = replica
   await log.update({ wait: true })
-  await fetch(log, 'log', onProgress)
+  // The last entry says how far the archive must go; the three cores then download side by side.
   const last = decodeEntry((await log.get(log.length - 1))!, log.length - 1)
-  const need = last.type === EntryType.GENESIS ? last.files : last.files
+  const need = last.files
   const db = drive.db.core
-  while (db.length < need.dbLength) { await db.update({ wait: true }); if (db.length < need.dbLength) await new Promise((r) => setTimeout(r, 50)) }
-  await fetch(db, 'files', onProgress)
   const blobs = (await drive.getBlobs()).core
-  while (blobs.length < need.blobsLength) { await blobs.update({ wait: true }); if (blobs.length < need.blobsLength) await new Promise((r) => setTimeout(r, 50)) }
-  await fetch(blobs, 'files', onProgress)
+  await Promise.all([
+    fetch(log, 'log', onProgress),
+    reachThenFetch(db, need.dbLength, onProgress),
+    reachThenFetch(blobs, need.blobsLength, onProgress)
+  ])
+}
+
+async function reachThenFetch(core: Hypercore, length: number, onProgress?: (p: ReplicaProgress) => void): Promise<void> {
+  while (core.length < length) {
+    await core.update({ wait: true })
+    if (core.length < length) await new Promise((r) => setTimeout(r, 50))
+  }
+  await fetch(core, 'files', onProgress)
 }
 
 /** Keep downloading everything, now and as it grows (live). */
