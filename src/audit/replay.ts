@@ -32,6 +32,8 @@ export type DivergenceClass =
   | 'signature-invalid'
   /** An entry does not decode, or breaks the log's rules (order, time, types). */
   | 'malformed-entry'
+  /** The host rewrote or truncated history it had signed before (two signed heads disagree). */
+  | 'equivocation'
 
 export interface Divergence {
   index: number

@@ -35,7 +35,7 @@ export async function openReplica(store: Corestore, swarm: Hyperswarm, key: Buff
   }
   const genesis = decodeEntry((await log.get(0))!, 0)
   if (genesis.type !== EntryType.GENESIS) throw new VmsError('MALFORMED_ENTRY', 'log entry 0 is not a genesis')
-  const drive = new Hyperdrive(store, Buffer.from(genesis.filesKey))
+  const drive = new Hyperdrive(store.session(), Buffer.from(genesis.filesKey)) // a session: closing the drive closes it alone
   await drive.ready()
   return {
     log,

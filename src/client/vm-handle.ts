@@ -197,7 +197,7 @@ export class VmHandle {
   async drive(): Promise<Hyperdrive> {
     if (this.drive_) return this.drive_
     const info = await this.info()
-    const drive = new Hyperdrive(this.store, b4a.from(info.filesKey))
+    const drive = new Hyperdrive(this.store.session(), b4a.from(info.filesKey)) // a session: closing the drive closes it alone
     await drive.ready()
     this.drive_ = drive
     return drive

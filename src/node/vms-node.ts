@@ -10,12 +10,13 @@ import b4a from 'b4a'
 import type Hyperswarm from 'hyperswarm'
 import type { Connection } from 'hyperswarm'
 import type { VmHost, VmHostOptions } from '../host/vm-host.js'
-import { Identity, toKey } from '../identity.js'
+import { Identity, toKey, formatKey } from '../identity.js'
 import { VmsError } from '../errors.js'
 import { PROTOCOL } from '../messages/wire.js'
 import { openHostChannel } from './host-channel.js'
 import { openMirrorChannel } from './mirror-channel.js'
 import { openReplica, downloadAll, keepAll, type ReplicaProgress } from '../audit/swarm-replica.js'
+import { HeadBook, headOf, equivocation, settleForks } from '../audit/head-book.js'
 import type { ReplayOptions, ReplayReport } from '../audit/replay.js'
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
@@ -48,6 +49,8 @@ export class VmsNode extends ReadyResource {
   private handles = new Map<string, VmHandle>()
   private mirrors = new Map<string, { key: Buffer; log: Hypercore; drive: Hyperdrive; close(): Promise<void> }>()
   private muxes = new Set<{ mux: Protomux; conn: Connection }>()
+  /** Heads this node verified as an auditor (kept in its storage). */
+  private heads!: HeadBook
 
   constructor(opts: VmsNodeOptions) {
     super()
@@ -56,6 +59,7 @@ export class VmsNode extends ReadyResource {
   }
 
   protected override async _open(): Promise<void> {
+    this.heads = new HeadBook(sandboxMissing() ? null : `${this.opts.storage}/heads.json`)
     this.store = new Corestore(this.opts.storage)
     await this.store.ready()
     this.network = await openNetwork({ bootstrap: this.opts.bootstrap, dht: this.opts.dht })
@@ -118,11 +122,38 @@ export class VmsNode extends ReadyResource {
     const missing = sandboxMissing()
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing.replace('hosting a VM', 'auditing'))
     const { replay } = await import('../audit/replay.js')
-    const replica = await openReplica(this.store, this.swarm, toKey(key), { timeoutMs: this.opts.timeoutMs })
+    const k = toKey(key)
+    const replica = await openReplica(this.store, this.swarm, k, { timeoutMs: this.opts.timeoutMs })
     try {
       await downloadAll(replica, opts.onReplicate)
       if (opts.follow) await keepAll(replica)
-      return await replay(replica, { ...opts, checkTrailing: false })
+      // Whatever this node verified before must still be there, unchanged.
+      await settleForks(replica.log)
+      const known = await this.heads.get(k)
+      const broken = known && await equivocation(replica.log, known)
+      if (known && broken) {
+        const now = await headOf(replica.log, replica.log.length)
+        return {
+          ok: false, vmKey: formatKey(k), from: 0, to: replica.log.length, calls: 0, loads: 0, inconclusive: null, notes: [], files: null,
+          divergence: {
+            index: Math.min(known.length, replica.log.length), class: 'equivocation', message: broken,
+            expected: `the head verified before: ${JSON.stringify(known)}`, found: `the head now: ${JSON.stringify(now)}`
+          }
+        }
+      }
+      const report = await replay(replica, {
+        ...opts,
+        checkTrailing: false,
+        follow: opts.follow && {
+          ...opts.follow,
+          onVerified: (length) => {
+            headOf(replica.log, length).then((h) => this.heads.set(k, h)).catch(() => {})
+            opts.follow!.onVerified?.(length)
+          }
+        }
+      })
+      if (report.ok) await this.heads.set(k, await headOf(replica.log, report.to))
+      return report
     } finally {
       await replica.close()
     }
