@@ -2,7 +2,7 @@ export { VmHost, type VmHostOptions, type CallAnswer } from './host/vm-host.js'
 export { DEFAULT_LIMITS } from './host/limits.js'
 export { Identity, toKey, formatKey } from './identity.js'
 export { verifyReceipt } from './receipt.js'
-export { replay, type ReplayOptions, type ReplayReport, type Divergence, type DivergenceClass } from './audit/replay.js'
+export { replay, combineReports, checkpoints, type ReplayOptions, type ReplayReport, type Divergence, type DivergenceClass } from './audit/replay.js'
 export { VmsError, type VmsErrorCode } from './errors.js'
 export { canonicalEncode, canonicalDecode, canonicalStringify } from './canonical-json.js'
 export {

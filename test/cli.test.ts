@@ -60,3 +60,33 @@ test('cli: a tampered archive exits 1 and names the divergence; bad input exits 
   t.is(noScript.code, 1)
   t.ok(noScript.err.includes('cannot read'))
 })
+
+test('cli: a log audited in stretches by separate processes, combined', async (t) => {
+  const dir = await t.tmp()
+  let host = await VmHost.create(dir, { script: RSVP })
+  for (let round = 0; round < 2; round++) {
+    await host.call(Identity.generate().sign(host.key, 'RSVP', [true, 'r' + round]))
+    await host.close()
+    host = await VmHost.open(dir)
+  }
+  const length = host.log.length
+  await host.close()
+  // Load entries sit at 1, 3 and 5: two stretches, [1, 3) and [3, end).
+  const a = await run('replay', dir, '--from', '1', '--to', '3', '--json')
+  const b = await run('replay', dir, '--from', '3', '--json')
+  t.is(a.code, 0)
+  t.is(b.code, 0)
+  const out = await t.tmp()
+  const { writeFile } = await import('node:fs/promises')
+  await writeFile(out + '/a.json', a.out)
+  await writeFile(out + '/b.json', b.out)
+  const both = await run('combine', out + '/a.json', out + '/b.json', '--json')
+  t.is(both.code, 0)
+  const whole = JSON.parse(both.out)
+  t.is(whole.ok, true)
+  t.is(whole.to, length)
+  const gap = await run('combine', out + '/b.json')
+  t.is(gap.code, 0, 'a single stretch combines with itself')
+  const onlyLater = JSON.parse((await run('combine', out + '/b.json', '--json')).out)
+  t.is(onlyLater.from, 3, 'and says where it starts: not a whole-log verdict')
+})

@@ -1,6 +1,6 @@
 import test, { type Test } from 'brittle'
 import b4a from 'b4a'
-import { VmHost, Identity, replay, EntryType, encode, logEntry, decodeEntry, type LogEntry } from '../src/index.js'
+import { VmHost, Identity, replay, combineReports, checkpoints, EntryType, encode, logEntry, decodeEntry, type LogEntry } from '../src/index.js'
 import { RSVP, openCores, entries, renameFileBlock } from './helpers/index.js'
 
 /** A host with a few loads and calls, closed; returns its storage dir and key. */
@@ -172,4 +172,37 @@ test('replay catches a malformed entry and a replayed (duplicate) call', async (
   t.is(report.divergence?.index, i + 1)
   t.is(report.divergence?.class, 'signature-invalid')
   t.ok(report.divergence!.message.includes('nonce'))
+})
+
+test('parallel audits: stretches between checkpoints, audited apart, combine into the whole', async (t) => {
+  const dir = await t.tmp()
+  let host = await VmHost.create(dir, { script: RSVP })
+  const ids = [Identity.generate(), Identity.generate()]
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 5; i++) await host.call(ids[i % 2]!.sign(host.key, 'RSVP', [i % 2 === 0, `r${round}.${i}`]))
+    await host.close()
+    host = await VmHost.open(dir)
+  }
+  await host.close()
+  const cores = await openCores(t, dir)
+  const loads = await checkpoints(cores.log)
+  t.is(loads.length, 4)
+  const bounds = loads.map((from, k) => [from, loads[k + 1] ?? cores.log.length] as const)
+  const parts = await Promise.all(bounds.map(([from, to]) => replay(cores, { from, to })))
+  t.ok(parts.every((p) => p.ok))
+  const whole = combineReports(parts)
+  t.ok(whole.ok)
+  t.is(whole.gap, null)
+  t.is(whole.from, 1)
+  t.is(whole.to, cores.log.length)
+  const full = await replay(cores)
+  t.is(whole.calls, full.calls, 'the stretches add up to the whole log')
+
+  const missing = combineReports([parts[0]!, parts[2]!, parts[3]!])
+  t.absent(missing.ok)
+  t.ok(missing.gap?.includes('were not audited'), 'a missing stretch is a gap')
+  const forged = { ...parts[2]!, start: { ...parts[2]!.start!, dbTreeHash: b4a.alloc(32, 1) } }
+  const broken = combineReports([parts[0]!, parts[1]!, forged, parts[3]!])
+  t.absent(broken.ok)
+  t.ok(broken.gap?.includes('another files state'), 'a stretch must start where the one before it ended')
 })

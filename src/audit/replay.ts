@@ -58,6 +58,8 @@ export interface ReplayReport {
   inconclusive: string | null
   /** Things worth knowing that are not divergences (calls that hit a limit). */
   notes: string[]
+  /** The files state before the first entry checked (what the checkpoint starts from). */
+  start: FilesState | null
   /** The files state after the last entry checked. */
   files: FilesState | null
 }
@@ -87,6 +89,52 @@ export interface ReplayOptions {
    */
   follow?: { signal?: AbortSignal; onVerified?: (length: number) => void }
   onLog?: (level: string, message: string) => void
+}
+
+/**
+ * Combine the reports of stretches audited apart (by several processes or
+ * machines): together they vouch for a log only if each checked out, they
+ * follow one another, and each starts from exactly the files state the one
+ * before it ended with. Returns a report for the whole, or the first gap.
+ */
+export function combineReports(parts: ReplayReport[]): ReplayReport & { gap: string | null } {
+  const sorted = [...parts].sort((a, b) => a.from - b.from)
+  const first = sorted[0]
+  if (!first) throw new VmsError('REPLAY_INVALID', 'no reports to combine')
+  const whole: ReplayReport & { gap: string | null } = {
+    ok: true, vmKey: first.vmKey, from: first.from, to: first.from, calls: 0, loads: 0, divergence: null,
+    inconclusive: null, notes: [], start: first.start, files: first.start, gap: null
+  }
+  for (const r of sorted) {
+    if (r.vmKey !== whole.vmKey) throw new VmsError('REPLAY_INVALID', `reports of two VMs: ${whole.vmKey} and ${r.vmKey}`)
+    if (!r.ok) return { ...whole, ok: false, divergence: r.divergence, inconclusive: r.inconclusive, to: r.to }
+    if (r.from !== whole.to && whole.to !== first.from) {
+      return { ...whole, ok: false, gap: `entries ${whole.to}–${r.from - 1} were not audited (one stretch ends at ${whole.to}, the next starts at ${r.from})` }
+    }
+    if (whole.files && r.start && !sameState(whole.files, r.start)) {
+      return { ...whole, ok: false, gap: `the stretch from ${r.from} starts from another files state than the one before it ended with` }
+    }
+    whole.to = r.to
+    whole.calls += r.calls
+    whole.loads += r.loads
+    whole.notes.push(...r.notes)
+    whole.files = r.files
+  }
+  return whole
+}
+
+function sameState(a: FilesState, b: FilesState): boolean {
+  return a.dbLength === b.dbLength && a.blobsLength === b.blobsLength &&
+    b4a.equals(a.dbTreeHash, b.dbTreeHash) && b4a.equals(a.blobsTreeHash, b.blobsTreeHash)
+}
+
+/** The load entries of a log: where stretches of a parallel audit can start. */
+export async function checkpoints(log: Hypercore): Promise<number[]> {
+  const out: number[] = []
+  for (let i = 1; i < log.length; i++) {
+    if (decodeEntry((await log.get(i))!, i).type === EntryType.LOAD) out.push(i)
+  }
+  return out
 }
 
 class Diverged extends Error {
@@ -132,7 +180,7 @@ class Replay {
     this.opts = opts
     this.report = {
       ok: false, vmKey: formatKey(log.key), from: opts.from ?? 1, to: opts.from ?? 1,
-      calls: 0, loads: 0, divergence: null, inconclusive: null, notes: [], files: null
+      calls: 0, loads: 0, divergence: null, inconclusive: null, notes: [], start: null, files: null
     }
   }
 
@@ -191,6 +239,7 @@ class Replay {
     const before = from === 1 ? genesis : await this.entry(from - 1)
     if (before.type === EntryType.GENESIS && from !== 1) throw diverge(from - 1, 'malformed-entry', 'a genesis after entry 0', 'load or call', 'genesis')
     this.state = (before as Genesis | LoadEntry | CallEntry).files
+    this.report.start = this.state
     this.prevTime = (before as Genesis | LoadEntry | CallEntry).time
     this.dbRoots = await this.rootsAt(this.drive.db.core, this.state.dbLength, from - 1)
     this.blobRoots = await this.rootsAt(blobsCore, this.state.blobsLength, from - 1)

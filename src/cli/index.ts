@@ -10,11 +10,11 @@ import createTestnet from 'hyperdht/testnet.js'
 import b4a from 'b4a'
 import { VmsNode } from '../node/vms-node.js'
 import { chooseDht, loadIdentity, vmsHome, LOCAL_PORT, type DhtChoice } from './config.js'
-import { replay, type ReplayReport } from '../audit/replay.js'
+import { replay, combineReports, type ReplayReport } from '../audit/replay.js'
 import { openVmCores, closeVmCores, type VmCores } from '../host/vm-storage.js'
 import { VmHost } from '../host/vm-host.js'
 import { formatKey, toKey } from '../identity.js'
-import { decodeEntry, EntryType, LoadReason } from '../messages/index.js'
+import { decodeEntry, EntryType, LoadReason, type FilesState } from '../messages/index.js'
 import { VmsError } from '../errors.js'
 
 const replayCmd = command(
@@ -23,6 +23,7 @@ const replayCmd = command(
   description('Re-executes every call in a sandbox and checks signatures, outcomes and the files after each entry.\nThe VM must not be running (its storage is locked while it is).\nExits 0 when everything checks out, 1 on a divergence (named), 2 when the audit could not finish.'),
   arg('<storage>', 'the VM\'s storage directory'),
   flag('--from [index]', 'start at this load entry (a checkpoint) instead of the genesis'),
+  flag('--to [index]', 'stop before this entry (audit a stretch; combine the reports with `vms-node combine`)'),
   flag('--json', 'print the report as one JSON object'),
   async () => {
     const { storage } = replayCmd.args
@@ -31,6 +32,7 @@ const replayCmd = command(
       const start = Date.now()
       const report = await replay(cores, {
         from: replayCmd.flags.from ? Number(replayCmd.flags.from) : undefined,
+        to: replayCmd.flags.to ? Number(replayCmd.flags.to) : undefined,
         onProgress: json ? undefined : ({ index, total, calls }) => {
           const pct = Math.floor((index / total) * 100)
           const rate = Math.round(calls / Math.max(0.001, (Date.now() - start) / 1000))
@@ -353,15 +355,46 @@ const testnetCmd = command(
   }
 )
 
-const cli = command('vms-node', summary('Auditable services: a sandboxed script, a signed call log, a files archive, replay'),
-  serveCmd, callCmd, filesCmd, infoCmd, replCmd, auditCmd, mirrorCmd, testnetCmd, createCmd, logCmd, replayCmd)
+
+function stateToJson(s: FilesState | null): unknown {
+  return s && { dbLength: s.dbLength, dbTreeHash: b4a.toString(s.dbTreeHash, 'hex'), blobsLength: s.blobsLength, blobsTreeHash: b4a.toString(s.blobsTreeHash, 'hex') }
+}
+function stateFromJson(s: any): FilesState | null {
+  return s && { dbLength: s.dbLength, dbTreeHash: b4a.from(s.dbTreeHash, 'hex'), blobsLength: s.blobsLength, blobsTreeHash: b4a.from(s.blobsTreeHash, 'hex') }
+}
+function reportToJson(r: ReplayReport): unknown {
+  return { ...r, start: stateToJson(r.start), files: stateToJson(r.files) }
+}
+
+const combineCmd = command(
+  'combine',
+  summary('Combine the --json reports of stretches audited apart (several processes or machines) into one verdict'),
+  description('The stretches must follow one another, each must have checked out, and each must start from the files state the one before it ended with.'),
+  rest('[...files]', 'report files (one JSON report each, from `replay --json` or `audit --json`)'),
+  flag('--json', 'print the combined report as one JSON object'),
+  async () => {
+    const files = restAndFlags(combineCmd, [], ['json'])
+    if (files.length === 0) fail('give the report files to combine')
+    const parts: ReplayReport[] = []
+    for (const f of files) {
+      const text = await readText(f, 'utf8').catch(() => fail(`cannot read ${f}`))
+      let r: any
+      try { r = JSON.parse(text.trim().split('\n').pop()!) } catch { fail(`${f} is not a JSON report (make it with --json)`) }
+      parts.push({ ...r, start: stateFromJson(r.start), files: stateFromJson(r.files) })
+    }
+    const whole = (() => { try { return combineReports(parts) } catch (err) { return fail((err as Error).message) } })()
+    if (combineCmd.flags.json) console.log(JSON.stringify({ ...(reportToJson(whole) as object), gap: whole.gap }))
+    else if (whole.gap) console.log(`NOT COMBINED: ${whole.gap}`)
+    else printReport(whole, false)
+    process.exitCode = whole.gap ? 1 : whole.ok ? 0 : whole.divergence ? 1 : 2
+  }
+)
 
 /** Print a replay report and set the exit code: 0 verified, 1 divergence, 2 could not finish. */
 function printReport(report: ReplayReport, json: boolean): void {
   if (!json) process.stderr.write('\n')
   if (json) {
-    const { files, ...rest } = report
-    console.log(JSON.stringify({ ...rest, files: files && { dbLength: files.dbLength, blobsLength: files.blobsLength } }))
+    console.log(JSON.stringify(reportToJson(report)))
   } else if (report.ok) {
     console.log(`verified: entries ${report.from}–${report.to - 1}, ${report.calls} calls, ${report.loads} loads of VM ${report.vmKey}${report.notes.length ? `\nnotes:\n  ${report.notes.join('\n  ')}` : ''}`)
   } else if (report.divergence) {
@@ -397,6 +430,9 @@ process.on('unhandledRejection', (err) => {
   console.error(`vms-node: ${err instanceof VmsError ? err.message : (err as Error)?.stack ?? err}`)
   process.exit(1)
 })
+
+const cli = command('vms-node', summary('Auditable services: a sandboxed script, a signed call log, a files archive, replay'),
+  serveCmd, callCmd, filesCmd, infoCmd, replCmd, auditCmd, mirrorCmd, testnetCmd, createCmd, logCmd, replayCmd, combineCmd)
 
 try {
   cli.parse()

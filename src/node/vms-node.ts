@@ -134,7 +134,7 @@ export class VmsNode extends ReadyResource {
       if (known && broken) {
         const now = await headOf(replica.log, replica.log.length)
         return {
-          ok: false, vmKey: formatKey(k), from: 0, to: replica.log.length, calls: 0, loads: 0, inconclusive: null, notes: [], files: null,
+          ok: false, vmKey: formatKey(k), from: 0, to: replica.log.length, calls: 0, loads: 0, inconclusive: null, notes: [], start: null, files: null,
           divergence: {
             index: Math.min(known.length, replica.log.length), class: 'equivocation', message: broken,
             expected: `the head verified before: ${JSON.stringify(known)}`, found: `the head now: ${JSON.stringify(now)}`
