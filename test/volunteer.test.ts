@@ -181,3 +181,28 @@ test('equivocation: a host that truncates what a volunteer verified is caught on
   t.ok(after.divergence!.message.includes('truncated') || after.divergence!.message.includes('rewritten'), after.divergence!.message)
   t.ok(after.divergence!.expected.includes(`"length":${verifiedLength}`), 'names the head verified before')
 })
+
+test('attestations: a caller learns how many distinct auditors vouch for the entry its receipt names', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+  const callerNode = await node(t, net)
+  const caller = await callerNode.dial(vm.key)
+  const { receipt } = await caller.callWithReceipt('RSVP', true, 'vouch for me')
+  t.is((await caller.vouchers(receipt)).count, 0, 'nobody audited yet')
+
+  const v1 = await node(t, net)
+  const v2 = await node(t, net)
+  t.ok((await v1.audit(vm.key)).ok)
+  t.ok((await v2.audit(vm.key)).ok)
+  // A liar attests to a history that is not this log's.
+  const liar = await (await node(t, net)).dial(vm.key)
+  liar.attest(vm.log.length, b4a.alloc(32, 9))
+  await new Promise((r) => setTimeout(r, 200))
+
+  const { count, auditors } = await caller.vouchers(receipt)
+  t.is(count, 2, 'two auditors vouch; the liar does not count')
+  t.alike(auditors.sort(), [v1.identity.id, v2.identity.id].sort())
+  const later = await caller.callWithReceipt('RSVP', false, 'after the audits')
+  t.is((await caller.vouchers(later.receipt)).count, 0, 'an entry after what they audited is not vouched for')
+})

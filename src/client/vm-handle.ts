@@ -17,9 +17,13 @@ import { formatKey, type Identity } from '../identity.js'
 import { isSignerOf } from '../merkle.js'
 import { verifyReceipt } from '../receipt.js'
 import { decodeStrict, encode, type Receipt } from '../messages/index.js'
-import { PROTOCOL, Role, hello, request, response, proofSignable, type VmInfo } from '../messages/wire.js'
+import {
+  PROTOCOL, Role, hello, request, response, proofSignable, attestation, attestationSignable, attestationsRequest, attestationsResponse, verifyAttestation,
+  type VmInfo, type Attestation
+} from '../messages/wire.js'
+import type Hypercore from 'hypercore'
 
-interface Route { channel: Channel; requests: Message<Uint8Array>; info: VmInfo; conn: Connection; host: boolean }
+interface Route { channel: Channel; requests: Message<Uint8Array>; attest: Message<Uint8Array>; askAttestations: Message<Uint8Array>; info: VmInfo; conn: Connection; host: boolean }
 interface Pending { resolve(v: { result: unknown; receipt: Receipt }): void; reject(e: Error): void; call: ReturnType<Identity['sign']>; route: Route; timer: NodeJS.Timeout }
 
 export interface CallResult { result: unknown; receipt: Receipt }
@@ -31,6 +35,8 @@ export class VmHandle {
   private routes = new Set<Route>()
   private waiters: Array<() => void> = []
   private pending = new Map<number, Pending>()
+  private attestationWaiters = new Map<number, (list: Attestation[]) => void>()
+  private log: Hypercore | null
   private nextId = 1
   private drive_: Hyperdrive | null = null
   private closed = false
@@ -38,8 +44,9 @@ export class VmHandle {
   private refresh: () => void
   readonly timeoutMs: number
 
-  constructor(key: Buffer, opts: { identity: Identity; store: Corestore; timeoutMs: number; onClose: () => void; refresh?: () => void }) {
+  constructor(key: Buffer, opts: { identity: Identity; store: Corestore; timeoutMs: number; onClose: () => void; refresh?: () => void; log?: Hypercore }) {
     this.key = key
+    this.log = opts.log ?? null
     this.identity = opts.identity
     this.store = opts.store
     this.timeoutMs = opts.timeoutMs
@@ -71,7 +78,7 @@ export class VmHandle {
           if (!h.signer || !h.proof || !isSignerOf(this.key, h.signer) || !crypto.verify(proofSignable(conn.handshakeHash, this.key), h.proof, h.signer)) return
           host = true
         } else if (h.role !== Role.MIRROR) return
-        route = { channel: channel!, requests, info: h.info, conn, host }
+        route = { channel: channel!, requests, attest, askAttestations, info: h.info, conn, host }
         this.routes.add(route)
         for (const w of this.waiters.splice(0)) w()
       },
@@ -90,6 +97,9 @@ export class VmHandle {
     if (!channel) return
     const requests = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
     channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => this.onResponse(raw) })
+    const attest = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
+    channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => this.onAttestations(raw) })
+    const askAttestations = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
     channel.open(encode(hello, { role: Role.CLIENT, signer: null, proof: null, info: null }))
   }
 
@@ -151,6 +161,64 @@ export class VmHandle {
     }
     if (!any || host) throw new VmsError('HOST_OFFLINE', `no host of VM ${formatKey(this.key)} is connected`)
     return any
+  }
+
+  /** As an auditor: tell the peers of this VM that entries 0..length-1, with this tree hash, checked out. */
+  attest(length: number, treeHash: Uint8Array): Attestation {
+    const body = { auditor: this.identity.publicKey, vmKey: this.key, length, treeHash, time: Date.now() }
+    const a: Attestation = { ...body, signature: crypto.sign(attestationSignable(body), this.identity.secretKey) }
+    const raw = encode(attestation, a)
+    for (const r of this.routes) r.attest.send(raw)
+    return a
+  }
+
+  /**
+   * How many distinct auditors vouch for the entry a receipt names: each
+   * attestation must be signed, cover the entry, and match this node's own
+   * replica of the log (same tree hash at its length, the receipt's entry at
+   * its index) — so a host cannot pass off auditors of another history.
+   */
+  async vouchers(receipt: Receipt, timeoutMs = 2000): Promise<{ count: number; auditors: string[] }> {
+    const all = await this.collectAttestations(timeoutMs)
+    const log = this.log
+    if (!log) return { count: 0, auditors: [] }
+    const auditors = new Set<string>()
+    const hashes = new Map<number, Buffer>()
+    for (const a of all) {
+      if (!b4a.equals(a.vmKey, this.key) || a.length <= receipt.index || !verifyAttestation(a)) continue
+      try {
+        if (log.length < a.length) await log.update({ wait: true })
+        if (log.length < a.length) continue
+        let h = hashes.get(a.length)
+        if (!h) hashes.set(a.length, h = await log.treeHash(a.length))
+        if (!b4a.equals(h, a.treeHash)) continue
+        const entry = await log.get(receipt.index, { timeout: timeoutMs })
+        if (!entry || !b4a.equals(entry, receipt.entry)) continue
+        auditors.add(formatKey(a.auditor))
+      } catch {}
+    }
+    return { count: auditors.size, auditors: [...auditors] }
+  }
+
+  private collectAttestations(timeoutMs: number): Promise<Attestation[]> {
+    const routes = [...this.routes]
+    if (routes.length === 0) return Promise.resolve([])
+    return new Promise((resolve) => {
+      const got: Attestation[] = []
+      let waiting = routes.length
+      const id = this.nextId++
+      const done = () => { clearTimeout(timer); this.attestationWaiters.delete(id); resolve(got) }
+      const timer = setTimeout(done, timeoutMs)
+      this.attestationWaiters.set(id, (list) => { got.push(...list); if (--waiting === 0) done() })
+      for (const r of routes) r.askAttestations.send(encode(attestationsRequest, { id }))
+    })
+  }
+
+  private onAttestations(raw: Uint8Array): void {
+    try {
+      const res = decodeStrict(attestationsResponse, raw, 'attestations')
+      this.attestationWaiters.get(res.id)?.(res.list)
+    } catch {}
   }
 
   private onResponse(raw: Uint8Array): void {

@@ -10,7 +10,7 @@ import b4a from 'b4a'
 import { receipt, signedCall, type Receipt, type SignedCall } from './index.js'
 
 export const PROTOCOL = 'vms-node/1'
-const [NS_PROOF] = crypto.namespace('vms-node/wire', 1) as [Buffer]
+const [NS_PROOF, NS_ATTEST] = crypto.namespace('vms-node/wire', 2) as [Buffer, Buffer]
 
 export enum Role { CLIENT = 0, HOST = 1, MIRROR = 2 }
 
@@ -114,6 +114,44 @@ export const response: Encoding<Response> = {
     const r = flags & 4 ? receipt.decode(s) : null
     return { id, error, value, receipt: r }
   }
+}
+
+/**
+ * An auditor's signed statement: "I replayed entries 0..length-1 of this VM,
+ * whose log has tree hash `treeHash` at `length`, and they checked out."
+ */
+export interface Attestation { auditor: Uint8Array; vmKey: Uint8Array; length: number; treeHash: Uint8Array; time: number; signature: Uint8Array }
+
+export const attestation: Encoding<Attestation> = {
+  preencode(s, m) { c.fixed32.preencode(s, m.auditor); c.fixed32.preencode(s, m.vmKey); c.uint.preencode(s, m.length); c.fixed32.preencode(s, m.treeHash); c.uint.preencode(s, m.time); c.fixed64.preencode(s, m.signature) },
+  encode(s, m) { c.fixed32.encode(s, m.auditor); c.fixed32.encode(s, m.vmKey); c.uint.encode(s, m.length); c.fixed32.encode(s, m.treeHash); c.uint.encode(s, m.time); c.fixed64.encode(s, m.signature) },
+  decode(s) { return { auditor: c.fixed32.decode(s), vmKey: c.fixed32.decode(s), length: c.uint.decode(s), treeHash: c.fixed32.decode(s), time: c.uint.decode(s), signature: c.fixed64.decode(s) } }
+}
+
+export const attestations = c.array(attestation)
+
+/** Message 3 asks for the attestations a peer holds (`id` matches the answer, message 4). */
+export const attestationsRequest: Encoding<{ id: number }> = {
+  preencode(s, m) { c.uint.preencode(s, m.id) },
+  encode(s, m) { c.uint.encode(s, m.id) },
+  decode(s) { return { id: c.uint.decode(s) } }
+}
+export const attestationsResponse: Encoding<{ id: number; list: Attestation[] }> = {
+  preencode(s, m) { c.uint.preencode(s, m.id); attestations.preencode(s, m.list) },
+  encode(s, m) { c.uint.encode(s, m.id); attestations.encode(s, m.list) },
+  decode(s) { return { id: c.uint.decode(s), list: attestations.decode(s) } }
+}
+
+export function attestationSignable(m: Omit<Attestation, 'signature'>): Buffer {
+  const s = c.state()
+  c.fixed32.preencode(s, m.vmKey); c.uint.preencode(s, m.length); c.fixed32.preencode(s, m.treeHash); c.uint.preencode(s, m.time)
+  s.buffer = b4a.allocUnsafe(s.end)
+  c.fixed32.encode(s, m.vmKey); c.uint.encode(s, m.length); c.fixed32.encode(s, m.treeHash); c.uint.encode(s, m.time)
+  return b4a.concat([NS_ATTEST, s.buffer])
+}
+
+export function verifyAttestation(m: Attestation): boolean {
+  return crypto.verify(attestationSignable(m), m.signature, m.auditor)
 }
 
 /** What a host signs to prove, on this connection, that it holds the VM's log key. */

@@ -12,13 +12,15 @@ import { VmsError } from '../errors.js'
 import type { VmHost } from '../host/vm-host.js'
 import { decodeStrict, encode } from '../messages/index.js'
 import { PROTOCOL, Role, hello, request, response, proofSignable, type Response } from '../messages/wire.js'
+import { addAttestationMessages } from './attestation-messages.js'
+import type { AttestationBook } from './attestation-book.js'
 
 /** Most requests one channel may have unanswered. */
 export const MAX_INFLIGHT_PER_CHANNEL = 256
 /** Largest request frame accepted, beyond the VM's args limit. */
 const FRAME_SLACK = 1024
 
-export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost): void {
+export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, book: AttestationBook): void {
   let inflight = 0
   const channel = mux.createChannel({
     protocol: PROTOCOL,
@@ -56,6 +58,7 @@ export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost): 
     }
   })
   const responses = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
+  addAttestationMessages(channel, book)
 
   function reply(res: Response): void {
     if (channel!.closed) return

@@ -9,8 +9,10 @@ import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
 import { encode, decodeEntry, EntryType } from '../messages/index.js'
 import { PROTOCOL, Role, hello } from '../messages/wire.js'
+import { addAttestationMessages } from './attestation-messages.js'
+import type { AttestationBook } from './attestation-book.js'
 
-export async function openMirrorChannel(mux: Protomux, vm: { key: Buffer; log: Hypercore; drive: Hyperdrive }): Promise<void> {
+export async function openMirrorChannel(mux: Protomux, vm: { key: Buffer; log: Hypercore; drive: Hyperdrive }, book: AttestationBook): Promise<void> {
   if (vm.log.length === 0 || mux.opened({ protocol: PROTOCOL, id: vm.key })) return
   const genesis = decodeEntry((await vm.log.get(0))!, 0)
   const oracles = genesis.type === EntryType.GENESIS ? genesis.oracles : []
@@ -18,5 +20,6 @@ export async function openMirrorChannel(mux: Protomux, vm: { key: Buffer; log: H
   if (!channel) return
   channel.addMessage({ encoding: c.raw, onmessage: () => {} }) // requests: not for mirrors
   channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
+  addAttestationMessages(channel, book)
   channel.open(encode(hello, { role: Role.MIRROR, signer: null, proof: null, info: { methods: [], filesKey: vm.drive.key, length: vm.log.length, oracles } }))
 }

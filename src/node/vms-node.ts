@@ -15,6 +15,7 @@ import { VmsError } from '../errors.js'
 import { PROTOCOL } from '../messages/wire.js'
 import { openHostChannel } from './host-channel.js'
 import { openMirrorChannel } from './mirror-channel.js'
+import { AttestationBook } from './attestation-book.js'
 import { openReplica, downloadAll, keepAll, type ReplicaProgress } from '../audit/swarm-replica.js'
 import { HeadBook, headOf, equivocation, settleForks } from '../audit/head-book.js'
 import type { ReplayOptions, ReplayReport } from '../audit/replay.js'
@@ -49,6 +50,7 @@ export class VmsNode extends ReadyResource {
   private handles = new Map<string, VmHandle>()
   private mirrors = new Map<string, { key: Buffer; log: Hypercore; drive: Hyperdrive; close(): Promise<void> }>()
   private muxes = new Set<{ mux: Protomux; conn: Connection }>()
+  private books = new Map<string, AttestationBook>()
   /** Heads this node verified as an auditor (kept in its storage). */
   private heads!: HeadBook
 
@@ -77,6 +79,14 @@ export class VmsNode extends ReadyResource {
     await this.store.close()
   }
 
+  /** The attestations this node holds for a VM it hosts or mirrors. */
+  book(key: Uint8Array): AttestationBook {
+    const hex = b4a.toString(key, 'hex')
+    let b = this.books.get(hex)
+    if (!b) this.books.set(hex, b = new AttestationBook(key))
+    return b
+  }
+
   /** The VMs this node hosts. */
   get hosted(): VmHost[] { return [...this.hosts.values()] }
 
@@ -98,7 +108,7 @@ export class VmsNode extends ReadyResource {
       : await VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, onLog, ...durability })
     this.hosts.set(b4a.toString(host.key, 'hex'), host)
     await this.remember(opts.name, opts.filename ?? opts.name)
-    for (const { mux, conn } of this.muxes) openHostChannel(mux, conn, host)
+    for (const { mux, conn } of this.muxes) openHostChannel(mux, conn, host, this.book(host.key))
     const discovery = this.swarm.join(host.discoveryKey, { server: true, client: false })
     await discovery.flushed()
     return host
@@ -117,7 +127,7 @@ export class VmsNode extends ReadyResource {
    * Audit a VM from the swarm: replicate its log and files archive from
    * whichever peers have them (host or mirrors), then replay every entry.
    */
-  async audit(key: Uint8Array | string, opts: Omit<ReplayOptions, 'checkTrailing'> & { onReplicate?: (p: ReplicaProgress) => void } = {}): Promise<ReplayReport> {
+  async audit(key: Uint8Array | string, opts: Omit<ReplayOptions, 'checkTrailing'> & { onReplicate?: (p: ReplicaProgress) => void; attest?: boolean } = {}): Promise<ReplayReport> {
     await this.ready()
     const missing = sandboxMissing()
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing.replace('hosting a VM', 'auditing'))
@@ -147,16 +157,29 @@ export class VmsNode extends ReadyResource {
         follow: opts.follow && {
           ...opts.follow,
           onVerified: (length) => {
-            headOf(replica.log, length).then((h) => this.heads.set(k, h)).catch(() => {})
+            headOf(replica.log, length).then(async (h) => {
+              await this.heads.set(k, h)
+              if (opts.attest !== false) await this.attest(k, length, b4a.from(h.treeHash, 'hex'))
+            }).catch(() => {})
             opts.follow!.onVerified?.(length)
           }
         }
       })
-      if (report.ok) await this.heads.set(k, await headOf(replica.log, report.to))
+      if (report.ok) {
+        const head = await headOf(replica.log, report.to)
+        await this.heads.set(k, head)
+        if (opts.attest !== false) await this.attest(k, report.to, b4a.from(head.treeHash, 'hex'))
+      }
       return report
     } finally {
       await replica.close()
     }
+  }
+
+  /** Announce to the VM's peers, signed with this node's identity, that entries 0..length-1 checked out. */
+  private async attest(key: Buffer, length: number, treeHash: Uint8Array): Promise<void> {
+    const handle = await this.dial(key, { timeoutMs: 3000 }).catch(() => null)
+    handle?.attest(length, treeHash)
   }
 
   /**
@@ -173,7 +196,7 @@ export class VmsNode extends ReadyResource {
     await keepAll(replica)
     const m = { key: k, log: replica.log, drive: replica.drive, close: replica.close }
     this.mirrors.set(hex, m)
-    for (const { mux } of this.muxes) openMirrorChannel(mux, m).catch(() => {})
+    for (const { mux } of this.muxes) openMirrorChannel(mux, m, this.book(m.key)).catch(() => {})
     await replica.announced
     await this.rememberMirror(hex)
     return m
@@ -198,7 +221,7 @@ export class VmsNode extends ReadyResource {
       let discovery: ReturnType<Hyperswarm['join']> | null = null
       const log = this.store.get({ key: k }) // the log, so Corestore replicates it
       const created: VmHandle = new VmHandle(k, {
-        identity: this.identity, store: this.store, timeoutMs,
+        identity: this.identity, store: this.store, timeoutMs, log,
         refresh: () => { discovery?.refresh({ client: true, server: false }).catch(() => {}) },
         onClose: () => {
           this.handles.delete(hex)
@@ -231,15 +254,15 @@ export class VmsNode extends ReadyResource {
     mux.pair({ protocol: PROTOCOL }, (id: Uint8Array) => {
       const hex = id ? b4a.toString(id, 'hex') : ''
       const host = this.hosts.get(hex)
-      if (host) openHostChannel(mux, conn, host)
+      if (host) openHostChannel(mux, conn, host, this.book(host.key))
       const mirror = this.mirrors.get(hex)
       // protomux waits for this: the channel must exist before it answers the remote's open.
-      if (mirror && !host) return openMirrorChannel(mux, mirror).catch(() => {})
+      if (mirror && !host) return openMirrorChannel(mux, mirror, this.book(mirror.key)).catch(() => {})
       return undefined
       // Channels for VMs this node does not host are left unanswered (and time out on the other side).
     })
-    for (const host of this.hosts.values()) openHostChannel(mux, conn, host)
-    for (const [hex, m] of this.mirrors) if (!this.hosts.has(hex)) openMirrorChannel(mux, m).catch(() => {})
+    for (const host of this.hosts.values()) openHostChannel(mux, conn, host, this.book(host.key))
+    for (const [hex, m] of this.mirrors) if (!this.hosts.has(hex)) openMirrorChannel(mux, m, this.book(m.key)).catch(() => {})
     for (const handle of this.handles.values()) handle.attach(mux, conn)
   }
 
