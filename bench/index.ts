@@ -96,6 +96,12 @@ const benches: Bench[] = [
     run: auditSwarmBench
   },
   {
+    name: 'following audit lag',
+    figures: ['audit_follow_lag_p50_ms', 'audit_follow_lag_p99_ms'],
+    runs: 3,
+    run: followLagBench
+  },
+  {
     name: 'swarm',
     figures: ['rpc_raw_calls_per_s', 'swarm_calls_per_s', 'swarm_to_raw_ratio', 'swarm_call_p50_ms', 'dial_ms'],
     runs: 3,
@@ -189,6 +195,51 @@ async function auditSwarmBench(): Promise<Figure[]> {
     }
     await hostNode.close()
     return [{ name: 'audit_swarm_calls_per_s', value: Math.round(median(rates)), unit: 'calls/s' }]
+  } finally {
+    await net.destroy()
+    for (const d of dirs) await rm(d, { recursive: true, force: true })
+  }
+}
+
+/** A host under steady load; how far behind its log's head a following volunteer stays. */
+async function followLagBench(): Promise<Figure[]> {
+  const net = await createTestnet(3)
+  const dirs: string[] = []
+  const tmp = async () => { const d = await mkdtemp(join(tmpdir(), 'vms-bench-')); dirs.push(d); return d }
+  try {
+    const hostNode = new VmsNode({ storage: await tmp(), dht: net.createNode() })
+    const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+    const appendedAt = new Map<number, number>()
+    vm.log.on('append', () => { const now = performance.now(); for (let i = appendedAt.size; i < vm.log.length; i++) appendedAt.set(i + 1, now) })
+    const volunteer = new VmsNode({ storage: await tmp(), dht: net.createNode() })
+    const abort = new AbortController()
+    const lags: number[] = []
+    const following = volunteer.audit(vm.key, {
+      attest: false,
+      follow: {
+        signal: abort.signal,
+        onVerified: (length) => { const at = appendedAt.get(length); if (at !== undefined) lags.push(performance.now() - at) }
+      }
+    })
+    // Steady load: 500 calls/s for 6 s, 8 at a time.
+    const calls = signCalls(vm.key, 3000)
+    const start = performance.now()
+    for (let i = 0; i < calls.length; i += 8) {
+      await Promise.all(calls.slice(i, i + 8).map((c) => vm.call(c)))
+      const due = start + (i + 8) * 2
+      const wait = due - performance.now()
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+    }
+    await new Promise((r) => setTimeout(r, 500))
+    abort.abort()
+    await following
+    await volunteer.close()
+    await hostNode.close()
+    const sorted = lags.sort((a, b) => a - b)
+    return [
+      { name: 'audit_follow_lag_p50_ms', value: round3(sorted[Math.floor(sorted.length * 0.5)] ?? NaN), unit: 'ms' },
+      { name: 'audit_follow_lag_p99_ms', value: round3(sorted[Math.floor(sorted.length * 0.99)] ?? NaN), unit: 'ms' }
+    ]
   } finally {
     await net.destroy()
     for (const d of dirs) await rm(d, { recursive: true, force: true })
