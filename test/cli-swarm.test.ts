@@ -145,3 +145,13 @@ test('cli: dialling a key nobody serves fails with a hint, missing arguments say
   t.is(badKey.code, 1)
   t.ok(badKey.err.includes('z-base-32 or hex'))
 })
+
+test('cli --local: serve starts a loopback DHT on the fixed port, call finds the VM through it', async (t) => {
+  const env = { VMS_HOME: await t.tmp(), VMS_BOOTSTRAP: '' }
+  const { child, key } = await serve(env, EXAMPLE, '--storage', await t.tmp(), '--local')
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  const yes = await run(env, 'call', key, 'RSVP', 'true', 'local', '--local', '--json')
+  t.is(yes.code, 0, yes.err)
+  t.is(JSON.parse(yes.out).receipt.index, 2)
+  t.is(await stop(child), 0)
+})

@@ -44,7 +44,7 @@ export async function chooseDht(flags: { bootstrap?: string; local?: boolean }):
   if (flags.local) {
     const bootstrap = [{ host: '127.0.0.1', port: LOCAL_PORT }]
     try {
-      const local = await createTestnet(1, { host: '127.0.0.1', port: LOCAL_PORT })
+      const local = await createTestnet(3, { host: '127.0.0.1', port: LOCAL_PORT })
       return { bootstrap, local, describe: `local DHT on 127.0.0.1:${LOCAL_PORT} (started here)` }
     } catch {
       return { bootstrap, local: null, describe: `local DHT on 127.0.0.1:${LOCAL_PORT}` }
