@@ -150,3 +150,17 @@ test('node: a dialled handle reconnects when its host comes back', async (t) => 
   await handle.connected(10000)
   t.alike(await handle.call('list'), [client.identity.id + '.json'], 'the same handle works again once the host is back')
 })
+
+test('node: a flood of calls on one connection is answered QUEUE_FULL beyond the limit, the rest are served', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(`exports.slow = async () => { let x = 0; for (let i = 0; i < 2e5; i++) x += i; return x }`, { name: 'slow', maxQueue: 4096 })
+  const handle = await (await node(t, net, { timeoutMs: 60000 })).dial(vm.key)
+  const outcomes = await Promise.all(Array.from({ length: 400 }, () => handle.call('slow').then(() => 'ok', (e: { code: string }) => e.code)))
+  const full = outcomes.filter((o) => o === 'QUEUE_FULL').length
+  const ok = outcomes.filter((o) => o === 'ok').length
+  t.ok(full > 0, `${full} refused with QUEUE_FULL`)
+  t.ok(ok >= 256, `${ok} served`)
+  t.is(full + ok, 400, 'nothing else happened')
+  t.is(await handle.call('slow'), 19999900000, 'and the connection serves on')
+})

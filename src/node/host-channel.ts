@@ -17,11 +17,14 @@ import type { AttestationBook } from './attestation-book.js'
 
 /** Most requests one channel may have unanswered. */
 export const MAX_INFLIGHT_PER_CHANNEL = 256
+/** Most request bytes one channel may have unanswered. */
+export const MAX_INFLIGHT_BYTES_PER_CHANNEL = 8 * 1024 * 1024
 /** Largest request frame accepted, beyond the VM's args limit. */
 const FRAME_SLACK = 1024
 
 export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, book: AttestationBook): void {
   let inflight = 0
+  let inflightBytes = 0
   const channel = mux.createChannel({
     protocol: PROTOCOL,
     id: host.key,
@@ -47,14 +50,16 @@ export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, b
         channel.close() // a peer that sends garbage loses this channel, nothing else
         return
       }
-      if (inflight >= MAX_INFLIGHT_PER_CHANNEL) {
-        return reply({ id: req.id, error: wireError(new VmsError('QUEUE_FULL', `${inflight} calls in flight on this connection: wait for answers`)), value: EMPTY, receipt: null })
+      if (inflight >= MAX_INFLIGHT_PER_CHANNEL || inflightBytes + raw.byteLength > MAX_INFLIGHT_BYTES_PER_CHANNEL) {
+        return reply({ id: req.id, error: wireError(new VmsError('QUEUE_FULL', `${inflight} calls (${inflightBytes} bytes) in flight on this connection: wait for answers`)), value: EMPTY, receipt: null })
       }
       inflight++
+      inflightBytes += raw.byteLength
+      const size = raw.byteLength
       host.call(req.call).then(
         (answer) => reply({ id: req.id, error: null, value: answer.value, receipt: answer.receipt }),
         (err) => reply({ id: req.id, error: wireError(err), value: EMPTY, receipt: (err as { receipt?: Response['receipt'] }).receipt ?? null })
-      ).finally(() => { inflight-- })
+      ).finally(() => { inflight--; inflightBytes -= size })
     }
   })
   const responses = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
