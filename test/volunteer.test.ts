@@ -1,5 +1,9 @@
 import test from 'brittle'
-import { VmsNode } from '../src/index.js'
+import { VmsNode, VmHost, Identity, replay, decodeEntry } from '../src/index.js'
+import { makeEvidence, verifyEvidence } from '../src/audit/evidence.js'
+import { spawn } from 'node:child_process'
+
+const BIN = new URL('../../bin/vms-node.js', import.meta.url).pathname
 import { openVmCores, closeVmCores } from '../src/host/vm-storage.js'
 import { EntryType, encode, logEntry } from '../src/messages/index.js'
 import b4a from 'b4a'
@@ -45,10 +49,45 @@ test('audit over the swarm: files changed behind the log are caught by a volunte
   t.teardown(() => again.close())
   await again.hostStored()
   const volunteer = await node(t, net)
-  const report = await volunteer.audit(vm.key)
+  const evidenceFile = (await t.tmp()) + '/report.json'
+  const report = await volunteer.audit(vm.key, { report: evidenceFile })
   t.is(report.divergence?.class, 'files-tampered')
   t.is(report.divergence?.index, i)
+
+  // A third party, in a fresh process, with nothing but the report.
+  const proven = await verifyInProcess(evidenceFile)
+  t.is(proven.code, 0)
+  t.ok(proven.out.startsWith('fraud proven'), proven.out)
+  // Edit the report (say, make the forged block look honest): it no longer verifies.
+  const { readFile, writeFile } = await import('node:fs/promises')
+  const ev = JSON.parse(await readFile(evidenceFile, 'utf8'))
+  ev.db.blocks[e.files.dbLength - 1] = ev.db.blocks[e.files.dbLength - 2]
+  await writeFile(evidenceFile, JSON.stringify(ev))
+  const edited = await verifyInProcess(evidenceFile)
+  t.is(edited.code, 1)
+  t.ok(edited.out.startsWith('report invalid'), edited.out)
 })
+
+test('evidence: a report about an honest host can never verify', async (t) => {
+  const dir = await t.tmp()
+  const host = await VmHost.create(dir, { script: RSVP })
+  t.teardown(() => host.close())
+  for (let k = 0; k < 4; k++) await host.call(Identity.generate().sign(host.key, 'RSVP', [true, 'honest ' + k]))
+  for (const cls of ['result-differs', 'files-tampered', 'signature-invalid', 'malformed-entry'] as const) {
+    const ev = await makeEvidence(host.logAndFiles(), { index: 3, class: cls, message: 'made up', expected: '', found: '' })
+    const verdict = await verifyEvidence(ev, { tmpdir: await t.tmp() })
+    t.is(verdict.proven, false, `${cls}: ${verdict.reason}`)
+  }
+})
+
+function verifyInProcess(file: string): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, 'verify-report', file], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.on('exit', (code) => resolve({ code, out }))
+  })
+}
 
 test('mirror: with the host stopped, clients still dial, read info and files, and volunteers audit from the mirror alone', async (t) => {
   const net = await testnet(t)
@@ -205,4 +244,26 @@ test('attestations: a caller learns how many distinct auditors vouch for the ent
   t.alike(auditors.sort(), [v1.identity.id, v2.identity.id].sort())
   const later = await caller.callWithReceipt('RSVP', false, 'after the audits')
   t.is((await caller.vouchers(later.receipt)).count, 0, 'an entry after what they audited is not vouched for')
+})
+
+test('evidence: a forged result and a forged caller are proven from the report alone', async (t) => {
+  for (const forge of ['result', 'caller'] as const) {
+    const dir = await t.tmp()
+    const host = await VmHost.create(dir, { script: RSVP })
+    for (let k = 0; k < 3; k++) await host.call(Identity.generate().sign(host.key, 'RSVP', [true, 'n' + k]))
+    await host.call(Identity.generate().sign(host.key, 'list', []))
+    const log = host.log
+    const i = log.length - 1
+    const e = decodeEntry((await log.get(i))!, i)
+    if (e.type !== EntryType.CALL) return t.fail('expected a call')
+    const forged = forge === 'result' ? { ...e, outcome: { ...e.outcome, value: b4a.from('["nobody.json"]') } } : { ...e, publicKey: b4a.alloc(32, 5) }
+    await log.truncate(i)
+    await log.append(encode(logEntry, forged))
+    const report = await replay(host.logAndFiles(), { checkTrailing: false })
+    t.is(report.divergence?.class, forge === 'result' ? 'result-differs' : 'signature-invalid')
+    const ev = await makeEvidence(host.logAndFiles(), report.divergence!)
+    const verdict = await verifyEvidence(JSON.parse(JSON.stringify(ev)), { tmpdir: await t.tmp() })
+    t.ok(verdict.proven, `${forge}: ${verdict.reason}`)
+    await host.close()
+  }
 })

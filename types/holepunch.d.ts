@@ -167,6 +167,7 @@ declare module 'hyperbee' {
     close(): Promise<void>
   }
   export default class Hyperbee {
+    constructor(core: Hypercore, opts?: Record<string, unknown>)
     core: Hypercore
     version: number
     ready(): Promise<void>
@@ -352,4 +353,15 @@ declare module 'protomux-rpc' {
     request(method: string, value: Uint8Array): Promise<Buffer>
     destroy(): void
   }
+}
+
+declare module 'hypercore/lib/messages.js' {
+  import type { Encoding } from 'compact-encoding'
+  const m: { multiSignature: Encoding<{ proofs: Array<{ signature: Buffer }> }> }
+  export default m
+}
+
+declare module 'hyperblobs' {
+  import type Hypercore from 'hypercore'
+  export default class Hyperblobs { constructor(core: Hypercore) }
 }

@@ -88,6 +88,11 @@ export interface ReplayOptions {
    * called each time the log checked out up to `length`.
    */
   follow?: { signal?: AbortSignal; onVerified?: (length: number) => void }
+  /**
+   * The VM's and its archive's keys, when the cores replayed are copies under
+   * other keys (a report's verifier rebuilds them). @default the cores' own keys
+   */
+  keys?: { vm: Uint8Array; files: Uint8Array }
   onLog?: (level: string, message: string) => void
 }
 
@@ -173,13 +178,14 @@ class Replay {
   private nonces!: NonceWindow
   private config!: SandboxConfig
   private report: ReplayReport
+  private get vmKey(): Uint8Array { return this.opts.keys?.vm ?? this.log.key }
 
   constructor(log: Hypercore, drive: Hyperdrive, opts: ReplayOptions) {
     this.log = log
     this.drive = drive
     this.opts = opts
     this.report = {
-      ok: false, vmKey: formatKey(log.key), from: opts.from ?? 1, to: opts.from ?? 1,
+      ok: false, vmKey: formatKey(opts.keys?.vm ?? log.key), from: opts.from ?? 1, to: opts.from ?? 1,
       calls: 0, loads: 0, divergence: null, inconclusive: null, notes: [], start: null, files: null
     }
   }
@@ -228,7 +234,7 @@ class Replay {
     if (genesis.apiVersion !== SANDBOX_API_VERSION) {
       throw new Inconclusive(`the VM uses sandbox API version ${genesis.apiVersion}; this auditor knows ${SANDBOX_API_VERSION}: upgrade vms-node`)
     }
-    if (!b4a.equals(genesis.filesKey, this.drive.key)) {
+    if (!b4a.equals(genesis.filesKey, this.opts.keys?.files ?? this.drive.key)) {
       throw diverge(0, 'malformed-entry', 'the genesis names another files archive', formatKey(genesis.filesKey), formatKey(this.drive.key))
     }
     if (from < 1 || from >= Math.max(totalAtStart, 2)) throw new VmsError('REPLAY_INVALID', `cannot start at entry ${from}: the log has ${log.length} entries`)
@@ -393,7 +399,7 @@ class Replay {
   }
 
   private verifySignature(e: CallEntry): Promise<boolean> {
-    return this.verifier.verify(callSignable(this.log.key, e.method, e.args, e.nonce), e.signature, e.publicKey)
+    return this.verifier.verify(callSignable(this.vmKey, e.method, e.args, e.nonce), e.signature, e.publicKey)
   }
 
   private async replayCalls(first: number, calls: CallEntry[]): Promise<void> {

@@ -9,6 +9,7 @@ import { join, basename } from 'node:path'
 import createTestnet from 'hyperdht/testnet.js'
 import b4a from 'b4a'
 import { VmsNode } from '../node/vms-node.js'
+import { verifyEvidence, type Evidence } from '../audit/evidence.js'
 import { chooseDht, loadIdentity, vmsHome, LOCAL_PORT, type DhtChoice } from './config.js'
 import { replay, combineReports, type ReplayReport } from '../audit/replay.js'
 import { openVmCores, closeVmCores, type VmCores } from '../host/vm-storage.js'
@@ -269,6 +270,7 @@ const auditCmd = command(
   arg('<key>', 'the VM key'),
   flag('--from [index]', 'start at this load entry (a checkpoint)'),
   flag('--follow', 'stay on and check each new call as it is logged (Ctrl-C to stop)'),
+  flag('--report [file]', 'on a divergence, write evidence a third party can check with `vms-node verify-report`'),
   ...clientFlags,
   async () => {
     const json = !!auditCmd.flags.json
@@ -281,6 +283,7 @@ const auditCmd = command(
       const start = Date.now()
       const report = await node.audit(auditCmd.args.key!, {
         from: auditCmd.flags.from ? Number(auditCmd.flags.from) : undefined,
+        report: auditCmd.flags.report || undefined,
         follow: auditCmd.flags.follow
           ? {
               signal: abort.signal,
@@ -366,6 +369,29 @@ function reportToJson(r: ReplayReport): unknown {
   return { ...r, start: stateToJson(r.start), files: stateToJson(r.files) }
 }
 
+const verifyReportCmd = command(
+  'verify-report',
+  summary('Check an audit report independently: "fraud proven" or "report invalid"'),
+  description('Checks the host\'s signatures on the log and files in the report, rebuilds them, and replays the one stretch from its checkpoint.\nExits 0 when the fraud is proven, 1 when the report is invalid.'),
+  arg('<file>', 'the report (from `vms-node audit --report FILE`)'),
+  flag('--json', 'machine-readable output'),
+  async () => {
+    const file = verifyReportCmd.args.file!
+    const text = await readText(file, 'utf8').catch(() => fail(`cannot read ${file}`))
+    let evidence: Evidence
+    try { evidence = JSON.parse(text) as Evidence } catch { return fail(`${file} is not a report (make one with vms-node audit --report FILE)`) }
+    const tmp = await mkdtemp(join(tmpdir(), 'vms-verify-'))
+    try {
+      const verdict = await verifyEvidence(evidence, { tmpdir: tmp }).catch((err: Error) => ({ proven: false, reason: `report invalid: ${err.message}` }))
+      if (verifyReportCmd.flags.json) console.log(JSON.stringify(verdict))
+      else console.log(verdict.proven ? verdict.reason : (verdict.reason.startsWith('report invalid') ? verdict.reason : `report invalid: ${verdict.reason}`))
+      process.exitCode = verdict.proven ? 0 : 1
+    } finally {
+      await rm(tmp, { recursive: true, force: true })
+    }
+  }
+)
+
 const combineCmd = command(
   'combine',
   summary('Combine the --json reports of stretches audited apart (several processes or machines) into one verdict'),
@@ -432,7 +458,7 @@ process.on('unhandledRejection', (err) => {
 })
 
 const cli = command('vms-node', summary('Auditable services: a sandboxed script, a signed call log, a files archive, replay'),
-  serveCmd, callCmd, filesCmd, infoCmd, replCmd, auditCmd, mirrorCmd, testnetCmd, createCmd, logCmd, replayCmd, combineCmd)
+  serveCmd, callCmd, filesCmd, infoCmd, replCmd, auditCmd, verifyReportCmd, mirrorCmd, testnetCmd, createCmd, logCmd, replayCmd, combineCmd)
 
 try {
   cli.parse()

@@ -127,7 +127,7 @@ export class VmsNode extends ReadyResource {
    * Audit a VM from the swarm: replicate its log and files archive from
    * whichever peers have them (host or mirrors), then replay every entry.
    */
-  async audit(key: Uint8Array | string, opts: Omit<ReplayOptions, 'checkTrailing'> & { onReplicate?: (p: ReplicaProgress) => void; attest?: boolean } = {}): Promise<ReplayReport> {
+  async audit(key: Uint8Array | string, opts: Omit<ReplayOptions, 'checkTrailing'> & { onReplicate?: (p: ReplicaProgress) => void; attest?: boolean; report?: string } = {}): Promise<ReplayReport> {
     await this.ready()
     const missing = sandboxMissing()
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing.replace('hosting a VM', 'auditing'))
@@ -165,6 +165,12 @@ export class VmsNode extends ReadyResource {
           }
         }
       })
+      if (report.divergence && opts.report) {
+        // Evidence anyone can check without trusting this node: `vms-node verify-report`.
+        const { makeEvidence } = await import('../audit/evidence.js')
+        const { writeFile } = await import('node:fs/promises')
+        await writeFile(opts.report, JSON.stringify(await makeEvidence(replica, report.divergence)))
+      }
       if (report.ok) {
         const head = await headOf(replica.log, report.to)
         await this.heads.set(k, head)
