@@ -2,6 +2,7 @@ import test from 'brittle'
 import { VmsNode, VmHost, Identity, replay, decodeEntry } from '../src/index.js'
 import { makeEvidence, verifyEvidence } from '../src/audit/evidence.js'
 import { spawn } from 'node:child_process'
+import crypto from 'hypercore-crypto'
 
 const BIN = new URL('../../bin/vms-node.js', import.meta.url).pathname
 import { openVmCores, closeVmCores } from '../src/host/vm-storage.js'
@@ -266,4 +267,28 @@ test('evidence: a forged result and a forged caller are proven from the report a
     t.ok(verdict.proven, `${forge}: ${verdict.reason}`)
     await host.close()
   }
+})
+
+test('equivocation: a host that shows two peers two histories is caught when a mirror meets both', async (t) => {
+  const net = await testnet(t)
+  // The dishonest host runs the same VM (same keys) twice, with diverging histories.
+  const primaryKey = crypto.randomBytes(32)
+  const hostA = new VmsNode({ storage: await t.tmp(), dht: net.createNode(), primaryKey })
+  const hostB = new VmsNode({ storage: await t.tmp(), dht: net.createNode(), primaryKey })
+  t.teardown(() => hostA.close())
+  t.teardown(() => hostB.close())
+  const vmA = await hostA.host(RSVP, { name: 'rsvp' })
+  const vmB = await hostB.host(RSVP, { name: 'rsvp' })
+  t.alike(vmA.key, vmB.key, 'one VM key')
+  await vmA.call(Identity.generate().sign(vmA.key, 'RSVP', [true, 'told to peer A']))
+  await vmB.call(Identity.generate().sign(vmB.key, 'RSVP', [false, 'told to peer B']))
+  t.is(vmA.log.length, vmB.log.length, 'same length, different histories')
+
+  const mirrorNode = await node(t, net)
+  const caught = new Promise<{ length: number; proof: unknown; theirs: unknown }>((resolve) => mirrorNode.once('equivocation', resolve))
+  mirrorNode.mirror(vmA.key).catch(() => {}) // the replica is frozen when the conflict is found
+  const e = await caught
+  t.ok(e.length > 0)
+  t.ok(e.proof !== null || e.theirs !== null, 'with the proof: hypercore\'s conflict proof or two signed heads')
+  t.ok(mirrorNode.equivocations.length >= 1, 'kept')
 })

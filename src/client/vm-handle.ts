@@ -22,6 +22,7 @@ import {
   type VmInfo, type Attestation
 } from '../messages/wire.js'
 import type Hypercore from 'hypercore'
+import { addHeadExchange, type Equivocation } from '../node/head-exchange.js'
 
 interface Route { channel: Channel; requests: Message<Uint8Array>; attest: Message<Uint8Array>; askAttestations: Message<Uint8Array>; info: VmInfo; conn: Connection; host: boolean }
 interface Pending { resolve(v: { result: unknown; receipt: Receipt }): void; reject(e: Error): void; call: ReturnType<Identity['sign']>; route: Route; timer: NodeJS.Timeout }
@@ -42,9 +43,10 @@ export class VmHandle {
   private closed = false
   private onClose: () => void
   private refresh: () => void
+  private onEquivocation: (e: Equivocation) => void
   readonly timeoutMs: number
 
-  constructor(key: Buffer, opts: { identity: Identity; store: Corestore; timeoutMs: number; onClose: () => void; refresh?: () => void; log?: Hypercore }) {
+  constructor(key: Buffer, opts: { identity: Identity; store: Corestore; timeoutMs: number; onClose: () => void; refresh?: () => void; log?: Hypercore; onEquivocation?: (e: Equivocation) => void }) {
     this.key = key
     this.log = opts.log ?? null
     this.identity = opts.identity
@@ -52,6 +54,7 @@ export class VmHandle {
     this.timeoutMs = opts.timeoutMs
     this.onClose = opts.onClose
     this.refresh = opts.refresh ?? (() => {})
+    this.onEquivocation = opts.onEquivocation ?? (() => {})
   }
 
   /** Open this VM's channel on a connection (called by the node for every connection). */
@@ -79,6 +82,7 @@ export class VmHandle {
           host = true
         } else if (h.role !== Role.MIRROR) return
         route = { channel: channel!, requests, attest, askAttestations, info: h.info, conn, host }
+        heads.sendHead().catch(() => {})
         this.routes.add(route)
         for (const w of this.waiters.splice(0)) w()
       },
@@ -100,6 +104,7 @@ export class VmHandle {
     const attest = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
     channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => this.onAttestations(raw) })
     const askAttestations = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
+    const heads = addHeadExchange(channel, this.key, this.log, this.onEquivocation)
     channel.open(encode(hello, { role: Role.CLIENT, signer: null, proof: null, info: null }))
   }
 

@@ -154,6 +154,15 @@ export function verifyAttestation(m: Attestation): boolean {
   return crypto.verify(attestationSignable(m), m.signature, m.auditor)
 }
 
+/** A signed head of the log: the host's signature over its tree at `length`. */
+export interface SignedHead { length: number; fork: number; treeHash: Uint8Array; signer: Uint8Array; signature: Uint8Array }
+
+export const signedHead: Encoding<SignedHead> = {
+  preencode(s, m) { c.uint.preencode(s, m.length); c.uint.preencode(s, m.fork); c.fixed32.preencode(s, m.treeHash); c.fixed32.preencode(s, m.signer); c.fixed64.preencode(s, m.signature) },
+  encode(s, m) { c.uint.encode(s, m.length); c.uint.encode(s, m.fork); c.fixed32.encode(s, m.treeHash); c.fixed32.encode(s, m.signer); c.fixed64.encode(s, m.signature) },
+  decode(s) { return { length: c.uint.decode(s), fork: c.uint.decode(s), treeHash: c.fixed32.decode(s), signer: c.fixed32.decode(s), signature: c.fixed64.decode(s) } }
+}
+
 /** What a host signs to prove, on this connection, that it holds the VM's log key. */
 export function proofSignable(handshakeHash: Uint8Array, vmKey: Uint8Array): Buffer {
   return b4a.concat([NS_PROOF, handshakeHash, vmKey])

@@ -13,6 +13,7 @@ import type { VmHost } from '../host/vm-host.js'
 import { decodeStrict, encode } from '../messages/index.js'
 import { PROTOCOL, Role, hello, request, response, proofSignable, type Response } from '../messages/wire.js'
 import { addAttestationMessages } from './attestation-messages.js'
+import { addHeadExchange, type Equivocation } from './head-exchange.js'
 import type { AttestationBook } from './attestation-book.js'
 
 /** Most requests one channel may have unanswered. */
@@ -22,7 +23,7 @@ export const MAX_INFLIGHT_BYTES_PER_CHANNEL = 8 * 1024 * 1024
 /** Largest request frame accepted, beyond the VM's args limit. */
 const FRAME_SLACK = 1024
 
-export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, book: AttestationBook): void {
+export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, book: AttestationBook, onEquivocation: (e: Equivocation) => void): void {
   let inflight = 0
   let inflightBytes = 0
   const channel = mux.createChannel({
@@ -34,7 +35,9 @@ export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, b
         decodeStrict(hello, raw, 'hello')
       } catch {
         channel!.close()
+        return
       }
+      heads.sendHead().catch(() => {})
     }
   })
   if (!channel) return
@@ -64,6 +67,7 @@ export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, b
   })
   const responses = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
   addAttestationMessages(channel, book)
+  const heads = addHeadExchange(channel, host.key, host.log, onEquivocation)
 
   function reply(res: Response): void {
     if (channel!.closed) return

@@ -10,16 +10,18 @@ import type Hyperdrive from 'hyperdrive'
 import { encode, decodeEntry, EntryType } from '../messages/index.js'
 import { PROTOCOL, Role, hello } from '../messages/wire.js'
 import { addAttestationMessages } from './attestation-messages.js'
+import { addHeadExchange, type Equivocation } from './head-exchange.js'
 import type { AttestationBook } from './attestation-book.js'
 
-export async function openMirrorChannel(mux: Protomux, vm: { key: Buffer; log: Hypercore; drive: Hyperdrive }, book: AttestationBook): Promise<void> {
+export async function openMirrorChannel(mux: Protomux, vm: { key: Buffer; log: Hypercore; drive: Hyperdrive }, book: AttestationBook, onEquivocation: (e: Equivocation) => void): Promise<void> {
   if (vm.log.length === 0 || mux.opened({ protocol: PROTOCOL, id: vm.key })) return
   const genesis = decodeEntry((await vm.log.get(0))!, 0)
   const oracles = genesis.type === EntryType.GENESIS ? genesis.oracles : []
-  const channel = mux.createChannel({ protocol: PROTOCOL, id: vm.key, handshake: c.raw })
+  const channel = mux.createChannel({ protocol: PROTOCOL, id: vm.key, handshake: c.raw, onopen: () => { heads.sendHead().catch(() => {}) } })
   if (!channel) return
   channel.addMessage({ encoding: c.raw, onmessage: () => {} }) // requests: not for mirrors
   channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
   addAttestationMessages(channel, book)
+  const heads = addHeadExchange(channel, vm.key, vm.log, onEquivocation)
   channel.open(encode(hello, { role: Role.MIRROR, signer: null, proof: null, info: { methods: [], filesKey: vm.drive.key, length: vm.log.length, oracles } }))
 }

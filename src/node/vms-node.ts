@@ -18,6 +18,7 @@ import { openMirrorChannel } from './mirror-channel.js'
 import { AttestationBook } from './attestation-book.js'
 import { openReplica, downloadAll, keepAll, type ReplicaProgress } from '../audit/swarm-replica.js'
 import { HeadBook, headOf, equivocation, settleForks } from '../audit/head-book.js'
+import { watchConflicts, type Equivocation } from './head-exchange.js'
 import type { ReplayOptions, ReplayReport } from '../audit/replay.js'
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
@@ -33,6 +34,13 @@ export interface VmsNodeOptions {
   dht?: unknown
   /** The caller identity for dialled calls. @default a new one */
   identity?: Identity
+  /**
+   * The node's primary key (32 bytes), from which every VM key it creates is
+   * derived — to restore a node's keys from a backup. Unsafe: two nodes
+   * running with one key write two histories under one VM key, which peers
+   * report as equivocation. @default made and kept in storage
+   */
+  primaryKey?: Uint8Array
   /** Time-out of dialling and of each call, in ms. @default 15000 */
   timeoutMs?: number
   onLog?: (vm: string, level: string, message: string) => void
@@ -51,6 +59,13 @@ export class VmsNode extends ReadyResource {
   private mirrors = new Map<string, { key: Buffer; log: Hypercore; drive: Hyperdrive; close(): Promise<void> }>()
   private muxes = new Set<{ mux: Protomux; conn: Connection }>()
   private books = new Map<string, AttestationBook>()
+  /** Proofs that a host showed peers different histories (two signed heads that disagree). */
+  readonly equivocations: Equivocation[] = []
+  private onEquivocation = (e: Equivocation): void => {
+    if (this.equivocations.some((x) => b4a.equals(x.vmKey, e.vmKey) && x.length === e.length)) return
+    this.equivocations.push(e)
+    this.emit('equivocation', e)
+  }
   /** Heads this node verified as an auditor (kept in its storage). */
   private heads!: HeadBook
 
@@ -62,7 +77,7 @@ export class VmsNode extends ReadyResource {
 
   protected override async _open(): Promise<void> {
     this.heads = new HeadBook(sandboxMissing() ? null : `${this.opts.storage}/heads.json`)
-    this.store = new Corestore(this.opts.storage)
+    this.store = new Corestore(this.opts.storage, this.opts.primaryKey ? { primaryKey: this.opts.primaryKey, unsafe: true } : {})
     await this.store.ready()
     this.network = await openNetwork({ bootstrap: this.opts.bootstrap, dht: this.opts.dht })
     this.swarm = this.network.swarm
@@ -107,8 +122,9 @@ export class VmsNode extends ReadyResource {
       ? await VmHost.open(ns, { onLog, ...durability })
       : await VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, onLog, ...durability })
     this.hosts.set(b4a.toString(host.key, 'hex'), host)
+    watchConflicts(host.log, host.key, this.onEquivocation)
     await this.remember(opts.name, opts.filename ?? opts.name)
-    for (const { mux, conn } of this.muxes) openHostChannel(mux, conn, host, this.book(host.key))
+    for (const { mux, conn } of this.muxes) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation)
     const discovery = this.swarm.join(host.discoveryKey, { server: true, client: false })
     await discovery.flushed()
     return host
@@ -134,6 +150,7 @@ export class VmsNode extends ReadyResource {
     const { replay } = await import('../audit/replay.js')
     const k = toKey(key)
     const replica = await openReplica(this.store, this.swarm, k, { timeoutMs: this.opts.timeoutMs })
+    watchConflicts(replica.log, k, this.onEquivocation)
     try {
       await downloadAll(replica, opts.onReplicate)
       if (opts.follow) await keepAll(replica)
@@ -199,10 +216,11 @@ export class VmsNode extends ReadyResource {
     const existing = this.mirrors.get(hex)
     if (existing) return existing
     const replica = await openReplica(this.store, this.swarm, k, { server: true, timeoutMs: this.opts.timeoutMs })
+    watchConflicts(replica.log, k, this.onEquivocation)
     await keepAll(replica)
     const m = { key: k, log: replica.log, drive: replica.drive, close: replica.close }
     this.mirrors.set(hex, m)
-    for (const { mux } of this.muxes) openMirrorChannel(mux, m, this.book(m.key)).catch(() => {})
+    for (const { mux } of this.muxes) openMirrorChannel(mux, m, this.book(m.key), this.onEquivocation).catch(() => {})
     await replica.announced
     await this.rememberMirror(hex)
     return m
@@ -226,8 +244,9 @@ export class VmsNode extends ReadyResource {
       const discoveryKey = (await import('hypercore-crypto')).default.discoveryKey(k)
       let discovery: ReturnType<Hyperswarm['join']> | null = null
       const log = this.store.get({ key: k }) // the log, so Corestore replicates it
+      watchConflicts(log, k, this.onEquivocation)
       const created: VmHandle = new VmHandle(k, {
-        identity: this.identity, store: this.store, timeoutMs, log,
+        identity: this.identity, store: this.store, timeoutMs, log, onEquivocation: this.onEquivocation,
         refresh: () => { discovery?.refresh({ client: true, server: false }).catch(() => {}) },
         onClose: () => {
           this.handles.delete(hex)
@@ -260,15 +279,15 @@ export class VmsNode extends ReadyResource {
     mux.pair({ protocol: PROTOCOL }, (id: Uint8Array) => {
       const hex = id ? b4a.toString(id, 'hex') : ''
       const host = this.hosts.get(hex)
-      if (host) openHostChannel(mux, conn, host, this.book(host.key))
+      if (host) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation)
       const mirror = this.mirrors.get(hex)
       // protomux waits for this: the channel must exist before it answers the remote's open.
-      if (mirror && !host) return openMirrorChannel(mux, mirror, this.book(mirror.key)).catch(() => {})
+      if (mirror && !host) return openMirrorChannel(mux, mirror, this.book(mirror.key), this.onEquivocation).catch(() => {})
       return undefined
       // Channels for VMs this node does not host are left unanswered (and time out on the other side).
     })
-    for (const host of this.hosts.values()) openHostChannel(mux, conn, host, this.book(host.key))
-    for (const [hex, m] of this.mirrors) if (!this.hosts.has(hex)) openMirrorChannel(mux, m, this.book(m.key)).catch(() => {})
+    for (const host of this.hosts.values()) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation)
+    for (const [hex, m] of this.mirrors) if (!this.hosts.has(hex)) openMirrorChannel(mux, m, this.book(m.key), this.onEquivocation).catch(() => {})
     for (const handle of this.handles.values()) handle.attach(mux, conn)
   }
 
