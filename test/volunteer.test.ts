@@ -1,4 +1,4 @@
-import test from 'brittle'
+import test, { type Test } from 'brittle'
 import { VmsNode, VmHost, Identity, replay, decodeEntry } from '../src/index.js'
 import { makeEvidence, verifyEvidence } from '../src/audit/evidence.js'
 import { spawn } from 'node:child_process'
@@ -285,10 +285,72 @@ test('equivocation: a host that shows two peers two histories is caught when a m
   t.is(vmA.log.length, vmB.log.length, 'same length, different histories')
 
   const mirrorNode = await node(t, net)
-  const caught = new Promise<{ length: number; proof: unknown; theirs: unknown }>((resolve) => mirrorNode.once('equivocation', resolve))
+  // Whoever meets both histories first (the mirror, or a host through it) holds the proof.
+  const caught = new Promise<{ length: number; proof: unknown; theirs: unknown }>((resolve) => {
+    for (const n of [mirrorNode, hostA, hostB]) n.once('equivocation', resolve)
+  })
   mirrorNode.mirror(vmA.key).catch(() => {}) // the replica is frozen when the conflict is found
+  // Look the topic up again now and then, until the mirror has met both hosts.
+  const nudge = setInterval(() => { mirrorNode.swarm.join(vmA.discoveryKey, { client: true, server: true }).refresh().catch(() => {}) }, 1000)
   const e = await caught
+  clearInterval(nudge)
   t.ok(e.length > 0)
   t.ok(e.proof !== null || e.theirs !== null, 'with the proof: hypercore\'s conflict proof or two signed heads')
-  t.ok(mirrorNode.equivocations.length >= 1, 'kept')
+  t.ok([mirrorNode, hostA, hostB].some((n) => n.equivocations.length >= 1), 'kept')
+})
+
+/** A host that served honestly, then rewrote its storage with `tamper`, and serves on. */
+async function dishonestHost(t: Test, net: Awaited<ReturnType<typeof testnet>>, tamper: (cores: Awaited<ReturnType<typeof openVmCores>>) => Promise<number>): Promise<{ key: Buffer; index: number }> {
+  const storage = await t.tmp()
+  const first = new VmsNode({ storage, dht: net.createNode() })
+  const vm = await first.host(RSVP, { name: 'rsvp' })
+  const key = vm.key
+  for (let k = 0; k < 4; k++) await vm.call(Identity.generate().sign(key, 'RSVP', [k % 2 === 0, 'n' + k]))
+  await vm.call(Identity.generate().sign(key, 'list', []))
+  await first.close()
+  const { Corestore } = await import('./helpers/index.js')
+  const store = new Corestore(storage)
+  const cores = await openVmCores(store.namespace('vm/rsvp'))
+  const index = await tamper(cores)
+  await closeVmCores(cores)
+  await store.close()
+  const again = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => again.close())
+  await again.hostStored()
+  return { key, index }
+}
+
+test('over the swarm: a forged result, a dropped entry and reordered entries are each caught by a volunteer', async (t) => {
+  const net = await testnet(t)
+  const cases: Array<[string, (cores: Awaited<ReturnType<typeof openVmCores>>) => Promise<number>, string[]]> = [
+    ['forged result', async ({ log }) => {
+      const i = log.length - 1
+      const e = decodeEntry((await log.get(i))!, i)
+      if (e.type !== EntryType.CALL) throw new Error('expected a call')
+      await log.truncate(i)
+      await log.append(encode(logEntry, { ...e, outcome: { ...e.outcome, value: b4a.from('["nobody.json"]') } }))
+      return i
+    }, ['result-differs']],
+    ['dropped entry', async ({ log }) => {
+      const blocks: Buffer[] = []
+      for (let k = 0; k < log.length; k++) blocks.push((await log.get(k))!)
+      await log.truncate(3)
+      await log.append(blocks.slice(4))
+      return 3
+    }, ['files-tampered']],
+    ['reordered entries', async ({ log }) => {
+      const blocks: Buffer[] = []
+      for (let k = 0; k < log.length; k++) blocks.push((await log.get(k))!)
+      await log.truncate(3)
+      await log.append([blocks[4]!, blocks[3]!, ...blocks.slice(5)])
+      return 3
+    }, ['files-tampered', 'malformed-entry']]
+  ]
+  for (const [name, tamper, classes] of cases) {
+    const { key, index } = await dishonestHost(t, net, tamper)
+    const volunteer = await node(t, net)
+    const report = await volunteer.audit(key)
+    t.ok(report.divergence && classes.includes(report.divergence.class), `${name}: ${report.divergence?.class}`)
+    t.is(report.divergence?.index, index, `${name}: at entry ${index}`)
+  }
 })
