@@ -73,6 +73,10 @@ test('cli over the swarm: serve, call, files, info, stop gracefully, serve the s
   t.is(answer.result, null)
   t.is(answer.receipt.index, 2, 'the receipt names the entry')
 
+  const view = await run(env, 'call', key, 'listRSVPs', '--view', '--json')
+  t.is(view.code, 0, view.err)
+  t.is(JSON.parse(view.out).length, 3, 'a view says which log length it reflects')
+
   const list = await run(env, 'call', key, 'listRSVPs')
   t.is(list.code, 0)
   t.is(Object.values(JSON.parse(list.out) as Record<string, { reason: string }>)[0]!.reason, "wouldn't miss it", 'a word that is not JSON is a string')

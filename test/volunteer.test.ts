@@ -354,3 +354,33 @@ test('over the swarm: a forged result, a dropped entry and reordered entries are
     t.is(report.divergence?.index, index, `${name}: at entry ${index}`)
   }
 })
+
+test('views: read-only calls answered by the host or by a mirror (host offline), never logged, writes refused', async (t) => {
+  const net = await testnet(t)
+  const hostNode = new VmsNode({ storage: await t.tmp(), dht: net.createNode() })
+  const vm = await hostNode.host(RSVP + `
+exports.count = async () => (await System.files.readdir('/rsvps')).length
+exports.sneaky = async () => { await System.files.writeFile('/x', 'y'); return 'wrote' }`, { name: 'rsvp' })
+  const alice = await node(t, net)
+  const h = await alice.dial(vm.key)
+  await h.call('RSVP', true, 'yes')
+  const before = vm.log.length
+  const v = await h.view('count')
+  t.is(v.result, 1)
+  t.is(v.length, before, 'says which log length it reflects')
+  t.is(vm.log.length, before, 'a view is not logged')
+  const w = await h.view('sneaky').catch((e: { code: string; remote: { code: string } }) => e)
+  t.is((w as { remote: { code: string } }).remote.code, 'EROFS', 'a view that writes is refused')
+  t.is(vm.log.length, before)
+
+  const mirrorNode = await node(t, net)
+  const m = await mirrorNode.mirror(vm.key)
+  while ((m.log as unknown as { contiguousLength: number }).contiguousLength < vm.log.length) await new Promise((r) => setTimeout(r, 50))
+  await new Promise((r) => setTimeout(r, 200))
+  await h.close()
+  await hostNode.close()
+  const bob = await (await node(t, net, { timeoutMs: 5000 })).dial(vm.key)
+  const fromMirror = await bob.view('count')
+  t.is(fromMirror.result, 1, 'answered by the mirror from its replica, with the host offline')
+  t.is(fromMirror.length, before)
+})

@@ -173,11 +173,18 @@ const callCmd = command(
   arg('<key>', 'the VM key'),
   arg('<method>', 'the method'),
   rest('[...args]', 'arguments'),
+  flag('--view', 'run it read-only (not logged; answered by the host or any mirror; writes fail)'),
   ...clientFlags,
   async () => {
-    const args = restAndFlags(callCmd, ['bootstrap', 'identity', 'timeout'], ['local', 'json']).map((a: string) => { try { return JSON.parse(a) } catch { return a } })
+    const args = restAndFlags(callCmd, ['bootstrap', 'identity', 'timeout'], ['local', 'json', 'view']).map((a: string) => { try { return JSON.parse(a) } catch { return a } })
     await withClient(callCmd.flags, async (node) => {
       const vm = await node.dial(callCmd.args.key!).catch((err: Error) => fail(err.message))
+      if (callCmd.flags.view) {
+        const { result, length } = await vm.view(callCmd.args.method!, ...args).catch((err: Error) => fail(err.message))
+        if (callCmd.flags.json) console.log(JSON.stringify({ result: result ?? null, length }))
+        else console.log((result === undefined ? '(no value)' : JSON.stringify(result, null, 2)) + `\n(view of the files after log entry ${length - 1})`)
+        return
+      }
       const { result, receipt } = await vm.callWithReceipt(callCmd.args.method!, ...args).catch((err: Error) => fail(err.message))
       if (callCmd.flags.json) console.log(JSON.stringify({ result: result ?? null, receipt: { index: receipt.index, fork: receipt.fork, signer: formatKey(receipt.signer), signature: b4a.toString(receipt.signature, 'hex') } }))
       else console.log(result === undefined ? '(no value)' : JSON.stringify(result, null, 2))

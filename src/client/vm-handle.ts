@@ -12,19 +12,19 @@ import type Protomux from 'protomux'
 import type { Channel, Message } from 'protomux'
 import type { Connection } from 'hyperswarm'
 import { VmsError, type VmsErrorCode } from '../errors.js'
-import { canonicalDecode } from '../canonical-json.js'
+import { canonicalDecode, canonicalEncode } from '../canonical-json.js'
 import { formatKey, type Identity } from '../identity.js'
 import { isSignerOf } from '../merkle.js'
 import { verifyReceipt } from '../receipt.js'
 import { decodeStrict, encode, type Receipt } from '../messages/index.js'
 import {
   PROTOCOL, Role, hello, request, response, proofSignable, attestation, attestationSignable, attestationsRequest, attestationsResponse, verifyAttestation,
-  type VmInfo, type Attestation
+  viewRequest, viewResponse, type VmInfo, type Attestation, type ViewResponse
 } from '../messages/wire.js'
 import type Hypercore from 'hypercore'
 import { addHeadExchange, type Equivocation } from '../node/head-exchange.js'
 
-interface Route { channel: Channel; requests: Message<Uint8Array>; attest: Message<Uint8Array>; askAttestations: Message<Uint8Array>; info: VmInfo; conn: Connection; host: boolean }
+interface Route { channel: Channel; requests: Message<Uint8Array>; attest: Message<Uint8Array>; askAttestations: Message<Uint8Array>; views: Message<Uint8Array>; info: VmInfo; conn: Connection; host: boolean }
 interface Pending { resolve(v: { result: unknown; receipt: Receipt }): void; reject(e: Error): void; call: ReturnType<Identity['sign']>; route: Route; timer: NodeJS.Timeout }
 
 export interface CallResult { result: unknown; receipt: Receipt }
@@ -37,6 +37,8 @@ export class VmHandle {
   private waiters: Array<() => void> = []
   private pending = new Map<number, Pending>()
   private attestationWaiters = new Map<number, (list: Attestation[]) => void>()
+  private viewWaiters = new Map<number, (res: ViewResponse) => void>()
+  private nextView = 0
   private log: Hypercore | null
   private nextId = 1
   private drive_: Hyperdrive | null = null
@@ -81,7 +83,7 @@ export class VmHandle {
           if (!h.signer || !h.proof || !isSignerOf(this.key, h.signer) || !crypto.verify(proofSignable(conn.handshakeHash, this.key), h.proof, h.signer)) return
           host = true
         } else if (h.role !== Role.MIRROR) return
-        route = { channel: channel!, requests, attest, askAttestations, info: h.info, conn, host }
+        route = { channel: channel!, requests, attest, askAttestations, views, info: h.info, conn, host }
         heads.sendHead().catch(() => {})
         this.routes.add(route)
         for (const w of this.waiters.splice(0)) w()
@@ -105,6 +107,8 @@ export class VmHandle {
     channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => this.onAttestations(raw) })
     const askAttestations = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
     const heads = addHeadExchange(channel, this.key, this.log, this.onEquivocation)
+    const views = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
+    channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => this.onViewResponse(raw) })
     channel.open(encode(hello, { role: Role.CLIENT, signer: null, proof: null, info: null }))
   }
 
@@ -166,6 +170,38 @@ export class VmHandle {
     }
     if (!any || host) throw new VmsError('HOST_OFFLINE', `no host of VM ${formatKey(this.key)} is connected`)
     return any
+  }
+
+  /**
+   * Run `method(...args)` read-only against the latest files state a peer
+   * holds — the host or any mirror, in turn, so reads scale with volunteers.
+   * Nothing is logged and any write throws EROFS. Resolves with the result
+   * and the log length whose files state it read.
+   */
+  async view(method: string, ...args: unknown[]): Promise<{ result: unknown; length: number }> {
+    if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
+    const encoded = canonicalEncode(args, 64 * 1024)
+    await this.connected()
+    const routes = [...this.routes]
+    const route = routes[this.nextView++ % routes.length]!
+    const id = this.nextId++
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { this.viewWaiters.delete(id); reject(new VmsError('TIMEOUT', `the view ${method} got no answer within ${this.timeoutMs} ms`)) }, this.timeoutMs)
+      this.viewWaiters.set(id, (res) => {
+        clearTimeout(timer)
+        if (res.error) reject(new VmsError(res.error.code as VmsErrorCode, res.error.message.replace(/^[A-Z_]+: /, ''), res.error.remote))
+        else resolve({ result: canonicalDecode(res.value), length: res.length })
+      })
+      route.views.send(encode(viewRequest, { id, method, args: encoded, caller: this.identity.publicKey }))
+    })
+  }
+
+  private onViewResponse(raw: Uint8Array): void {
+    try {
+      const res = decodeStrict(viewResponse, raw, 'view response')
+      const w = this.viewWaiters.get(res.id)
+      if (w) { this.viewWaiters.delete(res.id); w(res) }
+    } catch {}
   }
 
   /** As an auditor: tell the peers of this VM that entries 0..length-1, with this tree hash, checked out. */

@@ -163,6 +163,39 @@ export const signedHead: Encoding<SignedHead> = {
   decode(s) { return { length: c.uint.decode(s), fork: c.uint.decode(s), treeHash: c.fixed32.decode(s), signer: c.fixed32.decode(s), signature: c.fixed64.decode(s) } }
 }
 
+/** Message 6: run a method read-only (not logged). */
+export interface ViewRequest { id: number; method: string; args: Uint8Array; caller: Uint8Array }
+/** Message 7: a view's answer, and the log length whose files state it read. */
+export interface ViewResponse { id: number; error: WireError | null; value: Uint8Array; length: number }
+
+export const viewRequest: Encoding<ViewRequest> = {
+  preencode(s, m) { c.uint.preencode(s, m.id); c.string.preencode(s, m.method); c.buffer.preencode(s, m.args); c.fixed32.preencode(s, m.caller) },
+  encode(s, m) { c.uint.encode(s, m.id); c.string.encode(s, m.method); c.buffer.encode(s, m.args); c.fixed32.encode(s, m.caller) },
+  decode(s) { return { id: c.uint.decode(s), method: c.string.decode(s), args: c.buffer.decode(s) ?? new Uint8Array(0), caller: c.fixed32.decode(s) } }
+}
+
+export const viewResponse: Encoding<ViewResponse> = {
+  preencode(s, m) {
+    c.uint.preencode(s, m.id); c.uint.preencode(s, 0); c.uint.preencode(s, m.length)
+    if (m.error) { c.string.preencode(s, m.error.code); c.string.preencode(s, m.error.message); if (m.error.remote) remoteError.preencode(s, m.error.remote) } else c.buffer.preencode(s, m.value)
+  },
+  encode(s, m) {
+    c.uint.encode(s, m.id); c.uint.encode(s, (m.error ? 1 : 0) | (m.error?.remote ? 2 : 0)); c.uint.encode(s, m.length)
+    if (m.error) { c.string.encode(s, m.error.code); c.string.encode(s, m.error.message); if (m.error.remote) remoteError.encode(s, m.error.remote) } else c.buffer.encode(s, m.value)
+  },
+  decode(s) {
+    const id = c.uint.decode(s)
+    const flags = c.uint.decode(s)
+    const length = c.uint.decode(s)
+    if (flags & 1) {
+      const code = c.string.decode(s)
+      const message = c.string.decode(s)
+      return { id, length, value: new Uint8Array(0), error: { code, message, remote: flags & 2 ? remoteError.decode(s) : null } }
+    }
+    return { id, length, value: c.buffer.decode(s) ?? new Uint8Array(0), error: null }
+  }
+}
+
 /** What a host signs to prove, on this connection, that it holds the VM's log key. */
 export function proofSignable(handshakeHash: Uint8Array, vmKey: Uint8Array): Buffer {
   return b4a.concat([NS_PROOF, handshakeHash, vmKey])

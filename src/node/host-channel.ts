@@ -14,6 +14,8 @@ import { decodeStrict, encode } from '../messages/index.js'
 import { PROTOCOL, Role, hello, request, response, proofSignable, type Response } from '../messages/wire.js'
 import { addAttestationMessages } from './attestation-messages.js'
 import { addHeadExchange, type Equivocation } from './head-exchange.js'
+import { addViewMessages } from './view-messages.js'
+import type { ViewRunner } from '../host/view-runner.js'
 import type { AttestationBook } from './attestation-book.js'
 
 /** Most requests one channel may have unanswered. */
@@ -23,7 +25,7 @@ export const MAX_INFLIGHT_BYTES_PER_CHANNEL = 8 * 1024 * 1024
 /** Largest request frame accepted, beyond the VM's args limit. */
 const FRAME_SLACK = 1024
 
-export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, book: AttestationBook, onEquivocation: (e: Equivocation) => void): void {
+export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, book: AttestationBook, onEquivocation: (e: Equivocation) => void, views: () => ViewRunner | null): void {
   let inflight = 0
   let inflightBytes = 0
   const channel = mux.createChannel({
@@ -68,6 +70,7 @@ export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, b
   const responses = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
   addAttestationMessages(channel, book)
   const heads = addHeadExchange(channel, host.key, host.log, onEquivocation)
+  addViewMessages(channel, views)
 
   function reply(res: Response): void {
     if (channel!.closed) return

@@ -11,9 +11,11 @@ import { encode, decodeEntry, EntryType } from '../messages/index.js'
 import { PROTOCOL, Role, hello } from '../messages/wire.js'
 import { addAttestationMessages } from './attestation-messages.js'
 import { addHeadExchange, type Equivocation } from './head-exchange.js'
+import { addViewMessages } from './view-messages.js'
+import type { ViewRunner } from '../host/view-runner.js'
 import type { AttestationBook } from './attestation-book.js'
 
-export async function openMirrorChannel(mux: Protomux, vm: { key: Buffer; log: Hypercore; drive: Hyperdrive }, book: AttestationBook, onEquivocation: (e: Equivocation) => void): Promise<void> {
+export async function openMirrorChannel(mux: Protomux, vm: { key: Buffer; log: Hypercore; drive: Hyperdrive }, book: AttestationBook, onEquivocation: (e: Equivocation) => void, views: () => ViewRunner | null): Promise<void> {
   if (vm.log.length === 0 || mux.opened({ protocol: PROTOCOL, id: vm.key })) return
   const genesis = decodeEntry((await vm.log.get(0))!, 0)
   const oracles = genesis.type === EntryType.GENESIS ? genesis.oracles : []
@@ -23,5 +25,6 @@ export async function openMirrorChannel(mux: Protomux, vm: { key: Buffer; log: H
   channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
   addAttestationMessages(channel, book)
   const heads = addHeadExchange(channel, vm.key, vm.log, onEquivocation)
+  addViewMessages(channel, views)
   channel.open(encode(hello, { role: Role.MIRROR, signer: null, proof: null, info: { methods: [], filesKey: vm.drive.key, length: vm.log.length, oracles } }))
 }

@@ -19,6 +19,7 @@ import { AttestationBook } from './attestation-book.js'
 import { openReplica, downloadAll, keepAll, type ReplicaProgress } from '../audit/swarm-replica.js'
 import { HeadBook, headOf, equivocation, settleForks } from '../audit/head-book.js'
 import { watchConflicts, type Equivocation } from './head-exchange.js'
+import type { ViewRunner } from '../host/view-runner.js'
 import type { ReplayOptions, ReplayReport } from '../audit/replay.js'
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
@@ -59,6 +60,8 @@ export class VmsNode extends ReadyResource {
   private mirrors = new Map<string, { key: Buffer; log: Hypercore; drive: Hyperdrive; close(): Promise<void> }>()
   private muxes = new Set<{ mux: Protomux; conn: Connection }>()
   private books = new Map<string, AttestationBook>()
+  private views = new Map<string, ViewRunner>()
+  private ViewRunnerClass: (typeof import('../host/view-runner.js'))['ViewRunner'] | null = null
   /** Proofs that a host showed peers different histories (two signed heads that disagree). */
   readonly equivocations: Equivocation[] = []
   private onEquivocation = (e: Equivocation): void => {
@@ -77,6 +80,7 @@ export class VmsNode extends ReadyResource {
 
   protected override async _open(): Promise<void> {
     this.heads = new HeadBook(sandboxMissing() ? null : `${this.opts.storage}/heads.json`)
+    if (!sandboxMissing()) this.ViewRunnerClass = (await import('../host/view-runner.js')).ViewRunner
     this.store = new Corestore(this.opts.storage, this.opts.primaryKey ? { primaryKey: this.opts.primaryKey, unsafe: true } : {})
     await this.store.ready()
     this.network = await openNetwork({ bootstrap: this.opts.bootstrap, dht: this.opts.dht })
@@ -89,9 +93,19 @@ export class VmsNode extends ReadyResource {
     // Leave the DHT first, then let every admitted call finish.
     for (const host of this.hosts.values()) await this.swarm.leave(host.discoveryKey).catch(() => {})
     for (const host of this.hosts.values()) await host.close()
+    for (const r of this.views.values()) await r.close()
     for (const m of this.mirrors.values()) await m.close()
     await this.network?.close()
     await this.store.close()
+  }
+
+  /** Runs views for a VM this node hosts or mirrors (null where there is no sandbox: Bare). */
+  private viewRunner(key: Uint8Array, log: Hypercore, drive: Hyperdrive): ViewRunner | null {
+    if (sandboxMissing()) return null
+    const hex = b4a.toString(key, 'hex')
+    let r = this.views.get(hex)
+    if (!r) this.views.set(hex, r = new this.ViewRunnerClass!(log, drive))
+    return r
   }
 
   /** The attestations this node holds for a VM it hosts or mirrors. */
@@ -124,7 +138,7 @@ export class VmsNode extends ReadyResource {
     this.hosts.set(b4a.toString(host.key, 'hex'), host)
     watchConflicts(host.log, host.key, this.onEquivocation)
     await this.remember(opts.name, opts.filename ?? opts.name)
-    for (const { mux, conn } of this.muxes) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation)
+    for (const { mux, conn } of this.muxes) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation, () => this.viewRunner(host.key, host.log, host.drive))
     const discovery = this.swarm.join(host.discoveryKey, { server: true, client: false })
     await discovery.flushed()
     return host
@@ -220,7 +234,7 @@ export class VmsNode extends ReadyResource {
     await keepAll(replica)
     const m = { key: k, log: replica.log, drive: replica.drive, close: replica.close }
     this.mirrors.set(hex, m)
-    for (const { mux } of this.muxes) openMirrorChannel(mux, m, this.book(m.key), this.onEquivocation).catch(() => {})
+    for (const { mux } of this.muxes) openMirrorChannel(mux, m, this.book(m.key), this.onEquivocation, () => this.viewRunner(m.key, m.log, m.drive)).catch(() => {})
     await replica.announced
     await this.rememberMirror(hex)
     return m
@@ -279,15 +293,15 @@ export class VmsNode extends ReadyResource {
     mux.pair({ protocol: PROTOCOL }, (id: Uint8Array) => {
       const hex = id ? b4a.toString(id, 'hex') : ''
       const host = this.hosts.get(hex)
-      if (host) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation)
+      if (host) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation, () => this.viewRunner(host.key, host.log, host.drive))
       const mirror = this.mirrors.get(hex)
       // protomux waits for this: the channel must exist before it answers the remote's open.
-      if (mirror && !host) return openMirrorChannel(mux, mirror, this.book(mirror.key), this.onEquivocation).catch(() => {})
+      if (mirror && !host) return openMirrorChannel(mux, mirror, this.book(mirror.key), this.onEquivocation, () => this.viewRunner(mirror.key, mirror.log, mirror.drive)).catch(() => {})
       return undefined
       // Channels for VMs this node does not host are left unanswered (and time out on the other side).
     })
-    for (const host of this.hosts.values()) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation)
-    for (const [hex, m] of this.mirrors) if (!this.hosts.has(hex)) openMirrorChannel(mux, m, this.book(m.key), this.onEquivocation).catch(() => {})
+    for (const host of this.hosts.values()) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation, () => this.viewRunner(host.key, host.log, host.drive))
+    for (const [hex, m] of this.mirrors) if (!this.hosts.has(hex)) openMirrorChannel(mux, m, this.book(m.key), this.onEquivocation, () => this.viewRunner(m.key, m.log, m.drive)).catch(() => {})
     for (const handle of this.handles.values()) handle.attach(mux, conn)
   }
 

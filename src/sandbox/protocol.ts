@@ -34,6 +34,8 @@ export interface SandboxConfig {
   memoryMb: number
   maxResultBytes: number
   maxFileBytes: number
+  /** Views: every file write throws EROFS. */
+  readOnly?: boolean
 }
 
 export type ReadOp = 'list' | 'read' | 'info' | 'history'

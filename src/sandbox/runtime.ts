@@ -20,6 +20,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   const MAX_FILE = cfg.maxFileBytes
   const MAX_RESULT = cfg.maxResultBytes
   const MAX_CONTENT_CACHE = 8 * 1024 * 1024
+  const READ_ONLY = !!cfg.readOnly
 
   for (const name of ['WeakRef', 'FinalizationRegistry', 'SharedArrayBuffer', 'Atomics', 'WebAssembly']) {
     delete g[name]
@@ -286,6 +287,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     },
     async writeFile(path: any, data: any, enc?: any) {
       const p = normalize(path)
+      if (READ_ONLY) throw fsError('EROFS', 'a view cannot change files', p)
       if (p === '/') throw fsError('EISDIR', 'is a directory', p)
       const bytes = toBytes(data, enc)
       if (bytes.length > MAX_FILE) throw fsError('EFBIG', `file larger than ${MAX_FILE} bytes`, p)
@@ -304,6 +306,8 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       const n = lookup(p)
       if (n && n.kind === 'file') throw fsError('EEXIST', 'file already exists', p)
       if (n && n.marker) return
+      // Only now would it change the archive (init's mkdir of an existing directory is fine in a view).
+      if (READ_ONLY) throw fsError('EROFS', 'a view cannot change files', p)
       checkParents(p)
       if (n) setKnown(p, { kind: 'dir', size: 0, mtime: now, marker: true })
       else makeDir(p, true, now)
@@ -311,6 +315,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     },
     async unlink(path: any) {
       const p = normalize(path)
+      if (READ_ONLY) throw fsError('EROFS', 'a view cannot change files', p)
       const n = lookup(p)
       if (!n) throw fsError('ENOENT', 'no such file or directory', p)
       if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory (use rmdir)', p)
@@ -323,6 +328,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     },
     async rmdir(path: any) {
       const p = normalize(path)
+      if (READ_ONLY) throw fsError('EROFS', 'a view cannot change files', p)
       if (p === '/') throw fsError('EBUSY', 'cannot remove the root directory', p)
       const n = lookup(p)
       if (!n) throw fsError('ENOENT', 'no such file or directory', p)

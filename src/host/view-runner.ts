@@ -1,0 +1,84 @@
+/**
+ * Read-only calls ("views"): a method run against the files state of the
+ * latest log entry, in an isolate of its own (so the VM's in-memory state is
+ * never touched), never logged. Any write throws EROFS. Hosts and mirrors
+ * both run views, from the archive they hold; the answer names the log
+ * length it reflects.
+ */
+import b4a from 'b4a'
+import type Hypercore from 'hypercore'
+import type Hyperdrive from 'hyperdrive'
+import { VmsError } from '../errors.js'
+import { formatKey } from '../identity.js'
+import { decodeEntry, EntryType, SEED_BYTES, type Genesis } from '../messages/index.js'
+import { SandboxProcess } from '../sandbox/sandbox-process.js'
+import type { RunResult } from '../sandbox/protocol.js'
+import { FilesView } from '../files/files-view.js'
+
+export interface ViewAnswer { value: string; error: RunResult['error']; limit: boolean; length: number }
+
+const NO_SEED = new Uint8Array(SEED_BYTES)
+
+export class ViewRunner {
+  private log: Hypercore
+  private drive: Hyperdrive
+  private sandbox: SandboxProcess | null = null
+  private view: FilesView | null = null
+  private checkout: Hyperdrive | null = null
+  private loadedAt = -1
+  private genesis: Genesis | null = null
+  private queue: Promise<unknown> = Promise.resolve()
+
+  constructor(log: Hypercore, drive: Hyperdrive) {
+    this.log = log
+    this.drive = drive
+  }
+
+  /** Run `method(...args)` read-only. `args` is the canonical JSON text of the args array. */
+  run(method: string, args: string, caller: Uint8Array): Promise<ViewAnswer> {
+    const next = this.queue.then(() => this.runNow(method, args, caller))
+    this.queue = next.catch(() => {})
+    return next
+  }
+
+  private async runNow(method: string, args: string, caller: Uint8Array): Promise<ViewAnswer> {
+    const length = this.log.length
+    if (length < 2) throw new VmsError('HOST_OFFLINE', 'this peer holds no loaded VM state yet')
+    if (!this.genesis) {
+      const g = decodeEntry((await this.log.get(0))!, 0)
+      if (g.type !== EntryType.GENESIS) throw new VmsError('MALFORMED_ENTRY', 'log entry 0 is not a genesis')
+      this.genesis = g
+    }
+    const last = decodeEntry((await this.log.get(length - 1))!, length - 1)
+    if (last.type === EntryType.GENESIS) throw new VmsError('MALFORMED_ENTRY', 'a genesis after entry 0')
+    if (this.loadedAt !== length) {
+      // A fresh isolate on the archive as the last entry left it.
+      await this.checkout?.close()
+      this.checkout = this.drive.checkout(last.files.dbLength)
+      await this.checkout.ready()
+      this.view = new FilesView(this.checkout, last.files.dbLength)
+      this.sandbox ??= new SandboxProcess({ read: (op, path) => this.view!.read(op, path), log: () => {} })
+      const g = this.genesis
+      const loaded = await this.sandbox.load({
+        script: g.script, filename: g.filename, timeoutMs: g.limits.timeoutMs, memoryMb: g.limits.memoryMb,
+        maxResultBytes: g.limits.maxResultBytes, maxFileBytes: g.limits.maxFileBytes, readOnly: true
+      }, last.time, NO_SEED)
+      if (!loaded.result.ok) throw new VmsError('CALL_FAILED', `the script does not load read-only: ${loaded.result.error?.name}: ${loaded.result.error?.message}`, loaded.result.error)
+      if (!loaded.methods.includes(method)) throw new VmsError('UNKNOWN_METHOD', `${method} is not a method of VM ${formatKey(this.log.key)}`)
+      this.loadedAt = length
+    }
+    let result: RunResult | null = null
+    await this.sandbox!.run([{ method, args, callerId: formatKey(caller), time: Date.now(), seed: NO_SEED }], this.genesis.limits.timeoutMs, (rs) => { result = rs[0] ?? null })
+    const r = result as RunResult | null
+    if (!r) throw new VmsError('SANDBOX_CRASHED', 'the view did not run')
+    if (r.limit) this.loadedAt = -1
+    return { value: r.value, error: r.error, limit: r.limit, length }
+  }
+
+  async close(): Promise<void> {
+    await this.queue
+    await this.sandbox?.close()
+    await this.checkout?.close()
+  }
+}
+
