@@ -10,6 +10,8 @@ export type VmsErrorCode =
   | 'SCRIPT_INIT_FAILED'
   /** The method is not an exported function of the script. */
   | 'UNKNOWN_METHOD'
+  /** The method is a view: run it with view(), it is never logged. */
+  | 'VIEW_METHOD'
   /** The method name is reserved (`init`) and cannot be called. */
   | 'RESERVED_METHOD'
   /** A value cannot be encoded as canonical JSON (NaN, a function, a cycle, ...). */

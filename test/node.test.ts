@@ -64,7 +64,7 @@ test('node: a peer that cannot prove the log key is never sent a call', async (t
       if (!ch) return
       ch.addMessage({ encoding: c.raw, onmessage: () => { callsSeen++ } })
       ch.addMessage({ encoding: c.raw, onmessage: () => {} })
-      ch.open(encode(hello, { role: Role.HOST, signer: vm.log.keyPair!.publicKey, proof: b4a.alloc(64, 7), info: { methods: ['RSVP'], filesKey: vm.drive.key, length: 1, oracles: [] } }))
+      ch.open(encode(hello, { role: Role.HOST, signer: vm.log.keyPair!.publicKey, proof: b4a.alloc(64, 7), info: { methods: ['RSVP'], views: [], filesKey: vm.drive.key, length: 1, oracles: [] } }))
     })
   })
   await impostor.join(vm.discoveryKey, { server: true, client: false }).flushed()

@@ -384,3 +384,20 @@ exports.sneaky = async () => { await System.files.writeFile('/x', 'y'); return '
   t.is(fromMirror.result, 1, 'answered by the mirror from its replica, with the host offline')
   t.is(fromMirror.length, before)
 })
+
+test('views: methods the script marks as views are never logged; handle.METHOD() runs them as views', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP + `
+exports.count = async () => (await System.files.readdir('/rsvps')).length
+exports.count.view = true`, { name: 'rsvp' })
+  t.alike(vm.views, ['count'])
+  const h = await (await node(t, net)).dial(vm.key)
+  await h.RSVP!(true, 'yes')
+  const before = vm.log.length
+  t.is(await h.count!(), 1, 'handle.count() ran as a view')
+  t.is(vm.log.length, before, 'and appended nothing')
+  const err = await h.call('count').catch((e: { code: string }) => e)
+  t.is((err as { code: string }).code, 'VIEW_METHOD', 'a logged call of a view is refused')
+  t.alike((await h.info()).views, ['count'])
+})

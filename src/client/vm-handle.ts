@@ -140,6 +140,14 @@ export class VmHandle {
     return { ...info, key: formatKey(this.key), trust: info.oracles.length === 0 ? 'trustless' : 'trusted', host: route.host }
   }
 
+  /** `handle.METHOD(...args)`: a view if the script marks METHOD as one, else a logged call. */
+  async invoke(method: string, ...args: unknown[]): Promise<unknown> {
+    await this.connected()
+    const info = this.route(false).info
+    if (info.views.includes(method)) return (await this.view(method, ...args)).result
+    return this.call(method, ...args)
+  }
+
   /** Call `method(...args)`: signed by this node's identity; resolves once the receipt verifies. */
   async call(method: string, ...args: unknown[]): Promise<unknown> {
     return (await this.callWithReceipt(method, ...args)).result

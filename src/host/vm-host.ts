@@ -105,6 +105,8 @@ export class VmHost extends ReadyResource {
   genesis: Genesis | null = null
   /** Exported methods, as of the last load. */
   methods: string[] = []
+  /** The methods the script marks as views (`exports.NAME.view = true`): never logged, run with view(). */
+  views: string[] = []
 
   private admitted: CallItem[] = []
   private queue: CallItem[] = []
@@ -267,6 +269,7 @@ export class VmHost extends ReadyResource {
       const loaded = await this.sandbox!.load(this.sandboxConfig!, time, seed)
       result = loaded.result
       this.methods = loaded.methods
+      this.views = loaded.views
     } catch (err) {
       result = { ok: false, limit: true, value: '', error: { name: 'LimitError', code: 'SANDBOX_CRASHED', message: (err as Error).message }, ops: [] }
     }
@@ -318,6 +321,7 @@ export class VmHost extends ReadyResource {
     }
     if (!b4a.equals(vmKey, this.key)) throw new VmsError('WRONG_VM', `the call was signed for VM ${formatKey(vmKey)}, not ${formatKey(this.key)}`)
     if (RESERVED_METHODS.has(method)) throw new VmsError('RESERVED_METHOD', `${method} is reserved: it runs at every load and cannot be called`)
+    if (this.views.includes(method)) throw new VmsError('VIEW_METHOD', `${method} is a view: run it read-only with view(); it is never logged`)
     if (!METHOD_NAME.test(method) || !this.methods.includes(method)) {
       throw new VmsError('UNKNOWN_METHOD', `${method.slice(0, 64)} is not a method of this VM (it has: ${this.methods.join(', ') || 'none'})`)
     }

@@ -16,6 +16,8 @@ export enum Role { CLIENT = 0, HOST = 1, MIRROR = 2 }
 
 export interface VmInfo {
   methods: string[]
+  /** Methods the script marks as views: run read-only, never logged. */
+  views: string[]
   filesKey: Uint8Array
   /** Log length when the hello was sent. */
   length: number
@@ -46,9 +48,9 @@ export interface Response {
 const strings = c.array(c.string)
 
 const vmInfo: Encoding<VmInfo> = {
-  preencode(s, m) { strings.preencode(s, m.methods); c.fixed32.preencode(s, m.filesKey); c.uint.preencode(s, m.length); strings.preencode(s, m.oracles) },
-  encode(s, m) { strings.encode(s, m.methods); c.fixed32.encode(s, m.filesKey); c.uint.encode(s, m.length); strings.encode(s, m.oracles) },
-  decode(s) { return { methods: strings.decode(s), filesKey: c.fixed32.decode(s), length: c.uint.decode(s), oracles: strings.decode(s) } }
+  preencode(s, m) { strings.preencode(s, m.methods); strings.preencode(s, m.views); c.fixed32.preencode(s, m.filesKey); c.uint.preencode(s, m.length); strings.preencode(s, m.oracles) },
+  encode(s, m) { strings.encode(s, m.methods); strings.encode(s, m.views); c.fixed32.encode(s, m.filesKey); c.uint.encode(s, m.length); strings.encode(s, m.oracles) },
+  decode(s) { return { methods: strings.decode(s), views: strings.decode(s), filesKey: c.fixed32.decode(s), length: c.uint.decode(s), oracles: strings.decode(s) } }
 }
 
 export const hello: Encoding<Hello> = {

@@ -87,7 +87,7 @@ export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, b
     role: Role.HOST,
     signer: log.keyPair!.publicKey,
     proof,
-    info: { methods: host.methods, filesKey: host.drive.key, length: log.length, oracles: host.genesis!.oracles }
+    info: { methods: host.methods, views: host.views, filesKey: host.drive.key, length: log.length, oracles: host.genesis!.oracles }
   }))
 }
 

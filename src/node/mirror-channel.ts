@@ -26,5 +26,5 @@ export async function openMirrorChannel(mux: Protomux, vm: { key: Buffer; log: H
   addAttestationMessages(channel, book)
   const heads = addHeadExchange(channel, vm.key, vm.log, onEquivocation)
   addViewMessages(channel, views)
-  channel.open(encode(hello, { role: Role.MIRROR, signer: null, proof: null, info: { methods: [], filesKey: vm.drive.key, length: vm.log.length, oracles } }))
+  channel.open(encode(hello, { role: Role.MIRROR, signer: null, proof: null, info: { methods: [], views: [], filesKey: vm.drive.key, length: vm.log.length, oracles } }))
 }

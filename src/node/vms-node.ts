@@ -348,7 +348,7 @@ function sandboxMissing(): string | null {
 function withMethods(handle: VmHandle): VmHandle & Record<string, (...args: unknown[]) => Promise<unknown>> {
   return new Proxy(handle, {
     get(target, prop, receiver) {
-      if (typeof prop === 'string' && !(prop in target) && prop !== 'then') return (...args: unknown[]) => target.call(prop, ...args)
+      if (typeof prop === 'string' && !(prop in target) && prop !== 'then') return (...args: unknown[]) => target.invoke(prop, ...args)
       const v = Reflect.get(target, prop, receiver)
       return typeof v === 'function' ? v.bind(target) : v
     }

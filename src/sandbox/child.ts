@@ -58,7 +58,7 @@ function classify(err: unknown): RunResult {
   return limitResult('SANDBOX_ERROR', `the sandbox failed: ${message}`)
 }
 
-async function load(cfg: SandboxConfig, time: number, seed: Uint8Array): Promise<{ methods: string[]; result: RunResult }> {
+async function load(cfg: SandboxConfig, time: number, seed: Uint8Array): Promise<{ methods: string[]; views: string[]; result: RunResult }> {
   disposeIsolate()
   config = cfg
   isolate = new ivm.Isolate({ memoryLimit: cfg.memoryMb })
@@ -93,11 +93,11 @@ async function load(cfg: SandboxConfig, time: number, seed: Uint8Array): Promise
       ? classify(err)
       : { ok: false, limit: false, value: '', error: { name: e.name || 'Error', message: e.message, code: '' }, ops: [] }
   }
-  const methods = isolate && !isolate.isDisposed
-    ? await methodsRef!.apply(undefined, [], { result: { copy: true } }) as string[]
-    : []
+  const { methods, views } = isolate && !isolate.isDisposed
+    ? await methodsRef!.apply(undefined, [], { result: { copy: true } }) as { methods: string[]; views: string[] }
+    : { methods: [], views: [] }
   if (result.limit) disposeIsolate()
-  return { methods, result }
+  return { methods, views, result }
 }
 
 /**
@@ -172,7 +172,7 @@ process.on('message', (msg: ToChild) => {
       return
     case 'load':
       load(msg.config, msg.time, msg.seed).then(
-        ({ methods, result }) => send({ t: 'loaded', id: msg.id, methods, result }),
+        ({ methods, views, result }) => send({ t: 'loaded', id: msg.id, methods, views, result }),
         (err) => send({ t: 'failed', id: msg.id, message: (err as Error).message })
       )
       return

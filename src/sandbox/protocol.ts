@@ -48,7 +48,7 @@ export type ToChild =
 
 export type ToParent =
   | { t: 'checked'; id: number; error: string | null }
-  | { t: 'loaded'; id: number; methods: string[]; result: RunResult }
+  | { t: 'loaded'; id: number; methods: string[]; views: string[]; result: RunResult }
   | { t: 'results'; id: number; results: RunResult[]; done: boolean; recycled: boolean }
   | { t: 'read'; rid: number; op: ReadOp; path: string }
   | { t: 'log'; level: string; message: string }

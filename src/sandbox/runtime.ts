@@ -382,10 +382,12 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     return { name: 'ThrownValue', message: ('a non-Error value was thrown: ' + message).slice(0, 1024), code: '' }
   }
 
-  function methods(): string[] {
+  // Methods, and which of them the script marks as views (`exports.NAME.view = true`).
+  function methods(): { methods: string[]; views: string[] } {
     const ex = module.exports
-    if (!ex || (typeof ex !== 'object' && typeof ex !== 'function')) return []
-    return Object.keys(ex).filter((k) => k !== 'init' && typeof ex[k] === 'function').sort()
+    if (!ex || (typeof ex !== 'object' && typeof ex !== 'function')) return { methods: [], views: [] }
+    const names = Object.keys(ex).filter((k) => k !== 'init' && typeof ex[k] === 'function').sort()
+    return { methods: names, views: names.filter((k) => ex[k].view === true) }
   }
 
   function begin(callerId: string, time: number, seed: number[]) {

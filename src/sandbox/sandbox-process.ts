@@ -55,7 +55,7 @@ export class SandboxProcess {
     return this.request({ t: 'check', id: 0, script, filename })
   }
 
-  load(config: SandboxConfig, time: number, seed: Uint8Array): Promise<{ methods: string[]; result: RunResult }> {
+  load(config: SandboxConfig, time: number, seed: Uint8Array): Promise<{ methods: string[]; views: string[]; result: RunResult }> {
     return this.request({ t: 'load', id: 0, config, time, seed })
   }
 
@@ -142,7 +142,7 @@ export class SandboxProcess {
         this.waiters.delete(msg.id)
         if (msg.t === 'failed') w.reject(new VmsError('SANDBOX_CRASHED', msg.message))
         else if (msg.t === 'checked') w.resolve(msg.error)
-        else w.resolve({ methods: msg.methods, result: msg.result })
+        else w.resolve({ methods: msg.methods, views: msg.views, result: msg.result })
       }
     }
   }
