@@ -60,6 +60,8 @@ export interface ReplayReport {
   notes: string[]
   /** The files state before the first entry checked (what the checkpoint starts from). */
   start: FilesState | null
+  /** Oracles the genesis declares: with any, the VM is *trusted* (their outputs rest on the host's word). */
+  oracles?: string[]
   /** The files state after the last entry checked. */
   files: FilesState | null
 }
@@ -179,6 +181,9 @@ class Replay {
   private config!: SandboxConfig
   private report: ReplayReport
   private get vmKey(): Uint8Array { return this.opts.keys?.vm ?? this.log.key }
+  /** The slice of calls running in the sandbox now (oracle answers are taken from its entries). */
+  private running: { first: number; calls: CallEntry[]; results: RunResult[]; callIndex: number; oraclePos: number; mismatch: { index: number; expected: string; found: string } | null } | null = null
+  private oracleMismatches = new Map<number, { expected: string; found: string }>()
 
   constructor(log: Hypercore, drive: Hyperdrive, opts: ReplayOptions) {
     this.log = log
@@ -231,6 +236,7 @@ class Replay {
     const g = await this.entry(0)
     if (g.type !== EntryType.GENESIS) throw diverge(0, 'malformed-entry', 'entry 0 is not a genesis', 'genesis', EntryType[g.type] ?? String(g.type))
     const genesis: Genesis = g
+    this.report.oracles = genesis.oracles
     if (genesis.apiVersion !== SANDBOX_API_VERSION) {
       throw new Inconclusive(`the VM uses sandbox API version ${genesis.apiVersion}; this auditor knows ${SANDBOX_API_VERSION}: upgrade vms-node`)
     }
@@ -259,10 +265,14 @@ class Replay {
     this.config = {
       script: genesis.script, filename: genesis.filename,
       timeoutMs: genesis.limits.timeoutMs * (this.opts.timeoutFactor ?? 4), memoryMb: genesis.limits.memoryMb,
-      maxResultBytes: genesis.limits.maxResultBytes, maxFileBytes: genesis.limits.maxFileBytes
+      maxResultBytes: genesis.limits.maxResultBytes, maxFileBytes: genesis.limits.maxFileBytes,
+      oracles: genesis.oracles
     }
     this.view = new FilesView(await this.checkoutAt(this.state.dbLength), this.state.dbLength)
-    this.sandbox = new SandboxProcess({ read: (op, path) => this.view!.read(op, path), log: (l, m) => this.opts.onLog?.(l, m) })
+    this.sandbox = new SandboxProcess({
+      read: (op, path, arg) => op === 'oracle' ? Promise.resolve(this.loggedOracle(path, arg ?? '[]')) : this.view!.read(op, path),
+      log: (l, m) => this.opts.onLog?.(l, m)
+    })
 
     const batchSize = this.opts.batch ?? 1024
     const follow = this.opts.follow
@@ -447,6 +457,7 @@ class Replay {
         const e = calls[i]!
         if (!valid[i]) throw badSignature(first + i, e)
         if (res.limit) throw new Inconclusive(`the auditor's sandbox hit a limit at entry ${first + i} (${res.error?.code}) where the host did not: retry with a larger timeoutFactor`)
+        this.checkOracles(first + i, e, res)
         this.compareOutcome(first + i, e.outcome, res)
         await this.checkFiles(first + i, e, res.ops)
         this.report.calls++
@@ -456,9 +467,31 @@ class Replay {
     if (bad) throw bad
   }
 
+  /**
+   * An oracle call during replay: the auditor never runs the oracle; it hands
+   * back the output the host logged for this call, in order — if the script
+   * asks for the same oracle with the same input at the same point.
+   */
+  private loggedOracle(name: string, input: string): string {
+    const run = this.running
+    const fail = '{"error":{"code":"ORACLE_MISMATCH","message":"not the oracle call the log records"}}'
+    if (!run) return fail
+    const k = run.results.length
+    const e = run.calls[k]
+    if (!e) return fail
+    if (run.callIndex !== k) { run.callIndex = k; run.oraclePos = 0 }
+    const rec = e.oracles[run.oraclePos++]
+    if (!rec || rec.name !== name || utf8d.decode(rec.input) !== input) {
+      run.mismatch ??= { index: run.first + k, expected: rec ? `${rec.name}(${utf8d.decode(rec.input)})` : 'no further oracle call', found: `${name}(${input})` }
+      return fail
+    }
+    return utf8d.decode(rec.output)
+  }
+
   private async execute(first: number, calls: CallEntry[]): Promise<RunResult[]> {
     const inputs: CallInput[] = calls.map((e) => ({ method: e.method, args: utf8d.decode(e.args), callerId: formatKey(e.publicKey), time: e.time, seed: e.seed }))
     const results: RunResult[] = []
+    this.running = { first, calls, results, callIndex: -1, oraclePos: 0, mismatch: null }
     try {
       await this.sandbox!.run(inputs, this.config.timeoutMs * inputs.length, (rs) => {
         for (const r of rs) { results.push(r); this.view!.apply(r.ops) }
@@ -466,6 +499,9 @@ class Replay {
     } catch (err) {
       throw new Inconclusive(`the auditor's sandbox crashed replaying entry ${first + results.length}: ${(err as Error).message}`)
     }
+    const m = this.running?.mismatch
+    if (m) this.oracleMismatches.set(m.index, m)
+    this.running = null
     if (results.length < calls.length && results[results.length - 1]?.limit !== true) {
       throw new Inconclusive(`the auditor's sandbox stopped early at entry ${first + results.length}`)
     }
@@ -483,6 +519,16 @@ class Replay {
     const p = this.prefetched.get(seq)
     if (p) { this.prefetched.delete(seq); return p }
     return this.drive.db.core.get(seq)
+  }
+
+  private checkOracles(index: number, e: CallEntry, r: RunResult): void {
+    const m = this.oracleMismatches.get(index)
+    if (m) throw diverge(index, 'result-differs', 'the replayed call asks the oracles otherwise than the log records', m.expected, m.found)
+    const logged = e.oracles.map((o) => `${o.name}(${utf8d.decode(o.input)}) = ${utf8d.decode(o.output)}`)
+    const replayed = r.oracles.map((o) => `${o.name}(${o.input}) = ${o.output}`)
+    if (logged.join('\n') !== replayed.join('\n')) {
+      throw diverge(index, 'result-differs', 'the replayed call asks the oracles otherwise than the log records', logged.join('; ') || 'no oracle calls', replayed.join('; ') || 'no oracle calls')
+    }
   }
 
   private compareOutcome(index: number, logged: Outcome, r: RunResult): void {

@@ -94,9 +94,11 @@ const serveCmd = command(
   description('Reopening the same --storage serves the same VMs with the same keys; `serve --storage DIR` alone serves what is there.\nStops gracefully on SIGINT/SIGTERM: calls in flight finish, then the node leaves the DHT.'),
   rest('[...scripts]', 'service scripts'),
   flag('--storage [dir]', 'the node\'s storage directory (default: $VMS_HOME/storage)'),
+  flag('--oracle [name=file]', 'add an oracle: the file exports the function scripts call as System.oracles.NAME (repeatable; makes the VM trusted)'),
   ...net,
   async () => {
-    const scripts = restAndFlags(serveCmd, ['storage', 'bootstrap'], ['local', 'json'])
+    const scripts = restAndFlags(serveCmd, ['storage', 'bootstrap'], ['local', 'json'], ['oracle'])
+    const oracles = await loadOracles(serveCmd.flags.oracle ?? [])
     const json = !!serveCmd.flags.json
     const storage = serveCmd.flags.storage || join(vmsHome(), 'storage')
     const dht = await chooseDht(serveCmd.flags)
@@ -104,12 +106,12 @@ const serveCmd = command(
     await node.ready().catch((err: Error) => fail(`cannot open ${storage}: ${err.message} (is another vms-node using it?)`))
     const hosted = [] as Array<{ name: string; file: string; host: Awaited<ReturnType<VmsNode['host']>> }>
     try {
-      for (const h of await node.hostStored()) hosted.push({ name: '', file: h.genesis!.filename, host: h })
+      for (const h of await node.hostStored({ oracles })) hosted.push({ name: '', file: h.genesis!.filename, host: h })
       for (const file of scripts) {
         const script = await readText(file, 'utf8').catch(() => fail(`cannot read ${file}`))
         const name = basename(file).replace(/\.[cm]?js$/, '')
         if (hosted.some((h) => h.host.genesis!.filename === basename(file))) continue
-        hosted.push({ name, file, host: await node.host(script, { name, filename: basename(file) }) })
+        hosted.push({ name, file, host: await node.host(script, { name, filename: basename(file), oracles }) })
       }
     } catch (err) {
       await node.close()
@@ -137,15 +139,34 @@ const serveCmd = command(
  * paparam hands everything after the first rest argument to the rest,
  * flags included: take known flags back out of it.
  */
-function restAndFlags(cmd: { rest: string[] | null; flags: Record<string, any> }, valued: string[], booleans: string[]): string[] {
+function restAndFlags(cmd: { rest: string[] | null; flags: Record<string, any> }, valued: string[], booleans: string[], multiple: string[] = []): string[] {
   const out: string[] = []
   const rest = cmd.rest ?? []
+  for (const m of multiple) if (cmd.flags[m] !== undefined && !Array.isArray(cmd.flags[m])) cmd.flags[m] = [cmd.flags[m]]
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!
     const name = a.replace(/^--/, '')
-    if (a.startsWith('--') && valued.includes(name) && i + 1 < rest.length) cmd.flags[name] = rest[++i]
+    if (a.startsWith('--') && multiple.includes(name) && i + 1 < rest.length) (cmd.flags[name] ??= []).push(rest[++i])
+    else if (a.startsWith('--') && valued.includes(name) && i + 1 < rest.length) cmd.flags[name] = rest[++i]
     else if (a.startsWith('--') && booleans.includes(name)) cmd.flags[name] = true
     else out.push(a)
+  }
+  return out
+}
+
+/** `--oracle name=./file.js`: the file's default export (or module.exports) is the oracle. */
+async function loadOracles(specs: string[]): Promise<Record<string, (...args: any[]) => unknown>> {
+  const out: Record<string, (...args: any[]) => unknown> = {}
+  const { pathToFileURL } = await import('node:url')
+  const { resolve } = await import('node:path')
+  for (const spec of specs) {
+    const i = spec.indexOf('=')
+    if (i <= 0) fail(`bad --oracle ${spec}: use --oracle NAME=./file.js`)
+    const name = spec.slice(0, i)
+    const mod = await import(pathToFileURL(resolve(spec.slice(i + 1))).href).catch((err: Error) => fail(`cannot load oracle ${name} from ${spec.slice(i + 1)}: ${err.message}`))
+    const fn = typeof mod.default === 'function' ? mod.default : mod
+    if (typeof fn !== 'function') fail(`oracle ${name}: ${spec.slice(i + 1)} must export a function`)
+    out[name] = fn
   }
   return out
 }
@@ -429,7 +450,8 @@ function printReport(report: ReplayReport, json: boolean): void {
   if (json) {
     console.log(JSON.stringify(reportToJson(report)))
   } else if (report.ok) {
-    console.log(`verified: entries ${report.from}–${report.to - 1}, ${report.calls} calls, ${report.loads} loads of VM ${report.vmKey}${report.notes.length ? `\nnotes:\n  ${report.notes.join('\n  ')}` : ''}`)
+    const trust = report.oracles?.length ? `trusted: the outputs of oracles ${report.oracles.join(', ')} are the host's word` : 'trustless'
+    console.log(`verified: entries ${report.from}–${report.to - 1}, ${report.calls} calls, ${report.loads} loads of VM ${report.vmKey} (${trust})${report.notes.length ? `\nnotes:\n  ${report.notes.join('\n  ')}` : ''}`)
   } else if (report.divergence) {
     const d = report.divergence
     console.log(`DIVERGENCE (${d.class}) ${d.message}\n  expected: ${d.expected}\n  found:    ${d.found}`)

@@ -46,6 +46,7 @@ export class FilesView {
       case 'read': return this.readFile(path)
       case 'info': return Promise.resolve({ key: id.encode(this.drive.key), version: this.version + this.pending.length })
       case 'history': return this.history()
+      case 'oracle': return Promise.reject(Object.assign(new Error('no oracles here'), { code: 'ORACLE_UNAVAILABLE' }))
     }
   }
 

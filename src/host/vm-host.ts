@@ -13,7 +13,7 @@ import type Corestore from 'corestore'
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
 import { VmsError, type VmsErrorCode } from '../errors.js'
-import { isCanonical } from '../canonical-json.js'
+import { isCanonical, canonicalStringify } from '../canonical-json.js'
 import { formatKey, nonceTime } from '../identity.js'
 import { SignaturePool } from '../crypto/signature-pool.js'
 import { MerkleRoots } from '../merkle.js'
@@ -51,6 +51,14 @@ export interface VmHostOptions {
   durability?: 'local' | 'mirror'
   /** With `durability: 'mirror'`, how long to wait for a peer before answering DURABILITY_TIMEOUT. @default 10000 */
   durabilityTimeoutMs?: number
+  /**
+   * Oracles: effectful functions the script may call as `await System.oracles.NAME(...args)`.
+   * Their names go into the genesis (the VM is then *trusted*, not trustless); each call's
+   * inputs and outputs are logged, and replay returns the logged outputs. Values must be JSON.
+   */
+  oracles?: Record<string, (...args: any[]) => unknown>
+  /** An oracle that takes longer fails (for the script) with ORACLE_TIMEOUT. @default 10000 */
+  oracleTimeoutMs?: number
 }
 
 export interface CallAnswer {
@@ -164,7 +172,7 @@ export class VmHost extends ReadyResource {
     this.verifier = new SignaturePool()
     try {
       this.sandbox = new SandboxProcess({
-        read: (op, path) => this.view!.read(op, path),
+        read: (op, path, arg) => op === 'oracle' ? this.runOracle(path, arg ?? '[]') : this.view!.read(op, path),
         log: (level, message) => this.opts.onLog?.(level, message)
       })
       let reason = LoadReason.RESTART
@@ -192,7 +200,8 @@ export class VmHost extends ReadyResource {
         timeoutMs: this.genesis.limits.timeoutMs,
         memoryMb: this.genesis.limits.memoryMb,
         maxResultBytes: this.genesis.limits.maxResultBytes,
-        maxFileBytes: this.genesis.limits.maxFileBytes
+        maxFileBytes: this.genesis.limits.maxFileBytes,
+        oracles: this.genesis.oracles
       }
       const load = await this.load(reason, note)
       await this.commit([load])
@@ -231,7 +240,7 @@ export class VmHost extends ReadyResource {
     }
     // A dry run of the top level and init, on a view whose writes are thrown away.
     this.view = new FilesView(cores.drive, files.dbLength)
-    const config = { script, filename, timeoutMs: limits.timeoutMs, memoryMb: limits.memoryMb, maxResultBytes: limits.maxResultBytes, maxFileBytes: limits.maxFileBytes }
+    const config = { script, filename, timeoutMs: limits.timeoutMs, memoryMb: limits.memoryMb, maxResultBytes: limits.maxResultBytes, maxFileBytes: limits.maxFileBytes, oracles: Object.keys(this.opts.oracles ?? {}).sort() }
     const dry = await this.sandbox!.load(config, Date.now(), crypto.randomBytes(SEED_BYTES))
     if (!dry.result.ok) {
       throw new VmsError('SCRIPT_INIT_FAILED', `${filename} failed to load: ${dry.result.error?.name}: ${dry.result.error?.message}`)
@@ -239,7 +248,7 @@ export class VmHost extends ReadyResource {
     if (dry.methods.length === 0) throw new VmsError('SCRIPT_INVALID', `${filename} exports no methods: assign functions to exports.NAME`)
     const genesis: Genesis = {
       type: EntryType.GENESIS, apiVersion: SANDBOX_API_VERSION, filename, script,
-      filesKey: cores.drive.key, limits, oracles: [], time: Date.now(), files
+      filesKey: cores.drive.key, limits, oracles: Object.keys(this.opts.oracles ?? {}).sort(), time: Date.now(), files
     }
     await cores.log.append(encode(logEntry, genesis))
     return genesis
@@ -271,7 +280,7 @@ export class VmHost extends ReadyResource {
       this.methods = loaded.methods
       this.views = loaded.views
     } catch (err) {
-      result = { ok: false, limit: true, value: '', error: { name: 'LimitError', code: 'SANDBOX_CRASHED', message: (err as Error).message }, ops: [] }
+      result = { ok: false, limit: true, value: '', error: { name: 'LimitError', code: 'SANDBOX_CRASHED', message: (err as Error).message }, ops: [], oracles: [] }
     }
     if (result.limit) this.needsLoad = { reason: LoadReason.RECYCLE, note: 'init hit a limit' }
     this.view!.apply(result.ops)
@@ -408,7 +417,7 @@ export class VmHost extends ReadyResource {
           const rest = runnable.slice(got)
           if ((single || runnable.length === 1) && rest.length > 0) {
             const it = rest.shift()!
-            it.result = { ok: false, limit: true, value: '', error: { name: 'LimitError', code: 'SANDBOX_CRASHED', message: (err as Error).message }, ops: [] }
+            it.result = { ok: false, limit: true, value: '', error: { name: 'LimitError', code: 'SANDBOX_CRASHED', message: (err as Error).message }, ops: [], oracles: [] }
             this.ready_.push(it)
             this.kickCommit()
           }
@@ -497,6 +506,28 @@ export class VmHost extends ReadyResource {
     for (const fn of this.idle.splice(0)) fn()
   }
 
+  /** Run an oracle for the script; the output (logged, and replayed from the log) is canonical JSON. */
+  private async runOracle(name: string, input: string): Promise<string> {
+    const max = this.genesis!.limits.maxResultBytes
+    const fail = (code: string, message: string) => canonicalStringify({ error: { code, message: message.slice(0, 1024) } }, max)!
+    const fn = this.opts.oracles?.[name]
+    if (!fn) return fail('ORACLE_UNAVAILABLE', `this host has no oracle ${name}`)
+    let timer: NodeJS.Timeout | null = null
+    try {
+      const args = JSON.parse(input) as unknown[]
+      const value = await Promise.race([
+        Promise.resolve().then(() => fn(...args)),
+        new Promise((_, reject) => { timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${this.opts.oracleTimeoutMs ?? 10000} ms`), { code: 'ORACLE_TIMEOUT' })), this.opts.oracleTimeoutMs ?? 10000) })
+      ])
+      return canonicalStringify({ ok: value }, max) ?? '{}'
+    } catch (err) {
+      const e = err as Error & { code?: string }
+      return fail(e.code === 'ORACLE_TIMEOUT' ? 'ORACLE_TIMEOUT' : e.name === 'EncodingError' ? 'NOT_ENCODABLE' : 'ORACLE_FAILED', e.message)
+    } finally {
+      if (timer) clearTimeout(timer)
+    }
+  }
+
   /** Wait until some peer holds the log up to `length` (a mirror downloading it live). */
   private heldByAPeer(length: number): Promise<boolean> {
     const log = this.cores!.log as unknown as { peers: Array<{ remoteContiguousLength: number }>; on(e: string, f: () => void): void; off(e: string, f: () => void): void }
@@ -537,7 +568,8 @@ export class VmHost extends ReadyResource {
       const entry: LogEntry = it.kind === 'call'
         ? {
             type: EntryType.CALL, publicKey: it.call.publicKey, signature: it.call.signature, method: it.call.method,
-            args: it.call.args, nonce: it.call.nonce, time: it.time, seed: it.seed, oracles: [],
+            args: it.call.args, nonce: it.call.nonce, time: it.time, seed: it.seed,
+            oracles: it.result!.oracles.map((o) => ({ name: o.name, input: utf8.encode(o.input), output: utf8.encode(o.output) })),
             outcome: toOutcome(it.result!), files: states[i]!
           }
         : { type: EntryType.LOAD, reason: it.reason, time: it.time, seed: it.seed, note: it.note, outcome: toOutcome(it.result), files: states[i]! }

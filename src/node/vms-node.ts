@@ -123,7 +123,7 @@ export class VmsNode extends ReadyResource {
    * Host a VM: create it (named `name` in this node's storage) or reopen it,
    * and announce it on its discovery key.
    */
-  async host(script: string | null, opts: { name: string; filename?: string } & Pick<VmHostOptions, 'limits' | 'maxQueue' | 'durability' | 'durabilityTimeoutMs'>): Promise<VmHost> {
+  async host(script: string | null, opts: { name: string; filename?: string } & Pick<VmHostOptions, 'limits' | 'maxQueue' | 'durability' | 'durabilityTimeoutMs' | 'oracles' | 'oracleTimeoutMs'>): Promise<VmHost> {
     await this.ready()
     // Hosting needs the sandbox (Node + isolated-vm); a Bare client loads none of it.
     const missing = sandboxMissing()
@@ -131,7 +131,7 @@ export class VmsNode extends ReadyResource {
     const { VmHost } = await import('../host/vm-host.js')
     const ns = this.store.namespace('vm/' + opts.name)
     const onLog = (level: string, message: string) => this.opts.onLog?.(opts.name, level, message)
-    const durability = { durability: opts.durability, durabilityTimeoutMs: opts.durabilityTimeoutMs }
+    const durability = { durability: opts.durability, durabilityTimeoutMs: opts.durabilityTimeoutMs, oracles: opts.oracles, oracleTimeoutMs: opts.oracleTimeoutMs }
     const host = script === null
       ? await VmHost.open(ns, { onLog, ...durability })
       : await VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, onLog, ...durability })
@@ -145,11 +145,11 @@ export class VmsNode extends ReadyResource {
   }
 
   /** Host again every VM this storage hosted before. */
-  async hostStored(): Promise<VmHost[]> {
+  async hostStored(opts: Pick<VmHostOptions, 'oracles' | 'oracleTimeoutMs'> = {}): Promise<VmHost[]> {
     const missing = sandboxMissing()
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
     const out: VmHost[] = []
-    for (const { name, filename } of (await this.registry()).vms) out.push(await this.host(null, { name, filename }))
+    for (const { name, filename } of (await this.registry()).vms) out.push(await this.host(null, { name, filename, ...opts }))
     return out
   }
 

@@ -28,12 +28,12 @@ function send(msg: ToParent): void {
 
 // The isolate hands over the results of finished calls with each read, so the
 // host knows their writes before it answers.
-function hostRead(op: ReadOp, path: string, finished: RunResult[] | null): Promise<unknown> {
+function hostRead(op: ReadOp, path: string, finished: RunResult[] | null, arg?: string): Promise<unknown> {
   if (finished && finished.length > 0 && runningId !== -1) send({ t: 'results', id: runningId, results: finished, done: false, recycled: false })
   const rid = nextRid++
   return new Promise((resolve, reject) => {
     reads.set(rid, { resolve: (v) => resolve(new ivm.ExternalCopy(v).copyInto()), reject })
-    send({ t: 'read', rid, op, path })
+    send({ t: 'read', rid, op, path, arg })
   })
 }
 
@@ -44,7 +44,7 @@ function disposeIsolate(): void {
 }
 
 function limitResult(code: string, message: string): RunResult {
-  return { ok: false, limit: true, value: '', error: { name: 'LimitError', code, message }, ops: [] }
+  return { ok: false, limit: true, value: '', error: { name: 'LimitError', code, message }, ops: [], oracles: [] }
 }
 
 function classify(err: unknown): RunResult {
@@ -67,7 +67,7 @@ async function load(cfg: SandboxConfig, time: number, seed: Uint8Array): Promise
   await g.set('globalThis', g.derefInto())
   await g.set('__vmsRead', new ivm.Reference(hostRead))
   await g.set('__vmsLog', new ivm.Reference((level: string, message: string) => send({ t: 'log', level, message })))
-  await g.set('__vmsCfg', new ivm.ExternalCopy({ maxResultBytes: cfg.maxResultBytes, maxFileBytes: cfg.maxFileBytes, readOnly: !!cfg.readOnly }).copyInto())
+  await g.set('__vmsCfg', new ivm.ExternalCopy({ maxResultBytes: cfg.maxResultBytes, maxFileBytes: cfg.maxFileBytes, readOnly: !!cfg.readOnly, oracles: cfg.oracles ?? [] }).copyInto())
   await context.eval(`globalThis.__vmsRuntime = ${RUNTIME}(globalThis, __vmsRead, __vmsLog, ${CANONICAL}, __vmsCfg);
     delete globalThis.__vmsRead; delete globalThis.__vmsLog; delete globalThis.__vmsCfg`)
   const rt = await g.get('__vmsRuntime', { reference: true })
@@ -91,7 +91,7 @@ async function load(cfg: SandboxConfig, time: number, seed: Uint8Array): Promise
     const e = err as Error
     result = isolate.isDisposed || /timed out/.test(e.message)
       ? classify(err)
-      : { ok: false, limit: false, value: '', error: { name: e.name || 'Error', message: e.message, code: '' }, ops: [] }
+      : { ok: false, limit: false, value: '', error: { name: e.name || 'Error', message: e.message, code: '' }, ops: [], oracles: [] }
   }
   const { methods, views } = isolate && !isolate.isDisposed
     ? await methodsRef!.apply(undefined, [], { result: { copy: true } }) as { methods: string[]; views: string[] }

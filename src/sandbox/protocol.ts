@@ -25,6 +25,8 @@ export interface RunResult {
   value: string
   error: { name: string; message: string; code: string } | null
   ops: FileOp[]
+  /** The oracle calls the script made, in order: canonical JSON input (args array) and output ({"ok":…} or {"error":…}). */
+  oracles: Array<{ name: string; input: string; output: string }>
 }
 
 export interface SandboxConfig {
@@ -36,9 +38,11 @@ export interface SandboxConfig {
   maxFileBytes: number
   /** Views: every file write throws EROFS. */
   readOnly?: boolean
+  /** Oracle names declared in the genesis: `System.oracles.NAME(...)`. */
+  oracles?: string[]
 }
 
-export type ReadOp = 'list' | 'read' | 'info' | 'history'
+export type ReadOp = 'list' | 'read' | 'info' | 'history' | 'oracle'
 
 export type ToChild =
   | { t: 'check'; id: number; script: string; filename: string }
@@ -50,6 +54,6 @@ export type ToParent =
   | { t: 'checked'; id: number; error: string | null }
   | { t: 'loaded'; id: number; methods: string[]; views: string[]; result: RunResult }
   | { t: 'results'; id: number; results: RunResult[]; done: boolean; recycled: boolean }
-  | { t: 'read'; rid: number; op: ReadOp; path: string }
+  | { t: 'read'; rid: number; op: ReadOp; path: string; arg?: string }
   | { t: 'log'; level: string; message: string }
   | { t: 'failed'; id: number; message: string }

@@ -120,10 +120,31 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   let outbox: any[] = []
   let running = -1
 
-  function ask(op: string, path: string): any {
+  function ask(op: string, path: string, arg?: string): any {
     const out = outbox
     outbox = []
-    return hostRead.applySyncPromise(undefined, [op, path, out], { arguments: { copy: true } })
+    return hostRead.applySyncPromise(undefined, [op, path, out, arg], { arguments: { copy: true } })
+  }
+
+  // ---- oracles: the host answers; the call's entry records name, input and output --------
+  let oracleLog: Array<{ name: string; input: string; output: string }> = []
+  const oracles: any = {}
+  for (const name of (cfg.oracles || []) as string[]) {
+    oracles[name] = async (...args: any[]) => {
+      if (caller.id === '') throw new Error(`oracles cannot be called while the script loads (init): ${name}`)
+      const input = canonicalStringify(args, MAX_RESULT)
+      const output = ask('oracle', name, input === undefined ? '[]' : input) as string
+      oracleLog.push({ name, input: input === undefined ? '[]' : input, output })
+      const parsed = JSON.parse(output)
+      if (parsed.error) {
+        const err: any = new Error(`${name}: ${parsed.error.message}`)
+        err.name = 'OracleError'
+        err.code = parsed.error.code || 'ORACLE_FAILED'
+        throw err
+      }
+      return parsed.ok
+    }
+    ObjectFreeze(oracles[name])
   }
 
   function fsError(code: string, message: string, path: string) {
@@ -361,7 +382,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   const System = ObjectFreeze({
     caller: new Proxy({}, { get: (_t, k) => (k === 'id' ? caller.id : undefined), set: () => false }),
     files: ObjectFreeze(files),
-    oracles: ObjectFreeze({})
+    oracles: ObjectFreeze(oracles)
   })
   const module: any = { exports: {} }
   g.System = System
@@ -392,6 +413,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
 
   function begin(callerId: string, time: number, seed: number[]) {
     caller.id = callerId
+    oracleLog = []
     now = time
     seedRandom(seed)
     ops = []
@@ -415,7 +437,8 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     // Where the stack ends depends on how V8 compiled the code: not reproducible, so a limit.
     const limit = !ok && error.name === 'RangeError' && error.message === 'Maximum call stack size exceeded'
     if (limit) error = { name: 'LimitError', message: 'the call overflowed the stack', code: 'STACK_OVERFLOW' }
-    const out = ok ? { ok, limit: false, value: value_, error: null, ops } : { ok, limit, value: '', error, ops: [] }
+    const out = ok ? { ok, limit: false, value: value_, error: null, ops, oracles: oracleLog } : { ok, limit, value: '', error, ops: [], oracles: oracleLog }
+    oracleLog = []
     if (!ok) for (let i = undo.length - 1; i >= 0; i--) undo[i]!()
     ops = []
     undo = []

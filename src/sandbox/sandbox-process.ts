@@ -11,7 +11,7 @@ import type { CallInput, ReadOp, RunResult, SandboxConfig, ToChild, ToParent } f
 
 export interface SandboxHooks {
   /** Answer a file read of the running script (cache miss in the isolate). */
-  read(op: ReadOp, path: string): Promise<unknown>
+  read(op: ReadOp, path: string, arg?: string): Promise<unknown>
   /** A line the script wrote with console.* */
   log(level: string, message: string): void
 }
@@ -122,7 +122,7 @@ export class SandboxProcess {
         this.hooks.log(msg.level, msg.message)
         return
       case 'read':
-        this.hooks.read(msg.op, msg.path).then(
+        this.hooks.read(msg.op, msg.path, msg.arg).then(
           (value) => this.child?.send({ t: 'reply', rid: msg.rid, value }),
           (err: Error & { code?: string }) => this.child?.send({ t: 'reply', rid: msg.rid, error: { message: err.message, code: err.code ?? 'EIO' } })
         )
