@@ -60,6 +60,10 @@ export type VmsErrorCode =
   | 'INTERNAL'
   /** The call is logged, but no mirror held it within the time asked for (durability 'mirror'). */
   | 'DURABILITY_TIMEOUT'
+  /** The caller may not manage this node (deploy, ls, stop). */
+  | 'NOT_ALLOWED'
+  /** A node or VM quota is used up (VMs per node, storage or calls per second per VM). */
+  | 'QUOTA_EXCEEDED'
   /** A replay cannot start where it was asked to. */
   | 'REPLAY_INVALID'
 

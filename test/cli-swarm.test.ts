@@ -159,3 +159,32 @@ test('cli --local: serve starts a loopback DHT on the fixed port, call finds the
   t.is(JSON.parse(yes.out).receipt.index, 2)
   t.is(await stop(child), 0)
 })
+
+test('cli: serve --allow-deploy, then deploy, ls and stop from another process', async (t) => {
+  const net = await testnet(t)
+  const home = await t.tmp()
+  const env = { VMS_HOME: home, VMS_BOOTSTRAP: `127.0.0.1:${net.bootstrap[0]!.port}` }
+  // The deployer's identity is made on first use under VMS_HOME.
+  const who = await run(env, 'info', 'yryx99nudn9fpq7o6xe7z43oxn4xyxhq8joykkaih5yxgpepwe4o', '--timeout', '200')
+  void who
+  const { readFile } = await import('node:fs/promises')
+  const { Identity } = await import('../src/index.js')
+  const b4a = (await import('b4a')).default
+  const me = Identity.fromSeed(b4a.from(JSON.parse(await readFile(home + '/identity.json', 'utf8')).seed, 'hex')).id
+  const node = await new Promise<{ child: ChildProcess; key: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'serve', '--json', '--storage', home + '/node', '--allow-deploy', me], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    child.stdout.once('data', (d) => resolve({ child, key: JSON.parse(String(d).split('\n')[0]!).key }))
+    child.on('exit', (code) => reject(new Error('serve exited ' + code)))
+  })
+  t.teardown(() => { if (node.child.exitCode === null) node.child.kill('SIGKILL') })
+  const deployed = await run(env, 'deploy', EXAMPLE, '--to', node.key, '--json')
+  t.is(deployed.code, 0, deployed.err)
+  const key = JSON.parse(deployed.out).key
+  const called = await run(env, 'call', key, 'RSVP', 'true', 'deployed')
+  t.is(called.code, 0, called.err)
+  const ls = await run(env, 'ls', '--to', node.key, '--json')
+  t.is(JSON.parse(ls.out.trim()).key, key)
+  const stopped = await run(env, 'stop', key, '--to', node.key)
+  t.is(stopped.code, 0)
+  t.is(await stop(node.child), 0)
+})

@@ -148,6 +148,7 @@ declare module 'corestore' {
     close(): Promise<void>
     get(opts: { name?: string; key?: Uint8Array; exclusive?: boolean; writable?: boolean } | Uint8Array): Hypercore
     namespace(name: string): Corestore
+    createKeyPair(name: string): Promise<{ publicKey: Buffer; secretKey: Buffer }>
     session(): Corestore
     replicate(isInitiator: boolean | unknown, opts?: Record<string, unknown>): unknown
   }
@@ -324,6 +325,8 @@ declare module 'hyperswarm' {
     keyPair: { publicKey: Buffer; secretKey: Buffer }
     dht: unknown
     join(topic: Uint8Array, opts?: { server?: boolean; client?: boolean }): Discovery
+    joinPeer(publicKey: Uint8Array): void
+    listen(): Promise<void>
     leave(topic: Uint8Array): Promise<void>
     flush(): Promise<void>
     destroy(opts?: { force?: boolean }): Promise<void>

@@ -95,14 +95,25 @@ const serveCmd = command(
   rest('[...scripts]', 'service scripts'),
   flag('--storage [dir]', 'the node\'s storage directory (default: $VMS_HOME/storage)'),
   flag('--oracle [name=file]', 'add an oracle: the file exports the function scripts call as System.oracles.NAME (repeatable; makes the VM trusted)'),
+  flag('--allow-deploy [key]', 'accept `vms-node deploy`, `ls` and `stop` from this caller key (repeatable)'),
+  flag('--max-vms [n]', 'with --allow-deploy: most VMs this node hosts (default 100)'),
+  flag('--max-calls-per-second [n]', 'with --allow-deploy: per VM (default 1000)'),
+  flag('--max-storage [bytes]', 'with --allow-deploy: files per VM (default 256 MiB)'),
   ...net,
   async () => {
-    const scripts = restAndFlags(serveCmd, ['storage', 'bootstrap'], ['local', 'json'], ['oracle'])
+    const scripts = restAndFlags(serveCmd, ['storage', 'bootstrap', 'max-vms', 'max-calls-per-second', 'max-storage'], ['local', 'json'], ['oracle', 'allow-deploy'])
     const oracles = await loadOracles(serveCmd.flags.oracle ?? [])
+    const allow: string[] = serveCmd.flags.allowDeploy ?? []
+    const deploy = allow.length === 0 ? undefined : {
+      allow: allow.map((k) => { try { return toKey(k) } catch { return fail(`--allow-deploy ${k} is not a key (z-base-32 or hex)`) } }),
+      maxVms: serveCmd.flags.maxVms ? Number(serveCmd.flags.maxVms) : undefined,
+      maxCallsPerSecond: serveCmd.flags.maxCallsPerSecond ? Number(serveCmd.flags.maxCallsPerSecond) : undefined,
+      maxStorageBytes: serveCmd.flags.maxStorage ? Number(serveCmd.flags.maxStorage) : undefined
+    }
     const json = !!serveCmd.flags.json
     const storage = serveCmd.flags.storage || join(vmsHome(), 'storage')
     const dht = await chooseDht(serveCmd.flags)
-    const node = new VmsNode({ storage, bootstrap: dht.bootstrap, onLog: (vm, level, msg) => json ? undefined : console.error(`[${vm} ${level}] ${msg}`) })
+    const node = new VmsNode({ storage, bootstrap: dht.bootstrap, deploy, onLog: (vm, level, msg) => json ? undefined : console.error(`[${vm} ${level}] ${msg}`) })
     await node.ready().catch((err: Error) => fail(`cannot open ${storage}: ${err.message} (is another vms-node using it?)`))
     const hosted = [] as Array<{ name: string; file: string; host: Awaited<ReturnType<VmsNode['host']>> }>
     try {
@@ -117,7 +128,11 @@ const serveCmd = command(
       await node.close()
       fail((err as Error).message)
     }
-    if (hosted.length === 0) { await node.close(); fail(`nothing to serve: give scripts, or a --storage that holds VMs`) }
+    if (hosted.length === 0 && !deploy) { await node.close(); fail(`nothing to serve: give scripts, a --storage that holds VMs, or --allow-deploy`) }
+    if (deploy) {
+      if (json) console.log(JSON.stringify({ event: 'node', key: formatKey(node.key), deployers: allow.length }))
+      else console.log(`vms-node node ${formatKey(node.key)}   (deployers: vms-node deploy SCRIPT --to this key)`)
+    }
     for (const { host } of hosted) {
       const key = formatKey(host.key)
       if (json) console.log(JSON.stringify({ event: 'serving', filename: host.genesis!.filename, key, files: formatKey(host.drive.key), dht: dht.describe }))
@@ -142,10 +157,15 @@ const serveCmd = command(
 function restAndFlags(cmd: { rest: string[] | null; flags: Record<string, any> }, valued: string[], booleans: string[], multiple: string[] = []): string[] {
   const out: string[] = []
   const rest = cmd.rest ?? []
+  // paparam names flags in camelCase (--allow-deploy → allowDeploy).
+  const camel = (n: string) => n.replace(/-([a-z])/g, (_, ch: string) => ch.toUpperCase())
+  valued = valued.map(camel)
+  booleans = booleans.map(camel)
+  multiple = multiple.map(camel)
   for (const m of multiple) if (cmd.flags[m] !== undefined && !Array.isArray(cmd.flags[m])) cmd.flags[m] = [cmd.flags[m]]
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!
-    const name = a.replace(/^--/, '')
+    const name = camel(a.replace(/^--/, ''))
     if (a.startsWith('--') && multiple.includes(name) && i + 1 < rest.length) (cmd.flags[name] ??= []).push(rest[++i])
     else if (a.startsWith('--') && valued.includes(name) && i + 1 < rest.length) cmd.flags[name] = rest[++i]
     else if (a.startsWith('--') && booleans.includes(name)) cmd.flags[name] = true
@@ -370,6 +390,58 @@ const mirrorCmd = command(
   }
 )
 
+const manageFlags = [...clientFlags, flag('--to [node]', 'the node\'s key (printed by `serve --allow-deploy`)')]
+
+async function withNode<T>(cmd: { flags: Record<string, any> }, fn: (remote: Awaited<ReturnType<VmsNode['manage']>>) => Promise<T>): Promise<T> {
+  if (!cmd.flags.to) fail('give the node with --to NODE_KEY')
+  return withClient(cmd.flags, async (node) => {
+    const remote = await node.manage(cmd.flags.to).catch((err: Error) => fail(err.message))
+    return fn(remote)
+  })
+}
+
+const deployCmd = command(
+  'deploy',
+  summary('Send a script to a node that allows you (serve --allow-deploy): it creates and hosts a new VM; prints its key'),
+  arg('<script>', 'the service script'),
+  ...manageFlags,
+  async () => {
+    const file = deployCmd.args.script!
+    const script = await readText(file, 'utf8').catch(() => fail(`cannot read ${file}`))
+    await withNode(deployCmd, async (remote) => {
+      const { key } = await remote.deploy(script, basename(file)).catch((err: Error) => fail(err.message))
+      if (deployCmd.flags.json) console.log(JSON.stringify({ key }))
+      else console.log(key)
+    })
+  }
+)
+
+const lsCmd = command(
+  'ls',
+  summary('List the VMs a node hosts (you must be allowed to deploy there)'),
+  ...manageFlags,
+  async () => {
+    await withNode(lsCmd, async (remote) => {
+      const vms = await remote.ls().catch((err: Error) => fail(err.message))
+      for (const v of vms) console.log(lsCmd.flags.json ? JSON.stringify(v) : `${v.key}  ${v.filename}  ${v.length} entries`)
+    })
+  }
+)
+
+const stopCmd = command(
+  'stop',
+  summary('Stop serving a VM on a node (its log and files stay); you must be allowed to deploy there'),
+  arg('<key>', 'the VM key'),
+  ...manageFlags,
+  async () => {
+    await withNode(stopCmd, async (remote) => {
+      await remote.stop(stopCmd.args.key!).catch((err: Error) => fail(err.message))
+      if (stopCmd.flags.json) console.log(JSON.stringify({ stopped: stopCmd.args.key }))
+      else console.log(`stopped ${stopCmd.args.key}`)
+    })
+  }
+)
+
 const testnetCmd = command(
   'testnet',
   summary('Run a DHT bootstrap node on loopback, for offline use'),
@@ -487,7 +559,7 @@ process.on('unhandledRejection', (err) => {
 })
 
 const cli = command('vms-node', summary('Auditable services: a sandboxed script, a signed call log, a files archive, replay'),
-  serveCmd, callCmd, filesCmd, infoCmd, replCmd, auditCmd, verifyReportCmd, mirrorCmd, testnetCmd, createCmd, logCmd, replayCmd, combineCmd)
+  serveCmd, callCmd, filesCmd, infoCmd, replCmd, auditCmd, verifyReportCmd, mirrorCmd, deployCmd, lsCmd, stopCmd, testnetCmd, createCmd, logCmd, replayCmd, combineCmd)
 
 try {
   cli.parse()

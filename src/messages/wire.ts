@@ -198,6 +198,39 @@ export const viewResponse: Encoding<ViewResponse> = {
   }
 }
 
+/** The control protocol of a node (deploy, ls, stop), on channel `vms-node/control/1`. */
+export const CONTROL_PROTOCOL = 'vms-node/control/1'
+const [NS_CONTROL] = crypto.namespace('vms-node/control', 1) as [Buffer]
+
+export interface ControlRequest { id: number; op: string; payload: Uint8Array; caller: Uint8Array; time: number; signature: Uint8Array }
+export interface ControlResponse { id: number; error: WireError | null; result: Uint8Array }
+
+export const controlRequest: Encoding<ControlRequest> = {
+  preencode(s, m) { c.uint.preencode(s, m.id); c.string.preencode(s, m.op); c.buffer.preencode(s, m.payload); c.fixed32.preencode(s, m.caller); c.uint.preencode(s, m.time); c.fixed64.preencode(s, m.signature) },
+  encode(s, m) { c.uint.encode(s, m.id); c.string.encode(s, m.op); c.buffer.encode(s, m.payload); c.fixed32.encode(s, m.caller); c.uint.encode(s, m.time); c.fixed64.encode(s, m.signature) },
+  decode(s) { return { id: c.uint.decode(s), op: c.string.decode(s), payload: c.buffer.decode(s) ?? new Uint8Array(0), caller: c.fixed32.decode(s), time: c.uint.decode(s), signature: c.fixed64.decode(s) } }
+}
+
+export const controlResponse: Encoding<ControlResponse> = {
+  preencode(s, m) { c.uint.preencode(s, m.id); c.uint.preencode(s, 0); if (m.error) { c.string.preencode(s, m.error.code); c.string.preencode(s, m.error.message) } else c.buffer.preencode(s, m.result) },
+  encode(s, m) { c.uint.encode(s, m.id); c.uint.encode(s, m.error ? 1 : 0); if (m.error) { c.string.encode(s, m.error.code); c.string.encode(s, m.error.message) } else c.buffer.encode(s, m.result) },
+  decode(s) {
+    const id = c.uint.decode(s)
+    const flags = c.uint.decode(s)
+    if (flags & 1) return { id, error: { code: c.string.decode(s), message: c.string.decode(s), remote: null }, result: new Uint8Array(0) }
+    return { id, error: null, result: c.buffer.decode(s) ?? new Uint8Array(0) }
+  }
+}
+
+/** What a deployer signs: the node it addresses, the operation, its payload, the time. */
+export function controlSignable(nodeKey: Uint8Array, op: string, payload: Uint8Array, time: number): Buffer {
+  const s = c.state()
+  c.fixed32.preencode(s, nodeKey); c.string.preencode(s, op); c.buffer.preencode(s, payload); c.uint.preencode(s, time)
+  s.buffer = b4a.allocUnsafe(s.end)
+  c.fixed32.encode(s, nodeKey); c.string.encode(s, op); c.buffer.encode(s, payload); c.uint.encode(s, time)
+  return b4a.concat([NS_CONTROL, s.buffer])
+}
+
 /** What a host signs to prove, on this connection, that it holds the VM's log key. */
 export function proofSignable(handshakeHash: Uint8Array, vmKey: Uint8Array): Buffer {
   return b4a.concat([NS_PROOF, handshakeHash, vmKey])

@@ -16,6 +16,7 @@ import { addAttestationMessages } from './attestation-messages.js'
 import { addHeadExchange, type Equivocation } from './head-exchange.js'
 import { addViewMessages } from './view-messages.js'
 import type { ViewRunner } from '../host/view-runner.js'
+import type { Quota } from './quota.js'
 import type { AttestationBook } from './attestation-book.js'
 
 /** Most requests one channel may have unanswered. */
@@ -25,7 +26,7 @@ export const MAX_INFLIGHT_BYTES_PER_CHANNEL = 8 * 1024 * 1024
 /** Largest request frame accepted, beyond the VM's args limit. */
 const FRAME_SLACK = 1024
 
-export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, book: AttestationBook, onEquivocation: (e: Equivocation) => void, views: () => ViewRunner | null): void {
+export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, book: AttestationBook, onEquivocation: (e: Equivocation) => void, views: () => ViewRunner | null, quota: Quota | null = null): void {
   let inflight = 0
   let inflightBytes = 0
   const channel = mux.createChannel({
@@ -58,6 +59,8 @@ export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, b
       if (inflight >= MAX_INFLIGHT_PER_CHANNEL || inflightBytes + raw.byteLength > MAX_INFLIGHT_BYTES_PER_CHANNEL) {
         return reply({ id: req.id, error: wireError(new VmsError('QUEUE_FULL', `${inflight} calls (${inflightBytes} bytes) in flight on this connection: wait for answers`)), value: EMPTY, receipt: null })
       }
+      const over = quota?.check()
+      if (over) return reply({ id: req.id, error: wireError(over), value: EMPTY, receipt: null })
       inflight++
       inflightBytes += raw.byteLength
       const size = raw.byteLength

@@ -14,6 +14,10 @@ import { Identity, toKey, formatKey } from '../identity.js'
 import { VmsError } from '../errors.js'
 import { PROTOCOL } from '../messages/wire.js'
 import { openHostChannel } from './host-channel.js'
+import { serveControl, controlCall, type DeployPolicy, type ControlHandlers } from './control.js'
+import { Quota } from './quota.js'
+import { CONTROL_PROTOCOL } from '../messages/wire.js'
+import crypto from 'hypercore-crypto'
 import { openMirrorChannel } from './mirror-channel.js'
 import { AttestationBook } from './attestation-book.js'
 import { openReplica, downloadAll, keepAll, type ReplicaProgress } from '../audit/swarm-replica.js'
@@ -42,12 +46,14 @@ export interface VmsNodeOptions {
    * report as equivocation. @default made and kept in storage
    */
   primaryKey?: Uint8Array
+  /** Accept deployments (and ls, stop) from these caller keys, within these quotas. */
+  deploy?: DeployPolicy
   /** Time-out of dialling and of each call, in ms. @default 15000 */
   timeoutMs?: number
   onLog?: (vm: string, level: string, message: string) => void
 }
 
-interface Registry { vms: Array<{ name: string; filename: string }>; mirrors?: string[] }
+interface Registry { vms: Array<{ name: string; filename: string; key?: string }>; mirrors?: string[] }
 
 export class VmsNode extends ReadyResource {
   readonly opts: VmsNodeOptions
@@ -60,6 +66,7 @@ export class VmsNode extends ReadyResource {
   private mirrors = new Map<string, { key: Buffer; log: Hypercore; drive: Hyperdrive; close(): Promise<void> }>()
   private muxes = new Set<{ mux: Protomux; conn: Connection }>()
   private books = new Map<string, AttestationBook>()
+  private quotas = new Map<string, Quota>()
   private views = new Map<string, ViewRunner>()
   private ViewRunnerClass: (typeof import('../host/view-runner.js'))['ViewRunner'] | null = null
   /** Proofs that a host showed peers different histories (two signed heads that disagree). */
@@ -83,8 +90,11 @@ export class VmsNode extends ReadyResource {
     if (!sandboxMissing()) this.ViewRunnerClass = (await import('../host/view-runner.js')).ViewRunner
     this.store = new Corestore(this.opts.storage, this.opts.primaryKey ? { primaryKey: this.opts.primaryKey, unsafe: true } : {})
     await this.store.ready()
-    this.network = await openNetwork({ bootstrap: this.opts.bootstrap, dht: this.opts.dht })
+    // The node's own key (stable across restarts): others find it by this key on the DHT.
+    const keyPair = await this.nodeKeyPair()
+    this.network = await openNetwork({ bootstrap: this.opts.bootstrap, dht: this.opts.dht, keyPair })
     this.swarm = this.network.swarm
+    if (this.opts.deploy) await this.swarm.listen()
     this.swarm.on('connection', (conn: Connection) => this.onConnection(conn))
   }
 
@@ -116,8 +126,85 @@ export class VmsNode extends ReadyResource {
     return b
   }
 
+  /** The node's swarm key pair, made once and kept in its storage (a Bare client makes a new one each time). */
+  private async nodeKeyPair(): Promise<{ publicKey: Buffer; secretKey: Buffer }> {
+    if (sandboxMissing()) return crypto.keyPair()
+    const { readFile, writeFile } = await import('node:fs/promises')
+    const { join } = await import('node:path')
+    const file = join(this.opts.storage, 'node-key.json')
+    try {
+      const { seed } = JSON.parse(await readFile(file, 'utf8')) as { seed: string }
+      return crypto.keyPair(b4a.from(seed, 'hex'))
+    } catch {
+      const seed = crypto.randomBytes(32)
+      await writeFile(file, JSON.stringify({ seed: b4a.toString(seed, 'hex') }) + '\n', { mode: 0o600 })
+      return crypto.keyPair(seed)
+    }
+  }
+
   /** The VMs this node hosts. */
   get hosted(): VmHost[] { return [...this.hosts.values()] }
+
+  /** This node's public key: deployers reach it by this key. */
+  get key(): Buffer { return this.swarm.keyPair.publicKey }
+
+  /** Stop serving a VM (its log and files stay in storage; it is no longer served after a restart). */
+  async unhost(key: Uint8Array | string): Promise<void> {
+    const k = toKey(key)
+    const hex = b4a.toString(k, 'hex')
+    const host = this.hosts.get(hex)
+    if (!host) throw new VmsError('NOT_FOUND', `this node does not host VM ${formatKey(k)}`)
+    this.hosts.delete(hex)
+    await this.swarm.leave(host.discoveryKey).catch(() => {})
+    await host.close()
+    const reg = await this.registry()
+    reg.vms = reg.vms.filter((v) => v.key !== hex)
+    await this.saveRegistry(reg)
+  }
+
+  /** Manage a remote node by its key: deploy a script as a new VM, list its VMs, stop one. Signed by this node's identity. */
+  async manage(nodeKey: Uint8Array | string): Promise<{ deploy(script: string, filename?: string): Promise<{ key: string }>; ls(): Promise<Array<{ key: string; filename: string; length: number }>>; stop(key: string): Promise<void> }> {
+    await this.ready()
+    const k = toKey(nodeKey)
+    const timeoutMs = this.opts.timeoutMs ?? 15000
+    this.swarm.joinPeer(k)
+    const find = () => [...this.muxes].find((m) => b4a.equals(m.conn.remotePublicKey, k))
+    const end = Date.now() + timeoutMs
+    while (!find()) {
+      if (Date.now() > end) throw new VmsError('HOST_OFFLINE', `node ${formatKey(k)} did not answer within ${timeoutMs} ms: is it running with --allow-deploy, on the same DHT?`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    const call = (op: string, payload: unknown) => controlCall(find()!.mux, k, this.identity, op, payload, timeoutMs)
+    return {
+      deploy: (script, filename = 'script.js') => call('deploy', { script, filename }) as Promise<{ key: string }>,
+      ls: () => call('ls', {}) as Promise<Array<{ key: string; filename: string; length: number }>>,
+      stop: async (key) => { await call('stop', { key }) }
+    }
+  }
+
+  private controlHandlers(): ControlHandlers {
+    const policy = this.opts.deploy!
+    return {
+      deploy: async (script, filename) => {
+        if (this.hosts.size >= (policy.maxVms ?? 100)) throw new VmsError('QUOTA_EXCEEDED', `this node hosts ${this.hosts.size} VMs, its limit`)
+        const name = 'deployed-' + b4a.toString(crypto.hash(b4a.from(script + '\n' + Date.now() + Math.random())), 'hex').slice(0, 16)
+        const host = await this.host(script, { name, filename })
+        return { key: formatKey(host.key) }
+      },
+      ls: async () => this.hosted.map((h) => ({ key: formatKey(h.key), filename: h.genesis!.filename, length: h.log.length })),
+      stop: async (key) => { await this.unhost(key) }
+    }
+  }
+
+  /** Per-VM quotas of a deploying node (calls per second, storage). */
+  private quotaFor(host: VmHost): Quota | null {
+    const policy = this.opts.deploy
+    if (!policy) return null
+    const hex = b4a.toString(host.key, 'hex')
+    let q = this.quotas.get(hex)
+    if (!q) this.quotas.set(hex, q = new Quota(host, policy.maxCallsPerSecond ?? 1000, policy.maxStorageBytes ?? 256 * 1024 * 1024))
+    return q
+  }
 
   /**
    * Host a VM: create it (named `name` in this node's storage) or reopen it,
@@ -137,8 +224,8 @@ export class VmsNode extends ReadyResource {
       : await VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, onLog, ...durability })
     this.hosts.set(b4a.toString(host.key, 'hex'), host)
     watchConflicts(host.log, host.key, this.onEquivocation)
-    await this.remember(opts.name, opts.filename ?? opts.name)
-    for (const { mux, conn } of this.muxes) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation, () => this.viewRunner(host.key, host.log, host.drive))
+    await this.remember(opts.name, opts.filename ?? opts.name, b4a.toString(host.key, 'hex'))
+    for (const { mux, conn } of this.muxes) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation, () => this.viewRunner(host.key, host.log, host.drive), this.quotaFor(host))
     const discovery = this.swarm.join(host.discoveryKey, { server: true, client: false })
     await discovery.flushed()
     return host
@@ -290,17 +377,22 @@ export class VmsNode extends ReadyResource {
     this.muxes.add(entry)
     conn.on('error', () => {})
     conn.on('close', () => this.muxes.delete(entry))
+    if (this.opts.deploy) {
+      const serve = () => serveControl(mux, this.key, this.opts.deploy!, this.controlHandlers())
+      mux.pair({ protocol: CONTROL_PROTOCOL }, serve)
+      serve()
+    }
     mux.pair({ protocol: PROTOCOL }, (id: Uint8Array) => {
       const hex = id ? b4a.toString(id, 'hex') : ''
       const host = this.hosts.get(hex)
-      if (host) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation, () => this.viewRunner(host.key, host.log, host.drive))
+      if (host) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation, () => this.viewRunner(host.key, host.log, host.drive), this.quotaFor(host))
       const mirror = this.mirrors.get(hex)
       // protomux waits for this: the channel must exist before it answers the remote's open.
       if (mirror && !host) return openMirrorChannel(mux, mirror, this.book(mirror.key), this.onEquivocation, () => this.viewRunner(mirror.key, mirror.log, mirror.drive)).catch(() => {})
       return undefined
       // Channels for VMs this node does not host are left unanswered (and time out on the other side).
     })
-    for (const host of this.hosts.values()) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation, () => this.viewRunner(host.key, host.log, host.drive))
+    for (const host of this.hosts.values()) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation, () => this.viewRunner(host.key, host.log, host.drive), this.quotaFor(host))
     for (const [hex, m] of this.mirrors) if (!this.hosts.has(hex)) openMirrorChannel(mux, m, this.book(m.key), this.onEquivocation, () => this.viewRunner(m.key, m.log, m.drive)).catch(() => {})
     for (const handle of this.handles.values()) handle.attach(mux, conn)
   }
@@ -331,10 +423,10 @@ export class VmsNode extends ReadyResource {
     await writeFile(join(this.opts.storage, 'vms.json'), JSON.stringify(reg, null, 2))
   }
 
-  private async remember(name: string, filename: string): Promise<void> {
+  private async remember(name: string, filename: string, key: string): Promise<void> {
     const reg = await this.registry()
     if (reg.vms.some((v) => v.name === name)) return
-    reg.vms.push({ name, filename })
+    reg.vms.push({ name, filename, key })
     await this.saveRegistry(reg)
   }
 }

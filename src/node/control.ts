@@ -1,0 +1,96 @@
+/**
+ * Provisioning at will: a node started with a list of deployer keys accepts,
+ * over its control channel, signed requests to deploy a script as a new VM,
+ * list the VMs it hosts, and stop one (its log and files stay). The node is
+ * found by its own public key on the DHT. Quotas: VMs per node, storage and
+ * calls per second per VM.
+ */
+import c from 'compact-encoding'
+import b4a from 'b4a'
+import crypto from 'hypercore-crypto'
+import type Protomux from 'protomux'
+import { VmsError } from '../errors.js'
+import { formatKey, type Identity } from '../identity.js'
+import { decodeStrict, encode } from '../messages/index.js'
+import { CONTROL_PROTOCOL, controlRequest, controlResponse, controlSignable, type ControlResponse } from '../messages/wire.js'
+
+export interface DeployPolicy {
+  /** Caller keys allowed to deploy, list and stop. */
+  allow: Uint8Array[]
+  /** Most VMs this node hosts. @default 100 */
+  maxVms?: number
+  /** Most bytes of files one VM may hold (beyond it, calls are refused). @default 256 MiB */
+  maxStorageBytes?: number
+  /** Most calls per second one VM accepts. @default 1000 */
+  maxCallsPerSecond?: number
+}
+
+export interface ControlHandlers {
+  deploy(script: string, filename: string): Promise<{ key: string }>
+  ls(): Promise<Array<{ key: string; filename: string; length: number }>>
+  stop(key: string): Promise<void>
+}
+
+const CLOCK_WINDOW = 5 * 60 * 1000
+const MAX_SCRIPT = 1024 * 1024
+
+/** The node's side: answer signed control requests from allowed keys. */
+export function serveControl(mux: Protomux, nodeKey: Uint8Array, policy: DeployPolicy, handlers: ControlHandlers): void {
+  const channel = mux.createChannel({ protocol: CONTROL_PROTOCOL, handshake: c.raw })
+  if (!channel) return
+  const answers = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
+  channel.addMessage({
+    encoding: c.raw,
+    onmessage(raw: Uint8Array) {
+      let req
+      try { req = decodeStrict(controlRequest, raw, 'control request') } catch { channel.close(); return }
+      const reply = (res: ControlResponse) => { if (!channel.closed) answers.send(encode(controlResponse, res)) }
+      const refuse = (err: VmsError) => reply({ id: req.id, error: { code: err.code, message: err.message, remote: null }, result: new Uint8Array(0) })
+      if (!policy.allow.some((k) => b4a.equals(k, req.caller))) return refuse(new VmsError('NOT_ALLOWED', `caller ${formatKey(req.caller)} may not manage this node: start it with --allow-deploy ${formatKey(req.caller)}`))
+      if (Math.abs(Date.now() - req.time) > CLOCK_WINDOW) return refuse(new VmsError('BAD_NONCE', 'the request is too old or from the future: check the clocks'))
+      if (!crypto.verify(controlSignable(nodeKey, req.op, req.payload, req.time), req.signature, req.caller)) return refuse(new VmsError('BAD_SIGNATURE', 'the request\'s signature does not verify'))
+      const done = (v: unknown) => reply({ id: req.id, error: null, result: b4a.from(JSON.stringify(v ?? null)) })
+      const fail = (err: unknown) => refuse(err instanceof VmsError ? err : new VmsError('INTERNAL', (err as Error).message))
+      let body: Record<string, string>
+      try { body = JSON.parse(b4a.toString(req.payload)) } catch { return refuse(new VmsError('MALFORMED_REQUEST', 'the payload is not JSON')) }
+      if (req.op === 'deploy') {
+        if (typeof body.script !== 'string' || b4a.byteLength(body.script) > MAX_SCRIPT) return refuse(new VmsError('TOO_LARGE', `a script must be a string of at most ${MAX_SCRIPT} bytes`))
+        handlers.deploy(body.script, typeof body.filename === 'string' ? body.filename : 'script.js').then(done, fail)
+      } else if (req.op === 'ls') {
+        handlers.ls().then(done, fail)
+      } else if (req.op === 'stop') {
+        handlers.stop(String(body.key)).then(done, fail)
+      } else {
+        refuse(new VmsError('MALFORMED_REQUEST', `unknown operation ${req.op}`))
+      }
+    }
+  })
+  channel.open(b4a.alloc(0))
+}
+
+/** The deployer's side: one signed request, one answer. */
+export function controlCall(mux: Protomux, nodeKey: Uint8Array, identity: Identity, op: string, payload: unknown, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const channel = mux.createChannel({ protocol: CONTROL_PROTOCOL, handshake: c.raw })
+    if (!channel) { reject(new VmsError('CONNECTION_LOST', 'cannot open the control channel')); return }
+    const timer = setTimeout(() => { channel.close(); reject(new VmsError('TIMEOUT', `the node did not answer ${op} within ${timeoutMs} ms`)) }, timeoutMs)
+    // The same message order as the node's: 0 answers, 1 requests.
+    channel.addMessage({
+      encoding: c.raw,
+      onmessage(raw: Uint8Array) {
+        clearTimeout(timer)
+        channel.close()
+        let res
+        try { res = decodeStrict(controlResponse, raw, 'control response') } catch (err) { reject(err); return }
+        if (res.error) reject(new VmsError(res.error.code as never, res.error.message.replace(/^[A-Z_]+: /, '')))
+        else resolve(JSON.parse(b4a.toString(res.result)))
+      }
+    })
+    const requests = channel.addMessage({ encoding: c.raw, onmessage: () => {} })
+    channel.open(b4a.alloc(0))
+    const body = b4a.from(JSON.stringify(payload ?? {}))
+    const time = Date.now()
+    const signature = crypto.sign(controlSignable(nodeKey, op, body, time), identity.secretKey)
+    requests.send(encode(controlRequest, { id: 1, op, payload: body, caller: identity.publicKey, time, signature }))
+  })
+}
