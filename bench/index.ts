@@ -133,91 +133,91 @@ async function saturate(n: number, inflight: number, fn: () => Promise<unknown>)
 /** Everything on one loopback testnet, in this process: a raw RPC echo pair, and a host node with a VM. */
 async function swarmBench(): Promise<Figure[]> {
   return withTestnet(async (net, tmp) => {
-  // Raw protomux-rpc echo over the same kind of swarm connection.
-  const a = new Hyperswarm({ dht: net.createNode() })
-  const b = new Hyperswarm({ dht: net.createNode() })
-  const topic = crypto.randomBytes(32)
-  a.on('connection', (conn: unknown) => { const rpc = new ProtomuxRPC(conn); rpc.respond('echo', (req) => req) })
-  const client = new Promise<ProtomuxRPC>((resolve) => b.on('connection', (conn: unknown) => resolve(new ProtomuxRPC(conn))))
-  await a.join(topic, { server: true, client: false }).flushed()
-  b.join(topic, { server: false, client: true })
-  const rpc = await client
-  const payload = Buffer.alloc(120, 1)
-  await saturate(2000, 64, () => rpc.request('echo', payload))
-  const raw = await saturate(20000, 64, () => rpc.request('echo', payload))
-  await a.destroy()
-  await b.destroy()
+    // Raw protomux-rpc echo over the same kind of swarm connection.
+    const a = new Hyperswarm({ dht: net.createNode() })
+    const b = new Hyperswarm({ dht: net.createNode() })
+    const topic = crypto.randomBytes(32)
+    a.on('connection', (conn: unknown) => { const rpc = new ProtomuxRPC(conn); rpc.respond('echo', (req) => req) })
+    const client = new Promise<ProtomuxRPC>((resolve) => b.on('connection', (conn: unknown) => resolve(new ProtomuxRPC(conn))))
+    await a.join(topic, { server: true, client: false }).flushed()
+    b.join(topic, { server: false, client: true })
+    const rpc = await client
+    const payload = Buffer.alloc(120, 1)
+    await saturate(2000, 64, () => rpc.request('echo', payload))
+    const raw = await saturate(20000, 64, () => rpc.request('echo', payload))
+    await a.destroy()
+    await b.destroy()
 
-  const hostNode = new VmsNode({ storage: await tmp(), dht: net.createNode() })
-  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
-  const dials: number[] = []
-  for (let i = 0; i < 5; i++) {
-    const fresh = new VmsNode({ storage: await tmp(), dht: net.createNode() })
-    const t = performance.now()
-    const h = await fresh.dial(vm.key)
-    await h.call('RSVP', true, 'dial')
-    dials.push(performance.now() - t)
-    await fresh.close()
-  }
-  const caller = new VmsNode({ storage: await tmp(), dht: net.createNode() })
-  const handle = await caller.dial(vm.key)
-  await saturate(500, 64, () => handle.call('RSVP', true, 'warm'))
-  const calls = await saturate(5000, 64, () => handle.call('RSVP', true, 'bench'))
-  const times: number[] = []
-  for (let i = 0; i < 500; i++) {
-    const t = performance.now()
-    await handle.call('RSVP', i % 2 === 0, 'latency')
-    times.push(performance.now() - t)
-  }
-  await caller.close()
-  await hostNode.close()
-  return [
-    { name: 'rpc_raw_calls_per_s', value: Math.round(raw), unit: 'calls/s' },
-    { name: 'swarm_calls_per_s', value: Math.round(calls), unit: 'calls/s' },
-    { name: 'swarm_to_raw_ratio', value: Math.round((calls / raw) * 1000) / 1000, unit: 'ratio' },
-    { name: 'swarm_call_p50_ms', value: round3(median(times)), unit: 'ms' },
-    { name: 'dial_ms', value: round3(median(dials)), unit: 'ms' }
-  ]
+    const hostNode = new VmsNode({ storage: await tmp(), dht: net.createNode() })
+    const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+    const dials: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const fresh = new VmsNode({ storage: await tmp(), dht: net.createNode() })
+      const t = performance.now()
+      const h = await fresh.dial(vm.key)
+      await h.call('RSVP', true, 'dial')
+      dials.push(performance.now() - t)
+      await fresh.close()
+    }
+    const caller = new VmsNode({ storage: await tmp(), dht: net.createNode() })
+    const handle = await caller.dial(vm.key)
+    await saturate(500, 64, () => handle.call('RSVP', true, 'warm'))
+    const calls = await saturate(5000, 64, () => handle.call('RSVP', true, 'bench'))
+    const times: number[] = []
+    for (let i = 0; i < 500; i++) {
+      const t = performance.now()
+      await handle.call('RSVP', i % 2 === 0, 'latency')
+      times.push(performance.now() - t)
+    }
+    await caller.close()
+    await hostNode.close()
+    return [
+      { name: 'rpc_raw_calls_per_s', value: Math.round(raw), unit: 'calls/s' },
+      { name: 'swarm_calls_per_s', value: Math.round(calls), unit: 'calls/s' },
+      { name: 'swarm_to_raw_ratio', value: Math.round((calls / raw) * 1000) / 1000, unit: 'ratio' },
+      { name: 'swarm_call_p50_ms', value: round3(median(times)), unit: 'ms' },
+      { name: 'dial_ms', value: round3(median(dials)), unit: 'ms' }
+    ]
   })
 }
 
 /** A host with a long log on a loopback testnet; fresh volunteers audit it over the swarm. */
 async function auditSwarmBench(): Promise<Figure[]> {
   return withTestnet(async (net, tmp) => {
-  const hostNode = new VmsNode({ storage: await tmp(), dht: net.createNode() })
-  const vm = await hostNode.host(RSVP, { name: 'rsvp', maxQueue: 4096 })
-  await drive(vm, signCalls(vm.key, AUDIT_CALLS), 256)
-  const rates: number[] = []
-  for (let r = 0; r < 3; r++) {
-    const volunteer = new VmsNode({ storage: await tmp(), dht: net.createNode(), timeoutMs: 60000 })
-    const start = performance.now()
-    const report = await volunteer.audit(vm.key)
-    const secs = (performance.now() - start) / 1000
-    await volunteer.close()
-    if (!report.ok) throw new Error('audit of an honest host failed: ' + JSON.stringify(report.divergence ?? report.inconclusive))
-    rates.push(report.calls / secs)
-  }
-  await hostNode.close()
-  return [{ name: 'audit_swarm_calls_per_s', value: Math.round(median(rates)), unit: 'calls/s' }]
+    const hostNode = new VmsNode({ storage: await tmp(), dht: net.createNode() })
+    const vm = await hostNode.host(RSVP, { name: 'rsvp', maxQueue: 4096 })
+    await drive(vm, signCalls(vm.key, AUDIT_CALLS), 256)
+    const rates: number[] = []
+    for (let r = 0; r < 3; r++) {
+      const volunteer = new VmsNode({ storage: await tmp(), dht: net.createNode(), timeoutMs: 60000 })
+      const start = performance.now()
+      const report = await volunteer.audit(vm.key)
+      const secs = (performance.now() - start) / 1000
+      await volunteer.close()
+      if (!report.ok) throw new Error('audit of an honest host failed: ' + JSON.stringify(report.divergence ?? report.inconclusive))
+      rates.push(report.calls / secs)
+    }
+    await hostNode.close()
+    return [{ name: 'audit_swarm_calls_per_s', value: Math.round(median(rates)), unit: 'calls/s' }]
   })
 }
 
 /** A host under steady load; how far behind its log's head a following volunteer stays. */
 async function followLagBench(): Promise<Figure[]> {
   return withTestnet(async (net, tmp) => {
-  const hostNode = new VmsNode({ storage: await tmp(), dht: net.createNode() })
-  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
-  const appendedAt = new Map<number, number>()
-  vm.log.on('append', () => { const now = performance.now(); for (let i = appendedAt.size; i < vm.log.length; i++) appendedAt.set(i + 1, now) })
-  const volunteer = new VmsNode({ storage: await tmp(), dht: net.createNode() })
-  const abort = new AbortController()
-  const lags: number[] = []
-  const following = volunteer.audit(vm.key, {
-    attest: false,
-    follow: {
-      signal: abort.signal,
-      onVerified: (length) => { const at = appendedAt.get(length); if (at !== undefined) lags.push(performance.now() - at) }
-    }
+    const hostNode = new VmsNode({ storage: await tmp(), dht: net.createNode() })
+    const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+    const appendedAt = new Map<number, number>()
+    vm.log.on('append', () => { const now = performance.now(); for (let i = appendedAt.size; i < vm.log.length; i++) appendedAt.set(i + 1, now) })
+    const volunteer = new VmsNode({ storage: await tmp(), dht: net.createNode() })
+    const abort = new AbortController()
+    const lags: number[] = []
+    const following = volunteer.audit(vm.key, {
+      attest: false,
+      follow: {
+        signal: abort.signal,
+        onVerified: (length) => { const at = appendedAt.get(length); if (at !== undefined) lags.push(performance.now() - at) }
+      }
   })
   // Steady load: 500 calls/s for 6 s, 8 at a time.
   const calls = signCalls(vm.key, 3000)
