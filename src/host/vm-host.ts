@@ -59,6 +59,8 @@ export interface VmHostOptions {
   oracles?: Record<string, (...args: any[]) => unknown>
   /** An oracle that takes longer fails (for the script) with ORACLE_TIMEOUT. @default 10000 */
   oracleTimeoutMs?: number
+  /** Share one signature pool between many VMs (a node passes its own). @default one of its own */
+  signatures?: SignaturePool
 }
 
 export interface CallAnswer {
@@ -160,7 +162,8 @@ export class VmHost extends ReadyResource {
   get store(): Corestore { return this.cores!.store }
   get limits(): Limits { return this.genesis!.limits }
   /** How many sandbox processes were started (more than 1 after crashes). */
-  get sandboxSpawns(): number { return this.sandbox?.spawns ?? 0 }
+  get sandboxSpawns(): number { return this.pastSpawns + (this.sandbox?.spawns ?? 0) }
+  private pastSpawns = 0
 
   /** The log and files archive, as `replay()` takes them. */
   logAndFiles(): { log: Hypercore; drive: Hyperdrive } {
@@ -169,12 +172,9 @@ export class VmHost extends ReadyResource {
 
   protected override async _open(): Promise<void> {
     const cores = this.cores = await openVmCores(this.storage)
-    this.verifier = new SignaturePool()
+    this.verifier = this.opts.signatures ?? new SignaturePool()
     try {
-      this.sandbox = new SandboxProcess({
-        read: (op, path, arg) => op === 'oracle' ? this.runOracle(path, arg ?? '[]') : this.view!.read(op, path),
-        log: (level, message) => this.opts.onLog?.(level, message)
-      })
+      this.sandbox = this.newSandbox()
       let reason = LoadReason.RESTART
       let note = ''
       if (cores.log.length === 0) {
@@ -207,7 +207,7 @@ export class VmHost extends ReadyResource {
       await this.commit([load])
     } catch (err) {
       await this.sandbox?.close()
-      await this.verifier.close()
+      if (!this.opts.signatures) await this.verifier.close()
       await closeVmCores(cores)
       throw err
     }
@@ -219,8 +219,39 @@ export class VmHost extends ReadyResource {
       await new Promise<void>((resolve) => this.idle.push(resolve))
     }
     await this.sandbox?.close()
-    await this.verifier?.close()
+    if (!this.opts.signatures) await this.verifier?.close()
     if (this.cores) await closeVmCores(this.cores)
+  }
+
+  private newSandbox(): SandboxProcess {
+    return new SandboxProcess({
+      read: (op, path, arg) => op === 'oracle' ? this.runOracle(path, arg ?? '[]') : this.view!.read(op, path),
+      log: (level, message) => this.opts.onLog?.(level, message)
+    })
+  }
+
+  /** When the VM last admitted or answered a call (ms). */
+  lastActive = Date.now()
+
+  /** Whether the VM's script is loaded (its sandbox running). */
+  get loaded(): boolean { return !this.unloaded }
+  private unloaded = false
+
+  /**
+   * Unload an idle VM: stop its sandbox process (its memory goes with it).
+   * The next call wakes it: a new sandbox, `init` again, and a load entry
+   * (reason wake) before that call, so a replay sees what the host saw.
+   * Returns false if the VM is busy.
+   */
+  async unload(): Promise<boolean> {
+    if (this.unloaded || this.closing || this.executing || this.committing || this.inflight > 0 || this.queue.length > 0) return false
+    this.unloaded = true
+    const old = this.sandbox
+    this.pastSpawns += old?.spawns ?? 0
+    this.sandbox = this.newSandbox()
+    this.needsLoad = { reason: LoadReason.WAKE, note: 'woken after being unloaded while idle' }
+    await old?.close()
+    return true
   }
 
   private async writeGenesis(): Promise<Genesis> {
@@ -303,6 +334,8 @@ export class VmHost extends ReadyResource {
       return Promise.reject(err)
     }
     this.inflight++
+    this.lastActive = Date.now()
+    this.unloaded = false
     return new Promise<CallAnswer>((resolve, reject) => {
       item.resolve = resolve
       item.reject = reject

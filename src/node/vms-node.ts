@@ -24,6 +24,7 @@ import { openReplica, downloadAll, keepAll, type ReplicaProgress } from '../audi
 import { HeadBook, headOf, equivocation, settleForks } from '../audit/head-book.js'
 import { watchConflicts, type Equivocation } from './head-exchange.js'
 import type { ViewRunner } from '../host/view-runner.js'
+import type { SignaturePool } from '../crypto/signature-pool.js'
 import type { ReplayOptions, ReplayReport } from '../audit/replay.js'
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
@@ -46,6 +47,8 @@ export interface VmsNodeOptions {
    * report as equivocation. @default made and kept in storage
    */
   primaryKey?: Uint8Array
+  /** Unload a hosted VM idle for this long (its sandbox stops; the next call wakes it). 0 = never. @default 60000 */
+  idleMs?: number
   /** Accept deployments (and ls, stop) from these caller keys, within these quotas. */
   deploy?: DeployPolicy
   /** Time-out of dialling and of each call, in ms. @default 15000 */
@@ -67,6 +70,8 @@ export class VmsNode extends ReadyResource {
   private muxes = new Set<{ mux: Protomux; conn: Connection }>()
   private books = new Map<string, AttestationBook>()
   private quotas = new Map<string, Quota>()
+  private signatures: SignaturePool | null = null
+  private idleTimer: NodeJS.Timeout | null = null
   private views = new Map<string, ViewRunner>()
   private ViewRunnerClass: (typeof import('../host/view-runner.js'))['ViewRunner'] | null = null
   /** Proofs that a host showed peers different histories (two signed heads that disagree). */
@@ -95,16 +100,31 @@ export class VmsNode extends ReadyResource {
     this.network = await openNetwork({ bootstrap: this.opts.bootstrap, dht: this.opts.dht, keyPair })
     this.swarm = this.network.swarm
     if (this.opts.deploy) await this.swarm.listen()
+    const idleMs = this.opts.idleMs ?? 60000
+    if (idleMs > 0 && !sandboxMissing()) {
+      this.idleTimer = setInterval(() => { this.unloadIdle(idleMs).catch(() => {}) }, Math.max(50, idleMs / 2))
+      this.idleTimer.unref?.()
+    }
     this.swarm.on('connection', (conn: Connection) => this.onConnection(conn))
   }
 
+  /** Unload every hosted VM idle for `idleMs` or more. Returns how many were unloaded. */
+  async unloadIdle(idleMs = 0): Promise<number> {
+    let n = 0
+    const now = Date.now()
+    for (const host of this.hosts.values()) if (now - host.lastActive >= idleMs && host.loaded && await host.unload()) n++
+    return n
+  }
+
   protected override async _close(): Promise<void> {
+    if (this.idleTimer) clearInterval(this.idleTimer)
     for (const h of [...this.handles.values()]) await h.close()
     // Leave the DHT first, then let every admitted call finish.
     for (const host of this.hosts.values()) await this.swarm.leave(host.discoveryKey).catch(() => {})
     for (const host of this.hosts.values()) await host.close()
     for (const r of this.views.values()) await r.close()
     for (const m of this.mirrors.values()) await m.close()
+    await this.signatures?.close()
     await this.network?.close()
     await this.store.close()
   }
@@ -216,9 +236,13 @@ export class VmsNode extends ReadyResource {
     const missing = sandboxMissing()
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
     const { VmHost } = await import('../host/vm-host.js')
+    if (!this.signatures) {
+      const { SignaturePool } = await import('../crypto/signature-pool.js')
+      this.signatures = new SignaturePool()
+    }
     const ns = this.store.namespace('vm/' + opts.name)
     const onLog = (level: string, message: string) => this.opts.onLog?.(opts.name, level, message)
-    const durability = { durability: opts.durability, durabilityTimeoutMs: opts.durabilityTimeoutMs, oracles: opts.oracles, oracleTimeoutMs: opts.oracleTimeoutMs }
+    const durability = { durability: opts.durability, durabilityTimeoutMs: opts.durabilityTimeoutMs, oracles: opts.oracles, oracleTimeoutMs: opts.oracleTimeoutMs, signatures: this.signatures }
     const host = script === null
       ? await VmHost.open(ns, { onLog, ...durability })
       : await VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, onLog, ...durability })

@@ -1,0 +1,27 @@
+import test from 'brittle'
+import { Identity, replay, EntryType, LoadReason } from '../src/index.js'
+import { RSVP, entries } from './helpers/index.js'
+import { testnet, node } from './helpers/net.js'
+
+test('idle VMs are unloaded and woken by the next call, with a load entry; the log audits clean across it', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net, { idleMs: 200 })
+  const vm = await hostNode.host(RSVP + `
+let calls = 0
+exports.count = async () => ++calls`, { name: 'rsvp' })
+  const alice = Identity.generate()
+  t.is((await vm.call(alice.sign(vm.key, 'count', []))).result, 1)
+  t.is((await vm.call(alice.sign(vm.key, 'count', []))).result, 2)
+  const spawned = vm.sandboxSpawns
+  while (vm.loaded) await new Promise((r) => setTimeout(r, 50))
+  t.pass('unloaded after being idle')
+  t.is((await vm.call(alice.sign(vm.key, 'count', []))).result, 1, 'woken: in-memory state starts over, as a load entry says')
+  t.ok(vm.sandboxSpawns > spawned, 'a new sandbox process')
+  const list = await entries(vm.log)
+  const wake = list[list.length - 2]!
+  t.ok(wake.type === EntryType.LOAD && wake.reason === LoadReason.WAKE, 'a wake load entry before the call')
+  await vm.call(alice.sign(vm.key, 'RSVP', [true, 'after waking']))
+  t.ok((await replay(vm.logAndFiles())).ok, 'the log replays clean across the wake')
+  const over = await (await node(t, net)).audit(vm.key)
+  t.ok(over.ok, 'and a volunteer audits it clean')
+})
