@@ -20,6 +20,10 @@ exports.RSVP = async (isAttending, reason = '') => {
 }`
 
 interface Figure { name: string; value: number; unit: string }
+
+/** Sizes of the larger benchmarks (environment overrides for quick runs). */
+const AUDIT_CALLS = Number(process.env.VMS_BENCH_AUDIT_CALLS || 100000)
+const MANY_VMS = Number(process.env.VMS_BENCH_VMS || 1000)
 interface Bench { name: string; figures: string[]; runs: number; run(): Promise<Figure[]> }
 
 async function withHost<T>(fn: (host: VmHost, dir: string) => Promise<T>): Promise<T> {
@@ -94,6 +98,12 @@ const benches: Bench[] = [
     figures: ['audit_swarm_calls_per_s'],
     runs: 1,
     run: auditSwarmBench
+  },
+  {
+    name: 'many VMs per node',
+    figures: [`rss_mb_${MANY_VMS}_vms`, 'wake_ms'],
+    runs: 1,
+    run: manyVmsBench
   },
   {
     name: 'following audit lag',
@@ -241,7 +251,37 @@ async function followLagBench(): Promise<Figure[]> {
   })
 }
 
-const AUDIT_CALLS = Number(process.env.VMS_BENCH_AUDIT_CALLS || 100000)
+/** Many VMs on one node: each created, called once and unloaded; the node's memory, and a wake's latency. */
+async function manyVmsBench(): Promise<Figure[]> {
+  return withTestnet(async (net, tmp) => {
+    const node = new VmsNode({ storage: await tmp(), dht: net.createNode(), idleMs: 0 })
+    const caller = Identity.generate()
+    const hosts = []
+    const idle = async (h: { unload(): Promise<boolean> }) => { while (!(await h.unload())) await new Promise((r) => setTimeout(r, 2)) }
+    for (let i = 0; i < MANY_VMS; i++) {
+      const h = await node.host(RSVP, { name: 'vm' + i })
+      await h.call(caller.sign(h.key, 'RSVP', [true, 'once']))
+      await idle(h)
+      hosts.push(h)
+    }
+    const rss = process.memoryUsage().rss / 1024 / 1024
+    const wakes: number[] = []
+    for (let i = 0; i < Math.min(25, hosts.length); i++) {
+      const h = hosts[i]!
+      const t = performance.now()
+      await h.call(caller.sign(h.key, 'RSVP', [false, 'woken']))
+      wakes.push(performance.now() - t)
+      await idle(h)
+    }
+    await node.close()
+    return [
+      { name: `rss_mb_${MANY_VMS}_vms`, value: Math.round(rss), unit: 'MB' },
+      { name: 'wake_ms', value: round3(median(wakes)), unit: 'ms' }
+    ]
+  })
+}
+
+
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
