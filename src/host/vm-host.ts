@@ -21,7 +21,7 @@ import {
   encode, logEntry, callSignable, EntryType, LoadReason, SANDBOX_API_VERSION, SEED_BYTES,
   type Genesis, type Limits, type LogEntry, type Outcome, type Receipt, type SignedCall, type FilesState
 } from '../messages/index.js'
-import { SandboxProcess } from '../sandbox/sandbox-process.js'
+import { SandboxProcess, type SandboxHooks } from '../sandbox/sandbox-process.js'
 import type { CallInput, RunResult, SandboxConfig } from '../sandbox/protocol.js'
 import { FilesView } from '../files/files-view.js'
 import { FilesWriter } from '../files/files-writer.js'
@@ -61,6 +61,8 @@ export interface VmHostOptions {
   oracleTimeoutMs?: number
   /** Share one signature pool between many VMs (a node passes its own). @default one of its own */
   signatures?: SignaturePool
+  /** Where sandbox processes come from (a node hands out warm spares). @default a new one each time */
+  sandboxes?: (hooks: SandboxHooks) => SandboxProcess
 }
 
 export interface CallAnswer {
@@ -224,10 +226,11 @@ export class VmHost extends ReadyResource {
   }
 
   private newSandbox(): SandboxProcess {
-    return new SandboxProcess({
+    const hooks: SandboxHooks = {
       read: (op, path, arg) => op === 'oracle' ? this.runOracle(path, arg ?? '[]') : this.view!.read(op, path),
       log: (level, message) => this.opts.onLog?.(level, message)
-    })
+    }
+    return this.opts.sandboxes ? this.opts.sandboxes(hooks) : new SandboxProcess(hooks)
   }
 
   /** When the VM last admitted or answered a call (ms). */

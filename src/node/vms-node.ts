@@ -25,6 +25,7 @@ import { HeadBook, headOf, equivocation, settleForks } from '../audit/head-book.
 import { watchConflicts, type Equivocation } from './head-exchange.js'
 import type { ViewRunner } from '../host/view-runner.js'
 import type { SignaturePool } from '../crypto/signature-pool.js'
+import type { SandboxProcess, SandboxHooks } from '../sandbox/sandbox-process.js'
 import type { ReplayOptions, ReplayReport } from '../audit/replay.js'
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
@@ -71,6 +72,8 @@ export class VmsNode extends ReadyResource {
   private books = new Map<string, AttestationBook>()
   private quotas = new Map<string, Quota>()
   private signatures: SignaturePool | null = null
+  private sandboxes: ((hooks: SandboxHooks) => SandboxProcess) | null = null
+  private spare: SandboxProcess | null = null
   private idleTimer: NodeJS.Timeout | null = null
   private views = new Map<string, ViewRunner>()
   private ViewRunnerClass: (typeof import('../host/view-runner.js'))['ViewRunner'] | null = null
@@ -125,6 +128,7 @@ export class VmsNode extends ReadyResource {
     for (const r of this.views.values()) await r.close()
     for (const m of this.mirrors.values()) await m.close()
     await this.signatures?.close()
+    await this.spare?.close()
     await this.network?.close()
     await this.store.close()
   }
@@ -236,13 +240,26 @@ export class VmsNode extends ReadyResource {
     const missing = sandboxMissing()
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
     const { VmHost } = await import('../host/vm-host.js')
+    if (!this.sandboxes) {
+      // A warm spare sandbox process: creating or waking a VM takes it instead of waiting for a fork.
+      const { SandboxProcess } = await import('../sandbox/sandbox-process.js')
+      const idleHooks = { read: () => Promise.reject(new Error('no VM yet')), log: () => {} }
+      const make = () => { const p = new SandboxProcess(idleHooks); p.warm(); return p }
+      this.spare = make()
+      this.sandboxes = (hooks) => {
+        const p = this.spare && !this.closing ? this.spare : new SandboxProcess(hooks)
+        p.setHooks(hooks)
+        this.spare = this.closing ? null : make()
+        return p
+      }
+    }
     if (!this.signatures) {
       const { SignaturePool } = await import('../crypto/signature-pool.js')
       this.signatures = new SignaturePool()
     }
     const ns = this.store.namespace('vm/' + opts.name)
     const onLog = (level: string, message: string) => this.opts.onLog?.(opts.name, level, message)
-    const durability = { durability: opts.durability, durabilityTimeoutMs: opts.durabilityTimeoutMs, oracles: opts.oracles, oracleTimeoutMs: opts.oracleTimeoutMs, signatures: this.signatures }
+    const durability = { durability: opts.durability, durabilityTimeoutMs: opts.durabilityTimeoutMs, oracles: opts.oracles, oracleTimeoutMs: opts.oracleTimeoutMs, signatures: this.signatures, sandboxes: this.sandboxes }
     const host = script === null
       ? await VmHost.open(ns, { onLog, ...durability })
       : await VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, onLog, ...durability })

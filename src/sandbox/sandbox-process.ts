@@ -51,6 +51,16 @@ export class SandboxProcess {
     this.hooks = hooks
   }
 
+  /** Hand this process to another owner (a spare taken from a node's pool). */
+  setHooks(hooks: SandboxHooks): void {
+    this.hooks = hooks
+  }
+
+  /** Start the process now, so a later load does not wait for it (a warm spare). */
+  warm(): void {
+    if (!this.closed) this.spawn()
+  }
+
   check(script: string, filename: string): Promise<string | null> {
     return this.request({ t: 'check', id: 0, script, filename })
   }
