@@ -48,3 +48,17 @@ test('deploy: a node keeps its key across restarts, so deployers find it again',
   await second.ready()
   t.alike(second.key, key)
 })
+
+test('deploy: a VM over its storage quota refuses further calls', async (t) => {
+  const net = await testnet(t)
+  const alice = Identity.generate()
+  const provider = await node(t, net, { deploy: { allow: [alice.publicKey], maxStorageBytes: 4096 } })
+  const aliceNode = await node(t, net, { identity: alice })
+  const { key } = await (await aliceNode.manage(provider.key)).deploy(`exports.fill = async (i) => { await System.files.writeFile('/f' + i, 'x'.repeat(1000)) }`, 'fill.js')
+  const vm = await aliceNode.dial(key)
+  let refused: { code: string; message: string } | null = null
+  for (let i = 0; i < 20 && !refused; i++) await vm.call('fill', i).catch((e: { code: string; message: string }) => { refused = e })
+  t.ok(refused, 'refused once the files grew past the quota')
+  t.is(refused!.code, 'QUOTA_EXCEEDED')
+  t.ok(refused!.message.includes('quota of 4096'))
+})
