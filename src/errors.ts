@@ -79,7 +79,3 @@ export class VmsError extends Error {
     this.remote = remote
   }
 }
-
-export function vmsError(code: VmsErrorCode, message: string): VmsError {
-  return new VmsError(code, message)
-}

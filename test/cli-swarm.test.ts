@@ -1,32 +1,12 @@
 import test from 'brittle'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { testnet } from './helpers/net.js'
+import { runCli, BIN } from './helpers/cli.js'
 
-const BIN = new URL('../../bin/vms-node.js', import.meta.url).pathname
 const EXAMPLE = new URL('../../examples/rsvp.js', import.meta.url).pathname
 
-function run(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d) => { out += d })
-    child.stderr.on('data', (d) => { err += d })
-    child.on('exit', (code) => resolve({ code, out, err }))
-  })
-}
+const run = (env: NodeJS.ProcessEnv, ...args: string[]) => runCli(args, { env })
 
-function runWithInput(env: NodeJS.ProcessEnv, input: string, ...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d) => { out += d })
-    child.stderr.on('data', (d) => { err += d })
-    child.on('exit', (code) => resolve({ code, out, err }))
-    child.stdin.end(input)
-  })
-}
 
 /** Start `vms-node serve --json`, resolve with the first serving event. */
 function serve(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ child: ChildProcess; key: string; lines: string[] }> {
@@ -95,7 +75,7 @@ test('cli over the swarm: serve, call, files, info, stop gracefully, serve the s
   t.alike(JSON.parse(info.out).methods, ['RSVP', 'listRSVPs'])
   t.is(JSON.parse(info.out).trust, 'trustless')
 
-  const repl = await runWithInput(env, 'await RSVP(false, "from the repl")\nawait listRSVPs()\n.exit\n', 'repl', key)
+  const repl = await runCli(['repl', key], { env, input: 'await RSVP(false, "from the repl")\nawait listRSVPs()\n.exit\n' })
   t.is(repl.code, 0)
   t.ok(repl.out.includes('from the repl'), 'the repl binds the methods as async functions')
 
@@ -164,13 +144,13 @@ test('cli: serve --allow-deploy, then deploy, ls and stop from another process',
   const net = await testnet(t)
   const home = await t.tmp()
   const env = { VMS_HOME: home, VMS_BOOTSTRAP: `127.0.0.1:${net.bootstrap[0]!.port}` }
-  // The deployer's identity is made on first use under VMS_HOME.
-  const who = await run(env, 'info', 'yryx99nudn9fpq7o6xe7z43oxn4xyxhq8joykkaih5yxgpepwe4o', '--timeout', '200')
-  void who
-  const { readFile } = await import('node:fs/promises')
+  // The deployer's identity, where the CLI keeps it (VMS_HOME/identity.json).
+  const { writeFile } = await import('node:fs/promises')
   const { Identity } = await import('../src/index.js')
-  const b4a = (await import('b4a')).default
-  const me = Identity.fromSeed(b4a.from(JSON.parse(await readFile(home + '/identity.json', 'utf8')).seed, 'hex')).id
+  const crypto = (await import('hypercore-crypto')).default
+  const seed = crypto.randomBytes(32)
+  await writeFile(home + '/identity.json', JSON.stringify({ seed: seed.toString('hex') }))
+  const me = Identity.fromSeed(seed).id
   const node = await new Promise<{ child: ChildProcess; key: string }>((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, 'serve', '--json', '--storage', home + '/node', '--allow-deploy', me], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     child.stdout.once('data', (d) => resolve({ child, key: JSON.parse(String(d).split('\n')[0]!).key }))

@@ -1,21 +1,11 @@
 import test from 'brittle'
-import { spawn } from 'node:child_process'
 import { VmHost, Identity } from '../src/index.js'
 import { openCores, RSVP } from './helpers/index.js'
+import { runCli } from './helpers/cli.js'
 
-const BIN = new URL('../../bin/vms-node.js', import.meta.url).pathname
 const EXAMPLE = new URL('../../examples/rsvp.js', import.meta.url).pathname
 
-function run(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d) => { out += d })
-    child.stderr.on('data', (d) => { err += d })
-    child.on('exit', (code) => resolve({ code, out, err }))
-  })
-}
+const run = (...args: string[]) => runCli(args)
 
 test('cli: create, log and replay a VM from its storage', async (t) => {
   const dir = await t.tmp()

@@ -1,14 +1,13 @@
 import test, { type Test } from 'brittle'
 import { VmsNode, VmHost, Identity, replay, decodeEntry } from '../src/index.js'
 import { makeEvidence, verifyEvidence } from '../src/audit/evidence.js'
-import { spawn } from 'node:child_process'
 import crypto from 'hypercore-crypto'
 
-const BIN = new URL('../../bin/vms-node.js', import.meta.url).pathname
 import { openVmCores, closeVmCores } from '../src/host/vm-storage.js'
 import { EntryType, encode, logEntry } from '../src/messages/index.js'
 import b4a from 'b4a'
 import { RSVP, entries, renameFileBlock } from './helpers/index.js'
+import { runCli } from './helpers/cli.js'
 import { testnet, node } from './helpers/net.js'
 
 test('audit over the swarm: a volunteer with only the network verifies an honest host', async (t) => {
@@ -81,14 +80,7 @@ test('evidence: a report about an honest host can never verify', async (t) => {
   }
 })
 
-function verifyInProcess(file: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'verify-report', file], { stdio: ['ignore', 'pipe', 'inherit'] })
-    let out = ''
-    child.stdout.on('data', (d) => { out += d })
-    child.on('exit', (code) => resolve({ code, out }))
-  })
-}
+const verifyInProcess = (file: string) => runCli(['verify-report', file])
 
 test('mirror: with the host stopped, clients still dial, read info and files, and volunteers audit from the mirror alone', async (t) => {
   const net = await testnet(t)

@@ -91,7 +91,7 @@ export class SignaturePool {
       const w = new Worker(WORKER)
       const index = this.workers.length
       w.on('message', (msg: { id: number; ok?: Uint8Array; signatures?: Uint8Array[] }) => this.done(msg))
-      w.on('error', (err) => this.fail(index, err))
+      w.on('error', () => this.fail(index))
       w.unref()
       this.workers.push(w)
       this.busy.push(0)
@@ -118,7 +118,7 @@ export class SignaturePool {
     for (let i = 0; i < w.resolves.length; i++) w.resolves[i]!(msg.ok![i] === 1)
   }
 
-  private fail(index: number, err: Error): void {
+  private fail(index: number): void {
     // A worker that dies takes no answer with it: its checks are redone inline.
     for (const [id, w] of this.waiting) {
       if (w.worker !== index) continue
@@ -132,7 +132,6 @@ export class SignaturePool {
       s.resolve(s.messages.map((m) => crypto.sign(m, s.secretKey)))
     }
     this.size = Math.max(0, this.size - 1)
-    void err
   }
 
   async close(): Promise<void> {

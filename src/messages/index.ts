@@ -17,8 +17,7 @@ export const SANDBOX_API_VERSION = 1
 export const NONCE_BYTES = 16
 export const SEED_BYTES = 16
 
-const [NS_CALL, NS_ATTEST] = crypto.namespace('vms-node', 2) as [Buffer, Buffer]
-export { NS_ATTEST }
+const [NS_CALL] = crypto.namespace('vms-node', 1) as [Buffer]
 
 export enum EntryType { GENESIS = 0, LOAD = 1, CALL = 2 }
 export enum LoadReason { CREATE = 0, RESTART = 1, RECYCLE = 2, WAKE = 3 }
