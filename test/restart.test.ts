@@ -1,4 +1,4 @@
-import test from 'brittle'
+import test, { type Test } from 'brittle'
 import b4a from 'b4a'
 import { spawn } from 'node:child_process'
 import { VmHost, Identity, replay, EntryType, LoadReason } from '../src/index.js'
@@ -60,6 +60,52 @@ test('a commit cut short is rolled back at restart (reopen)', async (t) => {
   t.ok((await replay(again.logAndFiles())).ok, 'and the log replays clean')
 })
 
+/**
+ * What a crash after a group's log append and before its files append leaves
+ * behind: the log commits to files the drive lacks. `lose` says which of the
+ * drive's two cores lost the group's last blocks.
+ */
+async function logAheadOfFiles(t: Test, lose: { db: boolean; blobs: boolean }): Promise<{ dir: string; callerId: string }> {
+  const dir = await t.tmp()
+  const host = await VmHost.create(dir, { script: RSVP })
+  const alice = Identity.generate()
+  await host.call(alice.sign(host.key, 'RSVP', [true, 'first']))
+  await host.call(alice.sign(host.key, 'RSVP', [false, 'the last word']))
+  await host.close()
+  const { openVmCores, closeVmCores } = await import('../src/host/vm-storage.js')
+  const cores = await openVmCores(dir)
+  const db = cores.drive.db.core
+  const blobs = (await cores.drive.getBlobs()).core
+  if (lose.db) await db.truncate(db.length - 1)
+  if (lose.blobs) await blobs.truncate(blobs.length - 1)
+  t.absent((await replay(cores)).ok, 'before the restart the log is ahead of the archive')
+  await closeVmCores(cores)
+  return { dir, callerId: alice.id }
+}
+
+for (const lose of [{ db: true, blobs: true }, { db: false, blobs: true }, { db: true, blobs: false }]) {
+  test(`a crash after the log append, before the files append (lost: ${lose.db ? 'entries ' : ''}${lose.blobs ? 'contents' : ''}), is finished at restart from the redo journal`, async (t) => {
+    const { dir, callerId } = await logAheadOfFiles(t, lose)
+    const again = await VmHost.open(dir)
+    t.teardown(() => again.close())
+    const list = await entries(again.log)
+    const load = list[list.length - 1]!
+    const expected = `appended ${lose.db ? 1 : 0} file entries and ${lose.blobs ? 1 : 0} blob blocks from the redo journal`
+    t.ok(load.type === EntryType.LOAD && load.note.includes(expected), 'the load entry says what was finished: ' + (load.type === EntryType.LOAD ? load.note : ''))
+    t.alike(JSON.parse(b4a.toString((await again.drive.get('/rsvps/' + callerId + '.json'))!)), { isAttending: false, reason: 'the last word' }, 'the answered call\'s file is back')
+    t.ok((await replay(again.logAndFiles())).ok, 'and the log replays clean')
+  })
+}
+
+test('a log ahead of the archive with no redo journal is refused with what to do', async (t) => {
+  const { dir } = await logAheadOfFiles(t, { db: true, blobs: true })
+  const { rm } = await import('node:fs/promises')
+  await rm(dir + '/vms-redo', { recursive: true })
+  const err = await VmHost.open(dir).catch((e) => e)
+  t.is(err.code, 'STORAGE_INVALID')
+  t.ok(/shorter than the log.*redo journal.*restore it from a mirror/.test(err.message), err.message)
+})
+
 test('kill -9 under load: every answered call survives, nothing half-committed', async (t) => {
   const dir = await t.tmp()
   for (const [round, after] of [[0, 40], [1, 150], [2, 300]] as const) {
@@ -107,3 +153,20 @@ async function runAndKill(dir: string, after: number): Promise<Array<{ index: nu
   await exited
   return answered
 }
+
+test('the redo journal keeps the last record; a torn write reads as none', async (t) => {
+  const { RedoJournal } = await import('../src/host/redo-journal.js')
+  const { truncate, stat } = await import('node:fs/promises')
+  const path = (await t.tmp()) + '/journal/vm'
+  const journal = RedoJournal.open(path)
+  t.teardown(() => journal.close())
+  t.is(journal.read(), null, 'a new journal holds nothing')
+  const big = { dbStart: 3, blobsStart: 7, dbBlocks: [b4a.from('entry 1'), b4a.from('entry 2')], blobBlocks: [b4a.alloc(1000, 1)] }
+  const small = { dbStart: 5, blobsStart: 8, dbBlocks: [b4a.from('entry 3')], blobBlocks: [] }
+  journal.write(big)
+  journal.write(small)
+  t.alike(journal.read(), small, 'a shorter record replaces a longer one')
+  journal.write(big)
+  await truncate(path, (await stat(path)).size - 1)
+  t.is(journal.read(), null, 'a record cut short fails its hash')
+})

@@ -151,6 +151,8 @@ declare module 'corestore' {
     createKeyPair(name: string): Promise<{ publicKey: Buffer; secretKey: Buffer }>
     session(): Corestore
     replicate(isInitiator: boolean | unknown, opts?: Record<string, unknown>): unknown
+    /** hypercore-storage: `path` is the storage directory. */
+    storage: { path: string }
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * Writes the file operations of a group of calls to the hyperdrive in one go:
- * all file contents in one append to the blobs core, then all entries in one
- * append to the hyperbee core. Each entry block is encoded as a lone put would
+ * all file contents in one append to the blobs core, all entries in one
+ * append to the hyperbee core. prepare() lays the blocks out in memory (so the
+ * host can log the group while they are written); flush() appends them. Each entry block is encoded as a lone put would
  * write it (see bee-blocks.ts), so every call's version is a valid checkout.
  * Returns the files state after each call: lengths and tree hashes of both
  * cores, computed as the blocks are laid down.
@@ -13,7 +14,7 @@ import b4a from 'b4a'
 import { MerkleRoots } from '../merkle.js'
 import { VmsError } from '../errors.js'
 import type { FileOp } from '../sandbox/protocol.js'
-import type { FilesState } from '../messages/index.js'
+import type { FilesState, RedoRecord } from '../messages/index.js'
 import { blobBlocks, dirValue, fileValue, filesKeyEncoding } from './entries.js'
 import { encodeBeeBlock, warmBeeCache, type BatchInternals } from './bee-blocks.js'
 
@@ -45,12 +46,24 @@ export class FilesWriter {
 
   /** Write the operations of each call, in order; one files state per call. */
   async write(groups: FileOp[][]): Promise<FilesState[]> {
+    const prepared = await this.prepare(groups)
+    await this.flush(prepared)
+    return prepared.states
+  }
+
+  /**
+   * Lay out the blocks of each call's operations and the files state after
+   * each call, without writing anything yet. The next prepare must wait for
+   * this one's flush (it builds on the drive as flushed).
+   */
+  async prepare(groups: FileOp[][]): Promise<PreparedFiles> {
     const db = this.drive.db
     if (db.core.length !== this.dbRoots.length || this.blobsCore.length !== this.blobRoots.length) {
       throw new VmsError('STORAGE_FAILED', `the files archive was changed outside the log (db ${this.dbRoots.length} → ${db.core.length}, blobs ${this.blobRoots.length} → ${this.blobsCore.length} blocks): the VM stopped; audit it with replay()`)
     }
     const batch = db.batch()
-    const start = db.core.length
+    const dbStart = db.core.length
+    const blobsStart = this.blobRoots.length
     const dbBlocks: Uint8Array[] = []
     const blobBlocksOut: Uint8Array[] = []
     const dbMarks: number[] = []
@@ -58,50 +71,68 @@ export class FilesWriter {
     let blobLength = this.blobRoots.length
     let byteOffset = this.blobBytes
 
-    for (const ops of groups) {
-      for (const op of ops) {
-        if (op.op === 'put') {
-          const blocks = blobBlocks(op.data)
-          const blob = { blockOffset: blobLength, blockLength: blocks.length, byteOffset, byteLength: op.data.byteLength }
-          for (const b of blocks) blobBlocksOut.push(b)
-          blobLength += blocks.length
-          byteOffset += op.data.byteLength
-          await batch.put(op.path, fileValue(blob, op.mtime), { keyEncoding: filesKeyEncoding })
-        } else if (op.op === 'mkdir') {
-          await batch.put(op.path, dirValue(op.mtime), { keyEncoding: filesKeyEncoding })
-        } else {
-          await batch.del(op.path, { keyEncoding: filesKeyEncoding })
-        }
-        dbBlocks.push(encodeBeeBlock(batch as unknown as BatchInternals, start + dbBlocks.length))
-      }
-      dbMarks.push(batch.length)
-      blobMarks.push(blobBlocksOut.length)
-    }
-
-    const states: FilesState[] = []
-    let d = 0
-    let bl = 0
-    for (let i = 0; i < groups.length; i++) {
-      for (; d < dbMarks[i]!; d++) this.dbRoots.append(dbBlocks[d]!)
-      for (; bl < blobMarks[i]!; bl++) this.blobRoots.append(blobBlocksOut[bl]!)
-      states.push(this.state())
-    }
-
-    // Contents and entries are independent writes; the log entry that commits to both comes after.
     try {
-      await Promise.all([
-        blobBlocksOut.length > 0 ? this.blobsCore.append(blobBlocksOut) : null,
-        dbBlocks.length > 0 ? db.core.append(dbBlocks) : null
-      ])
+      for (const ops of groups) {
+        for (const op of ops) {
+          if (op.op === 'put') {
+            const blocks = blobBlocks(op.data)
+            const blob = { blockOffset: blobLength, blockLength: blocks.length, byteOffset, byteLength: op.data.byteLength }
+            for (const b of blocks) blobBlocksOut.push(b)
+            blobLength += blocks.length
+            byteOffset += op.data.byteLength
+            await batch.put(op.path, fileValue(blob, op.mtime), { keyEncoding: filesKeyEncoding })
+          } else if (op.op === 'mkdir') {
+            await batch.put(op.path, dirValue(op.mtime), { keyEncoding: filesKeyEncoding })
+          } else {
+            await batch.del(op.path, { keyEncoding: filesKeyEncoding })
+          }
+          dbBlocks.push(encodeBeeBlock(batch as unknown as BatchInternals, dbStart + dbBlocks.length))
+        }
+        dbMarks.push(batch.length)
+        blobMarks.push(blobBlocksOut.length)
+      }
     } finally {
       await batch.close()
     }
-    this.blobBytes = byteOffset
-    warmBeeCache(db, start, dbBlocks)
+
+    const states: FilesState[] = []
+    const dbRoots = this.dbRoots.clone()
+    const blobRoots = this.blobRoots.clone()
+    let d = 0
+    let bl = 0
+    for (let i = 0; i < groups.length; i++) {
+      for (; d < dbMarks[i]!; d++) dbRoots.append(dbBlocks[d]!)
+      for (; bl < blobMarks[i]!; bl++) blobRoots.append(blobBlocksOut[bl]!)
+      states.push({ dbLength: dbRoots.length, dbTreeHash: dbRoots.hash(), blobsLength: blobRoots.length, blobsTreeHash: blobRoots.hash() })
+    }
+    return { states, record: { dbStart, blobsStart, dbBlocks, blobBlocks: blobBlocksOut }, dbRoots, blobRoots, byteLength: byteOffset }
+  }
+
+  /** Append what prepare() laid out: contents and entries, two independent appends. */
+  async flush(p: PreparedFiles): Promise<void> {
+    const db = this.drive.db
+    const { dbBlocks, blobBlocks: blobs, dbStart } = p.record
+    await Promise.all([
+      blobs.length > 0 ? this.blobsCore.append(blobs as Buffer[]) : null,
+      dbBlocks.length > 0 ? db.core.append(dbBlocks as Buffer[]) : null
+    ])
+    this.dbRoots = p.dbRoots
+    this.blobRoots = p.blobRoots
+    this.blobBytes = p.byteLength
+    warmBeeCache(db, dbStart, dbBlocks)
 
     if (!b4a.equals(this.dbRoots.hash(), crypto.tree(db.core.state.roots)) || this.dbRoots.length !== db.core.length) {
       throw new VmsError('STORAGE_FAILED', 'the files archive was changed outside the log while a commit ran: the VM stopped; audit it with replay()')
     }
-    return states
   }
+}
+
+export interface PreparedFiles {
+  /** The files state after each call of the group. */
+  states: FilesState[]
+  /** The blocks to append (also what the redo journal keeps). */
+  record: RedoRecord
+  dbRoots: MerkleRoots
+  blobRoots: MerkleRoots
+  byteLength: number
 }

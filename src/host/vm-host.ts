@@ -24,10 +24,11 @@ import {
 import { SandboxProcess, type SandboxHooks } from '../sandbox/sandbox-process.js'
 import type { CallInput, RunResult, SandboxConfig } from '../sandbox/protocol.js'
 import { FilesView } from '../files/files-view.js'
-import { FilesWriter } from '../files/files-writer.js'
+import { FilesWriter, type PreparedFiles } from '../files/files-writer.js'
+import { RedoJournal, finishFromJournal } from './redo-journal.js'
 import { DEFAULT_LIMITS, METHOD_NAME, RESERVED_METHODS } from './limits.js'
 import { NonceWindow } from './nonce-window.js'
-import { openVmCores, closeVmCores, readGenesis, lastFilesState, rollBackUnlogged, readEntry, type VmCores } from './vm-storage.js'
+import { openVmCores, closeVmCores, readGenesis, lastFilesState, rollBackUnlogged, readEntry, redoJournalPath, sameFilesState, type VmCores } from './vm-storage.js'
 
 export interface VmHostOptions {
   /** The service script (required to create a VM; checked against the genesis on reopen). */
@@ -109,6 +110,7 @@ export class VmHost extends ReadyResource {
   private sandbox: SandboxProcess | null = null
   private view: FilesView | null = null
   private writer: FilesWriter | null = null
+  private journal: RedoJournal | null = null
   private logRoots: MerkleRoots | null = null
   private nonces: NonceWindow | null = null
   private sandboxConfig: SandboxConfig | null = null
@@ -190,8 +192,14 @@ export class VmHost extends ReadyResource {
       }
       const last = await lastFilesState(cores.log, this.genesis)
       this.lastTime = last.time
-      note = await rollBackUnlogged(cores.drive, last.files)
+      this.journal = RedoJournal.open(redoJournalPath(cores))
+      const finished = await finishFromJournal(cores.drive, last.files, this.journal)
+      const rolledBack = await rollBackUnlogged(cores.drive, last.files)
+      note = [finished, rolledBack].filter(Boolean).join('; ')
       this.writer = await FilesWriter.open(cores.drive)
+      if (finished && !sameFilesState(this.writer.state(), last.files)) {
+        throw new VmsError('STORAGE_INVALID', `the files archive, finished from the redo journal, does not match the files state of log entry ${cores.log.length - 1}: the storage was damaged; restore it from a mirror, or audit it with vms-node replay`)
+      }
       this.view = new FilesView(cores.drive, cores.drive.db.core.length)
       this.logRoots = await MerkleRoots.ofCore(cores.log, cores.log.length)
       this.nonces = new NonceWindow(this.genesis.limits.nonceWindowMs, this.genesis.limits.nonceSkewMs)
@@ -210,6 +218,7 @@ export class VmHost extends ReadyResource {
     } catch (err) {
       await this.sandbox?.close()
       if (!this.opts.signatures) await this.verifier.close()
+      this.journal?.close()
       await closeVmCores(cores)
       throw err
     }
@@ -222,6 +231,7 @@ export class VmHost extends ReadyResource {
     }
     await this.sandbox?.close()
     if (!this.opts.signatures) await this.verifier?.close()
+    this.journal?.close()
     if (this.cores) await closeVmCores(this.cores)
   }
 
@@ -490,41 +500,78 @@ export class VmHost extends ReadyResource {
   }
 
   /**
-   * Two stages, pipelined: a group's files are written while the previous
-   * group's log entries are appended. A group's entries are appended only
-   * after its files are, and groups reach the log in order.
+   * A group's blocks are laid out in memory (files states and all) and
+   * written to the redo journal; then its log append and its files append run
+   * at the same time. The group is answered once its log entries are on disk:
+   * if the files append is lost in a crash, the restart finishes it from the
+   * journal. Files appends run one group after another (each builds on the
+   * last); log appends likewise, so the next group is laid out while this
+   * one's log append runs.
    */
   private async commitLoop(): Promise<void> {
-    let logging: Promise<void> = Promise.resolve()
-    let logsPending = 0
+    let appending: Promise<unknown> = Promise.resolve()
+    let appendsPending = 0
+    const unfinished = new Set<Promise<void>>()
     while (!this.failure) {
       if (this.ready_.length === 0) {
-        if (logsPending === 0) break
-        await Promise.race([logging, new Promise<void>((resolve) => { this.wakeCommit = resolve })])
+        if (unfinished.size === 0) break
+        await Promise.race([...unfinished, new Promise<void>((resolve) => { this.wakeCommit = resolve })])
         this.wakeCommit = null
         continue
       }
       const group = this.ready_.splice(0)
-      let states: FilesState[]
+      let prepared: PreparedFiles
       try {
-        states = await this.writeFiles(group)
+        prepared = await this.writer!.prepare(group.map((it) => it.result!.ops))
+        this.journal!.write(prepared.record)
       } catch (err) {
         this.fail(err as Error, group)
         break
       }
-      logsPending++
-      logging = logging.then(async () => {
-        try {
+      // The log append starts first: the answer waits for it, not for the files.
+      const states = prepared.states
+      const logged = appendsPending === 0
+        ? this.appendLog(group, states)
+        : appending.then(() => {
           if (this.failure) throw this.failure
-          await this.appendLog(group, states)
-        } catch (err) {
-          this.fail(err as Error, group)
-        } finally {
-          logsPending--
-        }
-      })
+          return this.appendLog(group, states)
+        })
+      appendsPending++
+      appending = logged.then(() => { appendsPending-- }, () => { appendsPending-- })
+      const files = this.flushFiles(group, prepared)
+      const done = this.finishGroup(group, logged, files)
+      unfinished.add(done)
+      void done.finally(() => unfinished.delete(done))
+      // The next group builds on this one's files; a failure is handled by finishGroup.
+      if (!(await files.then(() => true, () => false))) break
     }
-    await logging
+    await Promise.all(unfinished)
+  }
+
+  private async flushFiles(group: Item[], prepared: PreparedFiles): Promise<void> {
+    await this.writer!.flush(prepared)
+    let ops = 0
+    for (const it of group) ops += it.result!.ops.length
+    this.view!.flushed(ops)
+  }
+
+  /** Answer the group once its log entries are appended; then wait for its files. */
+  private async finishGroup(group: Item[], logged: Promise<Receipt[]>, files: Promise<void>): Promise<void> {
+    let receipts: Receipt[]
+    try {
+      receipts = await logged
+    } catch (err) {
+      files.catch(noop)
+      this.fail(err as Error, group)
+      return
+    }
+    await this.answer(group, receipts)
+    try {
+      await files
+    } catch (err) {
+      // Answered calls stay answered (the journal holds their files); the VM stops.
+      this.fail(err as Error, [])
+    }
   }
 
   /** A commit failed: the VM stops; every call not answered yet is refused with the reason. */
@@ -578,20 +625,16 @@ export class VmHost extends ReadyResource {
     })
   }
 
-  /** Files batch, then log entries, in one append each; then answer. */
+  /** Commit one group on its own (the load entry at open). */
   private async commit(group: Item[]): Promise<void> {
-    await this.appendLog(group, await this.writeFiles(group))
+    const prepared = await this.writer!.prepare(group.map((it) => it.result!.ops))
+    this.journal!.write(prepared.record)
+    const [receipts] = await Promise.all([this.appendLog(group, prepared.states), this.flushFiles(group, prepared)])
+    await this.answer(group, receipts)
   }
 
-  private async writeFiles(group: Item[]): Promise<FilesState[]> {
-    const states = await this.writer!.write(group.map((it) => it.result!.ops))
-    let ops = 0
-    for (const it of group) ops += it.result!.ops.length
-    this.view!.flushed(ops)
-    return states
-  }
-
-  private async appendLog(group: Item[], states: FilesState[]): Promise<void> {
+  /** Encode, append and sign the group's entries; one receipt per call. */
+  private async appendLog(group: Item[], states: FilesState[]): Promise<Receipt[]> {
     const log = this.cores!.log
     const secretKey = log.keyPair!.secretKey
     const signer = log.keyPair!.publicKey
@@ -623,7 +666,12 @@ export class VmHost extends ReadyResource {
     const [signatures] = await Promise.all([this.verifier!.sign(signables, secretKey), log.append(blocks)])
     for (let i = 0; i < receipts.length; i++) receipts[i]!.signature = signatures[i]!
     if (log.length !== this.logRoots!.length) throw new Error('the log moved under the host')
-    const durable = this.opts.durability === 'mirror' && receipts.length > 0 ? await this.heldByAPeer(log.length) : true
+    return receipts
+  }
+
+  /** Answer the group's calls (with `durability: 'mirror'`, once a peer holds the entries). */
+  private async answer(group: Item[], receipts: Receipt[]): Promise<void> {
+    const durable = this.opts.durability === 'mirror' && receipts.length > 0 ? await this.heldByAPeer(receipts[receipts.length - 1]!.index + 1) : true
 
     let r = 0
     for (const it of group) {

@@ -4,6 +4,8 @@
  * reopened: the genesis, and the rollback of a commit cut short by a crash.
  */
 import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import b4a from 'b4a'
 import Corestore from 'corestore'
 import Hyperdrive from 'hyperdrive'
 import type Hypercore from 'hypercore'
@@ -92,4 +94,14 @@ export async function rollBackUnlogged(drive: Hyperdrive, files: FilesState): Pr
   if (extraDb > 0) await db.truncate(files.dbLength)
   if (extraBlobs > 0) await blobs.truncate(files.blobsLength)
   return `rolled back ${extraDb} file entries and ${extraBlobs} blob blocks that no log entry accounts for (a commit cut short)`
+}
+
+/** Where the VM's files redo journal lives: next to the Corestore's own files. */
+export function redoJournalPath(c: VmCores): string {
+  return join(c.store.storage.path, 'vms-redo', b4a.toString(c.log.discoveryKey, 'hex'))
+}
+
+export function sameFilesState(a: FilesState, b: FilesState): boolean {
+  return a.dbLength === b.dbLength && a.blobsLength === b.blobsLength &&
+    b4a.equals(a.dbTreeHash, b.dbTreeHash) && b4a.equals(a.blobsTreeHash, b.blobsTreeHash)
 }

@@ -341,3 +341,37 @@ export function encode<T>(enc: Encoding<T>, value: T): Buffer {
 export function decodeEntry(buf: Uint8Array, index = -1): LogEntry {
   return decodeStrict(logEntry, buf, index >= 0 ? `log entry ${index}` : 'log entry')
 }
+
+/**
+ * The files redo record (local, never replicated): the drive blocks of the
+ * group of calls being committed, written before the group's log entries so
+ * that a crash between the log append and the files append can be finished
+ * at restart (see host/redo-journal.ts).
+ */
+export interface RedoRecord {
+  /** Lengths of the hyperbee and blobs cores before this group. */
+  dbStart: number
+  blobsStart: number
+  dbBlocks: Uint8Array[]
+  blobBlocks: Uint8Array[]
+}
+
+const blockList = c.array<Uint8Array>({ preencode: (s, b) => c.buffer.preencode(s, b), encode: (s, b) => c.buffer.encode(s, b), decode: bytes })
+
+export const redoRecord: Encoding<RedoRecord> = {
+  preencode(s, m) {
+    c.uint.preencode(s, 1); c.uint.preencode(s, m.dbStart); c.uint.preencode(s, m.blobsStart)
+    blockList.preencode(s, m.dbBlocks); blockList.preencode(s, m.blobBlocks)
+  },
+  encode(s, m) {
+    c.uint.encode(s, 1); c.uint.encode(s, m.dbStart); c.uint.encode(s, m.blobsStart)
+    blockList.encode(s, m.dbBlocks); blockList.encode(s, m.blobBlocks)
+  },
+  decode(s) {
+    const v = c.uint.decode(s)
+    if (v !== 1) throw new Error(`unknown redo record version ${v}`)
+    return {
+      dbStart: c.uint.decode(s), blobsStart: c.uint.decode(s), dbBlocks: blockList.decode(s), blobBlocks: blockList.decode(s)
+    }
+  }
+}
