@@ -2,11 +2,14 @@
  * Benchmarks (not tests). `npm run bench` prints a table; `--json` prints one
  * JSON object per line: {"name", "value", "unit", "runs"}; names after the
  * flags pick benchmarks by the figures they give. Each figure is the median of
- * several runs. Everything runs locally: no network.
+ * several runs. Everything runs locally: no network. When several benchmarks
+ * are chosen, each runs in a process of its own.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import createTestnet from 'hyperdht/testnet.js'
 import Hyperswarm from 'hyperswarm'
 import ProtomuxRPC from 'protomux-rpc'
@@ -300,19 +303,34 @@ if (chosen.length === 0) {
   process.exit(1)
 }
 
-for (const b of chosen) {
-  const samples = new Map<string, { unit: string; values: number[] }>()
-  for (let r = 0; r < b.runs; r++) {
-    for (const f of await b.run()) {
-      const s = samples.get(f.name) ?? { unit: f.unit, values: [] }
-      s.values.push(f.value)
-      samples.set(f.name, s)
+function print(f: { name: string; value: number; unit: string; runs: number[] }): void {
+  if (json) console.log(JSON.stringify(f))
+  else console.log(`${f.name.padEnd(24)} ${String(f.value).padStart(10)} ${f.unit}   (median of ${f.runs.length}: ${f.runs.join(', ')})`)
+}
+
+if (chosen.length > 1) {
+  // Each benchmark in a process of its own: the memory and caches one leaves behind do not weigh on the next.
+  for (const b of chosen) {
+    const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--json', ...b.figures], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' })
+    for (const line of out.split('\n')) {
+      if (!line.startsWith('{')) continue
+      const f = JSON.parse(line) as { name: string; value: number; unit: string; runs: number[] }
+      if (names.length === 0 || names.includes(f.name)) print(f)
     }
   }
-  for (const [name, s] of samples) {
-    if (names.length > 0 && !names.includes(name)) continue
-    const value = median(s.values)
-    if (json) console.log(JSON.stringify({ name, value, unit: s.unit, runs: s.values }))
-    else console.log(`${name.padEnd(24)} ${String(value).padStart(10)} ${s.unit}   (median of ${s.values.length}: ${s.values.join(', ')})`)
+} else {
+  for (const b of chosen) {
+    const samples = new Map<string, { unit: string; values: number[] }>()
+    for (let r = 0; r < b.runs; r++) {
+      for (const f of await b.run()) {
+        const s = samples.get(f.name) ?? { unit: f.unit, values: [] }
+        s.values.push(f.value)
+        samples.set(f.name, s)
+      }
+    }
+    for (const [name, s] of samples) {
+      if (names.length > 0 && !names.includes(name)) continue
+      print({ name, value: median(s.values), unit: s.unit, runs: s.values })
+    }
   }
 }

@@ -370,3 +370,9 @@ declare module 'hyperblobs' {
   import type Hypercore from 'hypercore'
   export default class Hyperblobs { constructor(core: Hypercore) }
 }
+
+declare module 'bare-env' {
+  /** Bare's environment variables (the test side under Bare reads its arguments here). */
+  const env: Record<string, string | undefined>
+  export default env
+}

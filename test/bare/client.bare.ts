@@ -1,0 +1,49 @@
+// Brittle tests that run under Bare (spawned by test/bare.test.ts with
+// brittle-bare): dial a VM served by a Node host, call it, read its files;
+// hosting fails clearly. The environment gives VMS_BARE_STORAGE (a directory),
+// VMS_BARE_PORT (the loopback DHT's bootstrap port) and VMS_BARE_KEY (the VM).
+import test from 'brittle'
+import env from 'bare-env'
+import { VmsNode, verifyReceipt } from '../../src/client.js'
+
+const g = globalThis as unknown as { Bare?: unknown }
+const { VMS_BARE_STORAGE: storage = '', VMS_BARE_PORT: port = '', VMS_BARE_KEY: key = '' } = env
+
+let node: VmsNode
+
+test('runs under Bare', (t) => {
+  t.ok(g.Bare, 'the Bare global is there')
+  t.ok(storage && port && key, 'given storage, bootstrap port and VM key')
+  node = new VmsNode({ storage, bootstrap: [{ host: '127.0.0.1', port: Number(port) }], timeoutMs: 10000 })
+})
+
+test('dial a VM by key and read what it offers', async (t) => {
+  const vm = await node.dial(key)
+  const info = await vm.info()
+  t.alike(info.methods, ['RSVP', 'list'])
+  t.is(info.trust, 'trustless')
+})
+
+test('call it: signed, logged, the receipt verifies against the VM key', async (t) => {
+  const vm = await node.dial(key)
+  const { receipt } = await vm.callWithReceipt('RSVP', true, 'from Bare')
+  t.is(receipt.index, 2, 'the first call after genesis and load')
+  t.is(verifyReceipt(vm.key, receipt).method, 'RSVP', 'the receipt verifies and names the call')
+})
+
+test('read its files from the replicated archive', async (t) => {
+  const vm = await node.dial(key)
+  const names = await vm.files.readdir('/rsvps')
+  t.is(names.length, 1)
+  t.is(await vm.files.readFile('/rsvps/' + names[0], 'utf8'), '{"isAttending":true,"reason":"from Bare"}')
+})
+
+test('hosting needs Node: a clear error', async (t) => {
+  const err = await node.host('exports.a = async () => 1', { name: 'x' }).then(() => null, (e: { code?: string; message: string }) => e)
+  t.is(err?.code, 'SANDBOX_UNAVAILABLE')
+  t.ok(/Node/.test(err?.message ?? ''), err?.message)
+})
+
+test('close', async () => {
+  await node.close()
+})
