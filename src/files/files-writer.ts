@@ -61,7 +61,8 @@ export class FilesWriter {
     if (db.core.length !== this.dbRoots.length || this.blobsCore.length !== this.blobRoots.length) {
       throw new VmsError('STORAGE_FAILED', `the files archive was changed outside the log (db ${this.dbRoots.length} → ${db.core.length}, blobs ${this.blobRoots.length} → ${this.blobsCore.length} blocks): the VM stopped; audit it with replay()`)
     }
-    const batch = db.batch()
+    // No update: only this writer appends to the bee, so its length is current.
+    const batch = db.batch({ update: false })
     const dbStart = db.core.length
     const blobsStart = this.blobRoots.length
     const dbBlocks: Uint8Array[] = []

@@ -502,9 +502,9 @@ export class VmHost extends ReadyResource {
   /**
    * A group's blocks are laid out in memory (files states and all) and
    * written to the redo journal; then its log append and its files append run
-   * at the same time. The group is answered once its log entries are on disk:
-   * if the files append is lost in a crash, the restart finishes it from the
-   * journal. Files appends run one group after another (each builds on the
+   * at the same time, and the group is answered once both are on disk. If a
+   * crash loses the files append but not the log's, the restart finishes it
+   * from the journal. Files appends run one group after another (each builds on the
    * last); log appends likewise, so the next group is laid out while this
    * one's log append runs.
    */
@@ -555,23 +555,27 @@ export class VmHost extends ReadyResource {
     this.view!.flushed(ops)
   }
 
-  /** Answer the group once its log entries are appended; then wait for its files. */
+  /** Answer the group once both its log entries and its files are appended (a reader sees what the answer says). */
   private async finishGroup(group: Item[], logged: Promise<Receipt[]>, files: Promise<void>): Promise<void> {
-    let receipts: Receipt[]
-    try {
-      receipts = await logged
-    } catch (err) {
-      files.catch(noop)
-      this.fail(err as Error, group)
+    const [log, drive] = await Promise.allSettled([logged, files])
+    if (log.status === 'rejected') {
+      this.fail(log.reason as Error, group)
       return
     }
-    await this.answer(group, receipts)
-    try {
-      await files
-    } catch (err) {
-      // Answered calls stay answered (the journal holds their files); the VM stops.
-      this.fail(err as Error, [])
+    if (drive.status === 'fulfilled') {
+      await this.answer(group, log.value)
+      return
     }
+    // Logged, but the archive append failed: the journal still holds the files; the VM stops.
+    const err = drive.reason as Error
+    let r = 0
+    for (const it of group) {
+      if (it.kind !== 'call') continue
+      const receipt = log.value[r++]!
+      this.inflight--
+      it.reject(Object.assign(new VmsError('STORAGE_FAILED', `${it.call.method} ran and is logged (entry ${receipt.index}), but its files could not be written (${err.message}): the VM stopped; reopen its storage to finish the commit from the redo journal`), { receipt }))
+    }
+    this.fail(err, [])
   }
 
   /** A commit failed: the VM stops; every call not answered yet is refused with the reason. */
@@ -663,7 +667,11 @@ export class VmHost extends ReadyResource {
       }
       blocks.push(block)
     }
-    const [signatures] = await Promise.all([this.verifier!.sign(signables, secretKey), log.append(blocks)])
+    // The append starts first; the receipts are signed while it is written
+    // (and, after a yield, while the caller starts the group's files append).
+    const appended = log.append(blocks)
+    await Promise.resolve()
+    const [signatures] = await Promise.all([this.verifier!.sign(signables, secretKey), appended])
     for (let i = 0; i < receipts.length; i++) receipts[i]!.signature = signatures[i]!
     if (log.length !== this.logRoots!.length) throw new Error('the log moved under the host')
     return receipts
