@@ -14,7 +14,7 @@ import { MerkleRoots } from '../merkle.js'
 import { formatKey } from '../identity.js'
 import { SignaturePool } from '../crypto/signature-pool.js'
 import {
-  decodeEntry, callSignable, EntryType, SANDBOX_API_VERSION,
+  decodeEntry, callSignable, sameFilesState, EntryType, SANDBOX_API_VERSION,
   type CallEntry, type FilesState, type Genesis, type LoadEntry, type LogEntry, type Outcome
 } from '../messages/index.js'
 import { SandboxProcess } from '../sandbox/sandbox-process.js'
@@ -118,7 +118,7 @@ export function combineReports(parts: ReplayReport[]): ReplayReport & { gap: str
     if (r.from !== whole.to && whole.to !== first.from) {
       return { ...whole, ok: false, gap: `entries ${whole.to}–${r.from - 1} were not audited (one stretch ends at ${whole.to}, the next starts at ${r.from})` }
     }
-    if (whole.files && r.start && !sameState(whole.files, r.start)) {
+    if (whole.files && r.start && !sameFilesState(whole.files, r.start)) {
       return { ...whole, ok: false, gap: `the stretch from ${r.from} starts from another files state than the one before it ended with` }
     }
     whole.to = r.to
@@ -128,11 +128,6 @@ export function combineReports(parts: ReplayReport[]): ReplayReport & { gap: str
     whole.files = r.files
   }
   return whole
-}
-
-function sameState(a: FilesState, b: FilesState): boolean {
-  return a.dbLength === b.dbLength && a.blobsLength === b.blobsLength &&
-    b4a.equals(a.dbTreeHash, b.dbTreeHash) && b4a.equals(a.blobsTreeHash, b.blobsTreeHash)
 }
 
 /** The load entries of a log: where stretches of a parallel audit can start. */

@@ -18,7 +18,7 @@ import { formatKey, nonceTime } from '../identity.js'
 import { SignaturePool } from '../crypto/signature-pool.js'
 import { MerkleRoots } from '../merkle.js'
 import {
-  encode, logEntry, callSignable, EntryType, LoadReason, SANDBOX_API_VERSION, SEED_BYTES,
+  encode, logEntry, callSignable, sameFilesState, EntryType, LoadReason, SANDBOX_API_VERSION, SEED_BYTES,
   type Genesis, type Limits, type LogEntry, type Outcome, type Receipt, type SignedCall, type FilesState
 } from '../messages/index.js'
 import { SandboxProcess, type SandboxHooks } from '../sandbox/sandbox-process.js'
@@ -28,7 +28,7 @@ import { FilesWriter, type PreparedFiles } from '../files/files-writer.js'
 import { RedoJournal, finishFromJournal } from './redo-journal.js'
 import { DEFAULT_LIMITS, METHOD_NAME, RESERVED_METHODS } from './limits.js'
 import { NonceWindow } from './nonce-window.js'
-import { openVmCores, closeVmCores, readGenesis, lastFilesState, rollBackUnlogged, readEntry, redoJournalPath, sameFilesState, type VmCores } from './vm-storage.js'
+import { openVmCores, closeVmCores, readGenesis, lastFilesState, rollBackUnlogged, readEntry, redoJournalPath, type VmCores } from './vm-storage.js'
 
 export interface VmHostOptions {
   /** The service script (required to create a VM; checked against the genesis on reopen). */

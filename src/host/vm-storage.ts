@@ -100,8 +100,3 @@ export async function rollBackUnlogged(drive: Hyperdrive, files: FilesState): Pr
 export function redoJournalPath(c: VmCores): string {
   return join(c.store.storage.path, 'vms-redo', b4a.toString(c.log.discoveryKey, 'hex'))
 }
-
-export function sameFilesState(a: FilesState, b: FilesState): boolean {
-  return a.dbLength === b.dbLength && a.blobsLength === b.blobsLength &&
-    b4a.equals(a.dbTreeHash, b.dbTreeHash) && b4a.equals(a.blobsTreeHash, b.blobsTreeHash)
-}

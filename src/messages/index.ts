@@ -70,6 +70,12 @@ export interface FilesState {
   blobsTreeHash: Uint8Array
 }
 
+/** Two files states are the same: both lengths and both tree hashes. */
+export function sameFilesState(a: FilesState, b: FilesState): boolean {
+  return a.dbLength === b.dbLength && a.blobsLength === b.blobsLength &&
+    b4a.equals(a.dbTreeHash, b.dbTreeHash) && b4a.equals(a.blobsTreeHash, b.blobsTreeHash)
+}
+
 export interface OracleRecord { name: string; input: Uint8Array; output: Uint8Array }
 
 export interface LoadEntry {
