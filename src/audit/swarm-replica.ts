@@ -1,6 +1,6 @@
 /**
  * A VM's log and files archive as a volunteer holds them: replicated from
- * whichever peers have them (the host or mirrors), fully downloaded.
+ * whichever peers have them (the host or mirrors).
  */
 import Hyperdrive from 'hyperdrive'
 import type Hypercore from 'hypercore'
@@ -48,19 +48,21 @@ export async function openReplica(store: Corestore, swarm: Hyperswarm, key: Buff
   }
 }
 
-/** Fetch everything the log and the archive have now (the archive at least up to what the log commits to). */
+/**
+ * Fetch what an audit reads: the whole log, and the archive's hyperbee up to
+ * what the log commits to. File contents are not fetched: the replay checks
+ * them against the blobs tree hash each entry commits to, and a script that
+ * reads a file gets its blocks on demand. (Replaying while this runs was
+ * measured slower: the volunteer is CPU-bound either way.)
+ */
 export async function downloadAll(replica: Replica, onProgress?: (p: ReplicaProgress) => void): Promise<void> {
   const { log, drive } = replica
   await log.update({ wait: true })
-  // The last entry says how far the archive must go; the three cores then download side by side.
+  // The last entry says how far the archive must go; the cores then download side by side.
   const last = decodeEntry((await log.get(log.length - 1))!, log.length - 1)
-  const need = last.files
-  const db = drive.db.core
-  const blobs = (await drive.getBlobs()).core
   await Promise.all([
     fetch(log, 'log', onProgress),
-    reachThenFetch(db, need.dbLength, onProgress),
-    reachThenFetch(blobs, need.blobsLength, onProgress)
+    reachThenFetch(drive.db.core, last.files.dbLength, onProgress)
   ])
 }
 
