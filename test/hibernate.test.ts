@@ -1,4 +1,5 @@
 import test from 'brittle'
+import { readdirSync, readlinkSync } from 'node:fs'
 import { Identity, replay, EntryType, LoadReason } from '../src/index.js'
 import { RSVP, entries } from './helpers/index.js'
 import { testnet, node } from './helpers/net.js'
@@ -13,9 +14,15 @@ exports.count = async () => ++calls`, { name: 'rsvp' })
   t.is((await vm.call(alice.sign(vm.key, 'count', []))).result, 1)
   t.is((await vm.call(alice.sign(vm.key, 'count', []))).result, 2)
   const spawned = vm.sandboxSpawns
+  const journalOpen = () => readdirSync('/proc/self/fd').some((fd) => {
+    try { return readlinkSync('/proc/self/fd/' + fd).includes('vms-redo') } catch { return false }
+  })
+  t.ok(journalOpen(), 'a loaded VM holds its redo journal open')
   while (vm.loaded) await new Promise((r) => setTimeout(r, 50))
   t.pass('unloaded after being idle')
+  t.absent(journalOpen(), 'an unloaded VM holds no file descriptor for its journal (a node may hold thousands)')
   t.is((await vm.call(alice.sign(vm.key, 'count', []))).result, 1, 'woken: in-memory state starts over, as a load entry says')
+  t.ok(journalOpen(), 'and opens it again when woken')
   t.ok(vm.sandboxSpawns > spawned, 'a new sandbox process')
   const list = await entries(vm.log)
   const wake = list[list.length - 2]!

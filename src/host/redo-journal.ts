@@ -30,16 +30,18 @@ const HEADER = 4 + 32
 
 export class RedoJournal {
   readonly path: string
-  private fd: number | null
+  private fd: number | null = null
+  private closed = false
 
-  private constructor(path: string, fd: number) {
+  private constructor(path: string) {
     this.path = path
-    this.fd = fd
   }
 
   static open(path: string): RedoJournal {
     fs.mkdirSync(dirname(path), { recursive: true })
-    return new RedoJournal(path, fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600))
+    const journal = new RedoJournal(path)
+    journal.handle()
+    return journal
   }
 
   /** The record last written, or null (none, or a write cut short). */
@@ -55,19 +57,33 @@ export class RedoJournal {
 
   /** Replace the record; returns once the bytes are in the file. */
   write(record: RedoRecord): void {
-    if (this.fd === null) throw new VmsError('CLOSED', 'the redo journal is closed')
     const payload = encode(redoRecord, record)
     const buf = b4a.allocUnsafe(HEADER + payload.byteLength)
     buf.writeUInt32LE(payload.byteLength, 0)
     crypto.hash(payload, buf.subarray(4, HEADER))
     buf.set(payload, HEADER)
-    fs.writeSync(this.fd, buf, 0, buf.byteLength, 0)
+    fs.writeSync(this.handle(), buf, 0, buf.byteLength, 0)
   }
 
-  close(): void {
+  /**
+   * Let go of the file descriptor while the VM is idle (a node may hold
+   * thousands of VMs); the next write opens it again.
+   */
+  release(): void {
     if (this.fd === null) return
     fs.closeSync(this.fd)
     this.fd = null
+  }
+
+  close(): void {
+    this.release()
+    this.closed = true
+  }
+
+  private handle(): number {
+    if (this.closed) throw new VmsError('CLOSED', 'the redo journal is closed')
+    if (this.fd === null) this.fd = fs.openSync(this.path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600)
+    return this.fd
   }
 }
 

@@ -263,6 +263,7 @@ export class VmHost extends ReadyResource {
     this.pastSpawns += old?.spawns ?? 0
     this.sandbox = this.newSandbox()
     this.needsLoad = { reason: LoadReason.WAKE, note: 'woken after being unloaded while idle' }
+    this.journal?.release()
     await old?.close()
     return true
   }
