@@ -48,7 +48,39 @@ export async function openVmCores(storage: string | Corestore, { existing = fals
     await batch.getRoot(true)
     await batch.close()
   }
+  for (const core of [log, drive.db.core, (await drive.getBlobs()).core]) if (core.writable) skipRedundantHintsWrite(core)
   return { store, ownsStore, log, drive }
+}
+
+/**
+ * Hypercore 11.37 writes a core's contiguous length twice per append: in the
+ * append's own batch, then again in a second write after it (its in-memory
+ * copy is updated only after the first). The second write is a RocksDB round
+ * trip on every commit's path (~0.1 ms of a lone call). When the append's
+ * batch already carried the same value and nothing else is pending, the
+ * second write is skipped. (The value is a hint in any case: at open,
+ * hypercore recomputes the contiguous length from its bitfield, starting at
+ * the hint.) This reaches into hypercore's internals (pinned by the lockfile
+ * and the override); if they are not as expected, nothing changes.
+ */
+function skipRedundantHintsWrite(session: Hypercore): void {
+  interface Inner {
+    onappend(tree: unknown, bitfield: { start: number; length: number } | null): void
+    header: { hints: { contiguousLength: number } }
+    hintsChanged: boolean
+    vmsHintsPatched?: boolean
+  }
+  const inner = (session as unknown as { core?: Inner }).core
+  if (!inner || inner.vmsHintsPatched || typeof inner.onappend !== 'function' || typeof inner.header?.hints?.contiguousLength !== 'number') return
+  inner.vmsHintsPatched = true
+  const onappend = inner.onappend.bind(inner)
+  inner.onappend = (tree, bitfield) => {
+    const before = inner.header.hints.contiguousLength
+    const pending = inner.hintsChanged
+    onappend(tree, bitfield)
+    // The append's batch wrote contiguousLength = start + length exactly when it was contiguous before.
+    if (!pending && bitfield && before === bitfield.start && inner.header.hints.contiguousLength === bitfield.start + bitfield.length) inner.hintsChanged = false
+  }
 }
 
 export async function closeVmCores(c: VmCores): Promise<void> {
