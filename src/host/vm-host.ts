@@ -510,8 +510,10 @@ export class VmHost extends ReadyResource {
    * one's log append runs.
    */
   private async commitLoop(): Promise<void> {
-    let appending: Promise<unknown> = Promise.resolve()
+    // Log appends run in group order; after one fails, none follows it.
+    let lastLogged: Promise<unknown> = Promise.resolve()
     let appendsPending = 0
+    let logFailure: Error | null = null
     const unfinished = new Set<Promise<void>>()
     while (!this.failure) {
       if (this.ready_.length === 0) {
@@ -529,16 +531,17 @@ export class VmHost extends ReadyResource {
         this.fail(err as Error, group)
         break
       }
-      // The log append starts first: the answer waits for it, not for the files.
+      // The log append starts first (it is on every answer's path), then the files append.
       const states = prepared.states
-      const logged = appendsPending === 0
-        ? this.appendLog(group, states)
-        : appending.then(() => {
+      const logged: Promise<Receipt[]> = appendsPending > 0
+        ? lastLogged.then(() => {
           if (this.failure) throw this.failure
           return this.appendLog(group, states)
         })
+        : logFailure ? Promise.reject(logFailure) : this.appendLog(group, states)
       appendsPending++
-      appending = logged.then(() => { appendsPending-- }, () => { appendsPending-- })
+      lastLogged = logged
+      logged.then(() => { appendsPending-- }, (err: Error) => { appendsPending--; logFailure ??= err })
       const files = this.flushFiles(group, prepared)
       const done = this.finishGroup(group, logged, files)
       unfinished.add(done)
