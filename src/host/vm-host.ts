@@ -333,7 +333,7 @@ export class VmHost extends ReadyResource {
   }
 
   /**
-   * Execute a signed call. Resolves once its log entry is durable, with the
+   * Execute a signed call. Resolves once its log entry and file writes are durable, with the
    * result and a receipt. Rejects before anything is logged for a malformed
    * request, an unknown or reserved method, bad args, a bad signature or
    * nonce, or a full queue; rejects after logging (with `err.receipt`) when
