@@ -1,11 +1,11 @@
 /**
  * Writes the file operations of a group of calls to the hyperdrive in one go:
  * all file contents in one append to the blobs core, all entries in one
- * append to the hyperbee core. prepare() lays the blocks out in memory (so the
- * host can log the group while they are written); flush() appends them. Each entry block is encoded as a lone put would
- * write it (see bee-blocks.ts), so every call's version is a valid checkout.
- * Returns the files state after each call: lengths and tree hashes of both
- * cores, computed as the blocks are laid down.
+ * append to the hyperbee core. prepare() lays the blocks out in memory, with
+ * the files state (lengths and tree hashes of both cores) after each call, so
+ * the host can log the group while flush() appends them. Each entry block is
+ * encoded as a lone put would write it (see bee-blocks.ts), so every call's
+ * version is a valid checkout.
  */
 import type Hyperdrive from 'hyperdrive'
 import type Hypercore from 'hypercore'
@@ -39,16 +39,9 @@ export class FilesWriter {
     return new FilesWriter(drive, blobs.core, await MerkleRoots.ofCore(db, db.length), await MerkleRoots.ofCore(blobs.core, blobs.core.length))
   }
 
-  /** The files state now (after everything written). */
+  /** The files state now (after everything flushed). */
   state(): FilesState {
-    return { dbLength: this.dbRoots.length, dbTreeHash: this.dbRoots.hash(), blobsLength: this.blobRoots.length, blobsTreeHash: this.blobRoots.hash() }
-  }
-
-  /** Write the operations of each call, in order; one files state per call. */
-  async write(groups: FileOp[][]): Promise<FilesState[]> {
-    const prepared = await this.prepare(groups)
-    await this.flush(prepared)
-    return prepared.states
+    return filesState(this.dbRoots, this.blobRoots)
   }
 
   /**
@@ -104,7 +97,7 @@ export class FilesWriter {
     for (let i = 0; i < groups.length; i++) {
       for (; d < dbMarks[i]!; d++) dbRoots.append(dbBlocks[d]!)
       for (; bl < blobMarks[i]!; bl++) blobRoots.append(blobBlocksOut[bl]!)
-      states.push({ dbLength: dbRoots.length, dbTreeHash: dbRoots.hash(), blobsLength: blobRoots.length, blobsTreeHash: blobRoots.hash() })
+      states.push(filesState(dbRoots, blobRoots))
     }
     return { states, record: { dbStart, blobsStart, dbBlocks, blobBlocks: blobBlocksOut }, dbRoots, blobRoots, byteLength: byteOffset }
   }
@@ -126,6 +119,10 @@ export class FilesWriter {
       throw new VmsError('STORAGE_FAILED', 'the files archive was changed outside the log while a commit ran: the VM stopped; audit it with replay()')
     }
   }
+}
+
+function filesState(db: MerkleRoots, blobs: MerkleRoots): FilesState {
+  return { dbLength: db.length, dbTreeHash: db.hash(), blobsLength: blobs.length, blobsTreeHash: blobs.hash() }
 }
 
 export interface PreparedFiles {

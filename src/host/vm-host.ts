@@ -510,10 +510,9 @@ export class VmHost extends ReadyResource {
    * one's log append runs.
    */
   private async commitLoop(): Promise<void> {
-    // Log appends run in group order; after one fails, none follows it.
+    // Log appends run in group order; a failed one stops the VM (appendLog checks), so none follows it.
     let lastLogged: Promise<unknown> = Promise.resolve()
     let appendsPending = 0
-    let logFailure: Error | null = null
     const unfinished = new Set<Promise<void>>()
     while (!this.failure) {
       if (this.ready_.length === 0) {
@@ -533,15 +532,10 @@ export class VmHost extends ReadyResource {
       }
       // The log append starts first (it is on every answer's path), then the files append.
       const states = prepared.states
-      const logged: Promise<Receipt[]> = appendsPending > 0
-        ? lastLogged.then(() => {
-          if (this.failure) throw this.failure
-          return this.appendLog(group, states)
-        })
-        : logFailure ? Promise.reject(logFailure) : this.appendLog(group, states)
+      const logged = appendsPending > 0 ? lastLogged.then(() => this.appendLog(group, states)) : this.appendLog(group, states)
       appendsPending++
       lastLogged = logged
-      logged.then(() => { appendsPending-- }, (err: Error) => { appendsPending--; logFailure ??= err })
+      logged.then(() => { appendsPending-- }, (err: Error) => { appendsPending--; this.failure ??= err })
       const files = this.flushFiles(group, prepared)
       const done = this.finishGroup(group, logged, files)
       unfinished.add(done)
@@ -643,6 +637,7 @@ export class VmHost extends ReadyResource {
 
   /** Encode, append and sign the group's entries; one receipt per call. */
   private async appendLog(group: Item[], states: FilesState[]): Promise<Receipt[]> {
+    if (this.failure) throw this.failure
     const log = this.cores!.log
     const secretKey = log.keyPair!.secretKey
     const signer = log.keyPair!.publicKey
