@@ -4,9 +4,9 @@ import c from 'compact-encoding'
 import Protomux from 'protomux'
 import Hyperswarm from 'hyperswarm'
 import { VmsNode, Identity, verifyReceipt, formatKey, replay } from '../src/index.js'
-import { PROTOCOL, Role, hello } from '../src/messages/wire.js'
-import { encode } from '../src/messages/index.js'
-import { RSVP } from './helpers/index.js'
+import { PROTOCOL, Role, hello, response, type Response } from '../src/messages/wire.js'
+import { encode, decodeStrict } from '../src/messages/index.js'
+import { RSVP, until } from './helpers/index.js'
 import { testnet, node } from './helpers/net.js'
 
 test('node: serve a VM, dial it by key, call it, read its files, verify the receipt', async (t) => {
@@ -56,10 +56,12 @@ test('node: a peer that cannot prove the log key is never sent a call', async (t
   const impostor = new Hyperswarm({ dht: net.createNode() })
   t.teardown(() => impostor.destroy())
   let callsSeen = 0
+  let offered = 0
   impostor.on('connection', (conn) => {
     conn.on('error', () => {})
     const mux = Protomux.from(conn)
     mux.pair({ protocol: PROTOCOL }, (id) => {
+      offered++
       const ch = mux.createChannel({ protocol: PROTOCOL, id, handshake: c.raw })
       if (!ch) return
       ch.addMessage({ encoding: c.raw, onmessage: () => { callsSeen++ } })
@@ -70,8 +72,9 @@ test('node: a peer that cannot prove the log key is never sent a call', async (t
   await impostor.join(vm.discoveryKey, { server: true, client: false }).flushed()
   const client = await node(t, net)
   const handle = await client.dial(vm.key)
+  await until(() => offered > 0, 10000, 'the client to open a channel with the impostor')
   for (let i = 0; i < 10; i++) await handle.call('RSVP', true)
-  t.is(callsSeen, 0, 'no call went to the impostor')
+  t.is(callsSeen, 0, 'the client reached the impostor, and sent it no call')
 })
 
 test('node: dialling a key nobody serves fails with HOST_OFFLINE and a hint', async (t) => {
@@ -102,34 +105,45 @@ test('node: restarting the host node serves the same VMs under the same keys', a
   t.alike(await h2.call('list'), [client.identity.id + '.json'])
 })
 
-test('node: malformed frames and floods drop one channel, never the node', async (t) => {
+test('node: oversized frames get TOO_LARGE, a malformed frame or hello drops that channel, never the node', async (t) => {
   const net = await testnet(t)
   const hostNode = await node(t, net)
   const vm = await hostNode.host(RSVP, { name: 'rsvp' })
   const rogue = new Hyperswarm({ dht: net.createNode() })
   t.teardown(() => rogue.destroy())
-  const opened = new Promise<void>((resolve) => {
-    rogue.on('connection', (conn) => {
-      conn.on('error', () => {})
-      const mux = Protomux.from(conn)
-      const ch = mux.createChannel({ protocol: PROTOCOL, id: vm.key, handshake: c.raw, onopen: () => resolve() })!
-      const requests = ch.addMessage({ encoding: c.raw, onmessage: () => {} })
-      ch.addMessage({ encoding: c.raw, onmessage: () => {} })
-      ch.open(b4a.from('garbage hello'))
-      setTimeout(() => {
-        requests.send(b4a.from([0xff, 0xff, 0xff]))
-        for (let i = 0; i < 50; i++) requests.send(b4a.alloc(200000, 1))
-      }, 50)
-      // A channel for a VM the node does not host: left unanswered.
-      mux.createChannel({ protocol: PROTOCOL, id: b4a.alloc(32, 9), handshake: c.raw })?.open(b4a.alloc(0))
-    })
-  })
+  const connected = new Promise<Protomux>((resolve) => rogue.on('connection', (conn) => { conn.on('error', () => {}); resolve(Protomux.from(conn)) }))
   rogue.join(vm.discoveryKey, { server: false, client: true })
-  await opened
-  await new Promise((r) => setTimeout(r, 300))
+  const mux = await connected
+  /** A channel for the VM, opened with `helloBytes`; resolves its responses and when it closes. */
+  const channel = (helloBytes: Uint8Array) => {
+    const responses: Response[] = []
+    let opened!: () => void
+    let closed!: () => void
+    const state = { opened: new Promise<void>((r) => { opened = r }), closed: new Promise<void>((r) => { closed = r }) }
+    const ch = mux.createChannel({ protocol: PROTOCOL, id: vm.key, handshake: c.raw, onopen: () => opened(), onclose: () => closed() })!
+    const requests = ch.addMessage({ encoding: c.raw, onmessage: () => {} })
+    ch.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => { responses.push(decodeStrict(response, raw, 'response')) } })
+    ch.open(helloBytes)
+    return { ...state, requests, responses }
+  }
+  const valid = channel(encode(hello, { role: Role.CLIENT, signer: null, proof: null, info: null }))
+  await valid.opened
+  for (let i = 0; i < 20; i++) valid.requests.send(b4a.alloc(200000, 1))
+  await until(() => valid.responses.length === 20, 10000, '20 answers')
+  t.ok(valid.responses.every((r) => r.error?.code === 'TOO_LARGE'), 'each oversized frame is answered TOO_LARGE')
+  valid.requests.send(b4a.from([0xff, 0xff, 0xff]))
+  await valid.closed
+  t.pass('a malformed request closes that channel')
+  const garbage = channel(b4a.from('garbage hello'))
+  await garbage.closed
+  t.pass('a malformed hello closes that channel')
+  // A channel for a VM the node does not host: left unanswered.
+  mux.createChannel({ protocol: PROTOCOL, id: b4a.alloc(32, 9), handshake: c.raw })?.open(b4a.alloc(0))
   const client = await node(t, net)
   const handle = await client.dial(vm.key)
   t.is(await handle.call('RSVP', true), undefined, 'the node still serves everyone else')
+  const big = await handle.call('RSVP', true, 'x'.repeat(100000)).catch((e: { code: string }) => e) as { code: string }
+  t.is(big.code, 'TOO_LARGE', 'a caller whose args are too large is told so at once (answered with its request id)')
 })
 
 test('node: a dialled handle reconnects when its host comes back', async (t) => {

@@ -11,7 +11,7 @@ import type Corestore from 'corestore'
 import type Protomux from 'protomux'
 import type { Channel, Message } from 'protomux'
 import type { Connection } from 'hyperswarm'
-import { VmsError, type VmsErrorCode } from '../errors.js'
+import { VmsError } from '../errors.js'
 import { canonicalDecode, canonicalEncode } from '../canonical-json.js'
 import { formatKey, type Identity } from '../identity.js'
 import { isSignerOf } from '../merkle.js'
@@ -19,7 +19,7 @@ import { verifyReceipt } from '../receipt.js'
 import { decodeStrict, encode, type Receipt } from '../messages/index.js'
 import {
   PROTOCOL, Role, hello, request, response, proofSignable, attestation, attestationSignable, attestationsRequest, attestationsResponse, verifyAttestation,
-  viewRequest, viewResponse, type VmInfo, type Attestation, type ViewResponse
+  viewRequest, viewResponse, fromWireError, type VmInfo, type Attestation, type ViewResponse
 } from '../messages/wire.js'
 import type Hypercore from 'hypercore'
 import { addHeadExchange, type Equivocation } from '../node/head-exchange.js'
@@ -197,8 +197,12 @@ export class VmHandle {
       const timer = setTimeout(() => { this.viewWaiters.delete(id); reject(new VmsError('TIMEOUT', `the view ${method} got no answer within ${this.timeoutMs} ms`)) }, this.timeoutMs)
       this.viewWaiters.set(id, (res) => {
         clearTimeout(timer)
-        if (res.error) reject(new VmsError(res.error.code as VmsErrorCode, res.error.message.replace(/^[A-Z_]+: /, ''), res.error.remote))
-        else resolve({ result: canonicalDecode(res.value), length: res.length })
+        if (res.error) { reject(fromWireError(res.error)); return }
+        try {
+          resolve({ result: canonicalDecode(res.value), length: res.length })
+        } catch {
+          reject(new VmsError('MALFORMED_REQUEST', `the view ${method} was answered with a value that is not JSON: the peer is faulty`))
+        }
       })
       route.views.send(encode(viewRequest, { id, method, args: encoded, caller: this.identity.publicKey }))
     })
@@ -282,7 +286,7 @@ export class VmHandle {
     this.pending.delete(res.id)
     clearTimeout(p.timer)
     if (res.error && !res.receipt) {
-      p.reject(new VmsError(res.error.code as VmsErrorCode, res.error.message.replace(/^[A-Z_]+: /, ''), res.error.remote))
+      p.reject(fromWireError(res.error))
       return
     }
     let entry
@@ -293,8 +297,7 @@ export class VmHandle {
       return
     }
     if (res.error) {
-      const err = new VmsError(res.error.code as VmsErrorCode, res.error.message.replace(/^[A-Z_]+: /, ''), res.error.remote)
-      p.reject(Object.assign(err, { receipt: res.receipt }))
+      p.reject(Object.assign(fromWireError(res.error), { receipt: res.receipt }))
       return
     }
     // The answer must be what the host logged.
@@ -302,7 +305,15 @@ export class VmHandle {
       p.reject(new VmsError('BAD_RECEIPT', 'the answer differs from the logged outcome'))
       return
     }
-    p.resolve({ result: canonicalDecode(res.value), receipt: res.receipt! })
+    let result: unknown
+    try {
+      result = canonicalDecode(res.value)
+    } catch {
+      // Signed and logged, but not JSON: the host's own sandbox could not have made it.
+      p.reject(Object.assign(new VmsError('BAD_RECEIPT', 'the logged result is not JSON: the host is faulty; audit it'), { receipt: res.receipt }))
+      return
+    }
+    p.resolve({ result, receipt: res.receipt! })
   }
 
   /** The VM's files archive, read-only, replicated from whichever peers have it. */

@@ -8,6 +8,7 @@ import c, { type Encoding } from 'compact-encoding'
 import crypto from 'hypercore-crypto'
 import b4a from 'b4a'
 import { receipt, signedCall, type Receipt, type SignedCall } from './index.js'
+import { VmsError, type VmsErrorCode } from '../errors.js'
 
 export const PROTOCOL = 'vms-node/1'
 const [NS_PROOF, NS_ATTEST] = crypto.namespace('vms-node/wire', 2) as [Buffer, Buffer]
@@ -36,6 +37,17 @@ export interface Hello {
 export interface Request { id: number; call: SignedCall }
 
 export interface WireError { code: string; message: string; remote: { name: string; message: string; code: string } | null }
+
+/** An error as it crosses the wire: a VmsError keeps its code; anything else is INTERNAL. */
+export function toWireError(err: unknown): WireError {
+  if (err instanceof VmsError) return { code: err.code, message: err.message, remote: err.remote }
+  return { code: 'INTERNAL', message: `INTERNAL: ${(err as Error)?.message ?? String(err)}`, remote: null }
+}
+
+/** The VmsError a peer sent (its message without the code prefix it carries). */
+export function fromWireError(e: WireError): VmsError {
+  return new VmsError(e.code as VmsErrorCode, e.message.replace(/^[A-Z_]+: /, ''), e.remote)
+}
 
 export interface Response {
   id: number

@@ -12,7 +12,7 @@ import type Protomux from 'protomux'
 import { VmsError } from '../errors.js'
 import { formatKey, type Identity } from '../identity.js'
 import { decodeStrict, encode } from '../messages/index.js'
-import { CONTROL_PROTOCOL, controlRequest, controlResponse, controlSignable, type ControlResponse } from '../messages/wire.js'
+import { CONTROL_PROTOCOL, controlRequest, controlResponse, controlSignable, toWireError, fromWireError, type ControlResponse } from '../messages/wire.js'
 
 export interface DeployPolicy {
   /** Caller keys allowed to deploy, list and stop. */
@@ -45,21 +45,21 @@ export function serveControl(mux: Protomux, nodeKey: Uint8Array, policy: DeployP
       let req
       try { req = decodeStrict(controlRequest, raw, 'control request') } catch { channel.close(); return }
       const reply = (res: ControlResponse) => { if (!channel.closed) answers.send(encode(controlResponse, res)) }
-      const refuse = (err: VmsError) => reply({ id: req.id, error: { code: err.code, message: err.message, remote: null }, result: new Uint8Array(0) })
+      const refuse = (err: unknown) => reply({ id: req.id, error: toWireError(err), result: new Uint8Array(0) })
       if (!policy.allow.some((k) => b4a.equals(k, req.caller))) return refuse(new VmsError('NOT_ALLOWED', `caller ${formatKey(req.caller)} may not manage this node: start it with --allow-deploy ${formatKey(req.caller)}`))
       if (Math.abs(Date.now() - req.time) > CLOCK_WINDOW) return refuse(new VmsError('BAD_NONCE', 'the request is too old or from the future: check the clocks'))
       if (!crypto.verify(controlSignable(nodeKey, req.op, req.payload, req.time), req.signature, req.caller)) return refuse(new VmsError('BAD_SIGNATURE', 'the request\'s signature does not verify'))
       const done = (v: unknown) => reply({ id: req.id, error: null, result: b4a.from(JSON.stringify(v ?? null)) })
-      const fail = (err: unknown) => refuse(err instanceof VmsError ? err : new VmsError('INTERNAL', (err as Error).message))
-      let body: Record<string, string>
+      let body: Record<string, unknown>
       try { body = JSON.parse(b4a.toString(req.payload)) } catch { return refuse(new VmsError('MALFORMED_REQUEST', 'the payload is not JSON')) }
+      if (body === null || typeof body !== 'object') return refuse(new VmsError('MALFORMED_REQUEST', 'the payload must be a JSON object'))
       if (req.op === 'deploy') {
         if (typeof body.script !== 'string' || b4a.byteLength(body.script) > MAX_SCRIPT) return refuse(new VmsError('TOO_LARGE', `a script must be a string of at most ${MAX_SCRIPT} bytes`))
-        handlers.deploy(body.script, typeof body.filename === 'string' ? body.filename : 'script.js').then(done, fail)
+        handlers.deploy(body.script, typeof body.filename === 'string' ? body.filename : 'script.js').then(done, refuse)
       } else if (req.op === 'ls') {
-        handlers.ls().then(done, fail)
+        handlers.ls().then(done, refuse)
       } else if (req.op === 'stop') {
-        handlers.stop(String(body.key)).then(done, fail)
+        handlers.stop(String(body.key)).then(done, refuse)
       } else {
         refuse(new VmsError('MALFORMED_REQUEST', `unknown operation ${req.op}`))
       }
@@ -82,8 +82,8 @@ export function controlCall(mux: Protomux, nodeKey: Uint8Array, identity: Identi
         channel.close()
         let res
         try { res = decodeStrict(controlResponse, raw, 'control response') } catch (err) { reject(err); return }
-        if (res.error) reject(new VmsError(res.error.code as never, res.error.message.replace(/^[A-Z_]+: /, '')))
-        else resolve(JSON.parse(b4a.toString(res.result)))
+        if (res.error) { reject(fromWireError(res.error)); return }
+        try { resolve(JSON.parse(b4a.toString(res.result))) } catch { reject(new VmsError('MALFORMED_REQUEST', 'the node\'s answer is not JSON: is it a vms-node?')) }
       }
     })
     const requests = channel.addMessage({ encoding: c.raw, onmessage: () => {} })

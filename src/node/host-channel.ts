@@ -11,7 +11,7 @@ import type { Connection } from 'hyperswarm'
 import { VmsError } from '../errors.js'
 import type { VmHost } from '../host/vm-host.js'
 import { decodeStrict, encode } from '../messages/index.js'
-import { PROTOCOL, Role, hello, request, response, proofSignable, type Response } from '../messages/wire.js'
+import { PROTOCOL, Role, hello, request, response, proofSignable, toWireError, type Response } from '../messages/wire.js'
 import { addAttestationMessages } from './attestation-messages.js'
 import { addHeadExchange, type Equivocation } from './head-exchange.js'
 import { addViewMessages } from './view-messages.js'
@@ -48,7 +48,10 @@ export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, b
   channel.addMessage({
     encoding: c.raw,
     onmessage(raw: Uint8Array) {
-      if (raw.byteLength > host.limits.maxArgsBytes + FRAME_SLACK) return reply({ id: 0, error: wireError(new VmsError('TOO_LARGE', `request frame of ${raw.byteLength} bytes`)), value: EMPTY, receipt: null })
+      if (raw.byteLength > host.limits.maxArgsBytes + FRAME_SLACK) {
+        // Answered with the request's id (its first field), so the caller's call fails at once.
+        return reply({ id: requestId(raw), error: toWireError(new VmsError('TOO_LARGE', `the request is ${raw.byteLength} bytes; this VM accepts args of at most ${host.limits.maxArgsBytes}`)), value: EMPTY, receipt: null })
+      }
       let req
       try {
         req = decodeStrict(request, raw, 'request')
@@ -57,16 +60,16 @@ export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, b
         return
       }
       if (inflight >= MAX_INFLIGHT_PER_CHANNEL || inflightBytes + raw.byteLength > MAX_INFLIGHT_BYTES_PER_CHANNEL) {
-        return reply({ id: req.id, error: wireError(new VmsError('QUEUE_FULL', `${inflight} calls (${inflightBytes} bytes) in flight on this connection: wait for answers`)), value: EMPTY, receipt: null })
+        return reply({ id: req.id, error: toWireError(new VmsError('QUEUE_FULL', `${inflight} calls (${inflightBytes} bytes) in flight on this connection: wait for answers`)), value: EMPTY, receipt: null })
       }
       const over = quota?.check()
-      if (over) return reply({ id: req.id, error: wireError(over), value: EMPTY, receipt: null })
+      if (over) return reply({ id: req.id, error: toWireError(over), value: EMPTY, receipt: null })
       inflight++
       inflightBytes += raw.byteLength
       const size = raw.byteLength
       host.call(req.call).then(
         (answer) => reply({ id: req.id, error: null, value: answer.value, receipt: answer.receipt }),
-        (err) => reply({ id: req.id, error: wireError(err), value: EMPTY, receipt: (err as { receipt?: Response['receipt'] }).receipt ?? null })
+        (err) => reply({ id: req.id, error: toWireError(err), value: EMPTY, receipt: (err as { receipt?: Response['receipt'] }).receipt ?? null })
       ).finally(() => { inflight--; inflightBytes -= size })
     }
   })
@@ -94,9 +97,8 @@ export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, b
   }))
 }
 
-function wireError(err: unknown): Response['error'] {
-  if (err instanceof VmsError) return { code: err.code, message: err.message, remote: err.remote }
-  return { code: 'INTERNAL', message: `INTERNAL: ${(err as Error)?.message ?? String(err)}`, remote: null }
-}
-
 const EMPTY = new Uint8Array(0)
+
+function requestId(raw: Uint8Array): number {
+  try { return c.uint.decode(c.state(0, raw.byteLength, raw)) } catch { return 0 }
+}

@@ -9,7 +9,7 @@ import type { Channel } from 'protomux'
 import { VmsError } from '../errors.js'
 import { isCanonical } from '../canonical-json.js'
 import { decodeStrict, encode } from '../messages/index.js'
-import { viewRequest, viewResponse, type ViewResponse } from '../messages/wire.js'
+import { viewRequest, viewResponse, toWireError, type ViewResponse } from '../messages/wire.js'
 import type { ViewRunner } from '../host/view-runner.js'
 
 const MAX_VIEW_ARGS = 64 * 1024
@@ -23,7 +23,7 @@ export function addViewMessages(channel: Channel, runner: () => ViewRunner | nul
       let req
       try { req = decodeStrict(viewRequest, raw, 'view request') } catch { channel.close(); return }
       const reply = (res: ViewResponse) => { if (!channel.closed) answers.send(encode(viewResponse, res)) }
-      const fail = (err: unknown) => reply({ id: req.id, length: 0, value: EMPTY, error: err instanceof VmsError ? { code: err.code, message: err.message, remote: err.remote } : { code: 'INTERNAL', message: String((err as Error)?.message ?? err), remote: null } })
+      const fail = (err: unknown) => reply({ id: req.id, length: 0, value: EMPTY, error: toWireError(err) })
       if (req.args.byteLength > MAX_VIEW_ARGS || !isCanonical(req.args, MAX_VIEW_ARGS) || req.args[0] !== 0x5b) {
         return fail(new VmsError('MALFORMED_REQUEST', 'view args must be the canonical JSON encoding of an array'))
       }

@@ -383,7 +383,7 @@ export class VmsNode extends ReadyResource {
     let handle = this.handles.get(hex)
     if (!handle) {
       const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs ?? 15000
-      const discoveryKey = (await import('hypercore-crypto')).default.discoveryKey(k)
+      const discoveryKey = crypto.discoveryKey(k)
       let discovery: ReturnType<Hyperswarm['join']> | null = null
       const log = this.store.get({ key: k }) // the log, so Corestore replicates it
       watchConflicts(log, k, this.onEquivocation)
