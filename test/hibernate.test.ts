@@ -1,7 +1,7 @@
 import test from 'brittle'
 import { readdirSync, readlinkSync } from 'node:fs'
 import { Identity, replay, EntryType, LoadReason } from '../src/index.js'
-import { RSVP, entries } from './helpers/index.js'
+import { RSVP, entries, until } from './helpers/index.js'
 import { testnet, node } from './helpers/net.js'
 
 test('idle VMs are unloaded and woken by the next call, with a load entry; the log audits clean across it', async (t) => {
@@ -18,7 +18,7 @@ exports.count = async () => ++calls`, { name: 'rsvp' })
     try { return readlinkSync('/proc/self/fd/' + fd).includes('vms-redo') } catch { return false }
   })
   t.ok(journalOpen(), 'a loaded VM holds its redo journal open')
-  while (vm.loaded) await new Promise((r) => setTimeout(r, 50))
+  await until(() => !vm.loaded, 10000, 'the idle VM to unload')
   t.pass('unloaded after being idle')
   t.absent(journalOpen(), 'an unloaded VM holds no file descriptor for its journal (a node may hold thousands)')
   t.is((await vm.call(alice.sign(vm.key, 'count', []))).result, 1, 'woken: in-memory state starts over, as a load entry says')

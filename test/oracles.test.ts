@@ -1,7 +1,8 @@
 import test from 'brittle'
 import b4a from 'b4a'
-import { VmHost, Identity, replay, EntryType, encode, logEntry, decodeEntry } from '../src/index.js'
+import { Identity, replay, EntryType, encode, logEntry, decodeEntry } from '../src/index.js'
 import { testnet, node } from './helpers/net.js'
+import { createHost, rawEntries } from './helpers/index.js'
 
 const SCRIPT = `
 exports.init = async () => { await System.files.mkdir('/quotes') }
@@ -14,24 +15,18 @@ exports.careful = async (sym) => {
   try { return await System.oracles.stock(sym) } catch (err) { return 'oracle said: ' + err.code }
 }`
 
-function prices(): { calls: number; stock: (sym: string) => Promise<unknown> } {
-  const o = {
-    calls: 0,
+function prices(): { stock: (sym: string) => Promise<unknown> } {
+  return {
     stock: async (sym: string) => {
-      o.calls++
       if (sym === 'FAIL') throw new Error('market closed')
       if (sym === 'SLOW') return new Promise(() => {})
       return { sym, price: sym.length * 10 }
     }
   }
-  return o
 }
 
-test('oracles: outputs are logged, replay never runs the oracle, the VM says it is trusted', async (t) => {
-  const dir = await t.tmp()
-  const oracle = prices()
-  const host = await VmHost.create(dir, { script: SCRIPT, oracles: { stock: oracle.stock }, oracleTimeoutMs: 300 })
-  t.teardown(() => host.close())
+test('oracles: outputs are logged, and replay, with no oracle at hand, checks out from them', async (t) => {
+  const { host } = await createHost(t, SCRIPT, { oracles: { stock: prices().stock }, oracleTimeoutMs: 300 })
   t.alike(host.genesis!.oracles, ['stock'], 'the genesis declares the oracle')
   const alice = Identity.generate()
   t.is((await host.call(alice.sign(host.key, 'quote', ['GOOGL']))).result, 100)
@@ -48,21 +43,17 @@ test('oracles: outputs are logged, replay never runs the oracle, the VM says it 
   t.is(b4a.toString(entry.oracles[0]!.input), '["GOOGL"]')
   t.is(b4a.toString(entry.oracles[0]!.output), '{"ok":{"price":50,"sym":"GOOGL"}}')
 
-  const called = oracle.calls
   const report = await replay(host.logAndFiles())
   t.ok(report.ok, JSON.stringify(report.divergence))
-  t.is(oracle.calls, called, 'the auditor never ran the oracle')
 })
 
 test('oracles: a host that changes an oracle output after the fact is caught', async (t) => {
-  const dir = await t.tmp()
-  const host = await VmHost.create(dir, { script: SCRIPT, oracles: { stock: prices().stock } })
+  const { host } = await createHost(t, SCRIPT, { oracles: { stock: prices().stock } })
   await host.call(Identity.generate().sign(host.key, 'quote', ['AAPL']))
   await host.call(Identity.generate().sign(host.key, 'quote', ['MSFT']))
   const log = host.log
   const i = 2
-  const all: Buffer[] = []
-  for (let k = 0; k < log.length; k++) all.push((await log.get(k))!)
+  const all = await rawEntries(log)
   const e = decodeEntry(all[i]!, i)
   if (e.type !== EntryType.CALL) return t.fail('expected a call')
   const forged = { ...e, oracles: [{ ...e.oracles[0]!, output: b4a.from('{"ok":{"price":9999,"sym":"AAPL"}}') }] }
@@ -71,7 +62,6 @@ test('oracles: a host that changes an oracle output after the fact is caught', a
   const report = await replay(host.logAndFiles(), { checkTrailing: false })
   t.is(report.divergence?.class, 'result-differs')
   t.is(report.divergence?.index, i)
-  await host.close()
 })
 
 test('oracles: info and handles say the VM is trusted; a volunteer audits it clean without the oracle', async (t) => {

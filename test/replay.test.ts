@@ -1,7 +1,7 @@
 import test, { type Test } from 'brittle'
 import b4a from 'b4a'
 import { VmHost, Identity, replay, combineReports, checkpoints, EntryType, encode, logEntry, decodeEntry, type LogEntry } from '../src/index.js'
-import { RSVP, openCores, entries, renameFileBlock } from './helpers/index.js'
+import { RSVP, openCores, entries, renameFileBlock, rawEntries } from './helpers/index.js'
 
 /** A host with a few loads and calls, closed; returns its storage dir and key. */
 async function history(t: Test): Promise<{ dir: string; calls: number }> {
@@ -21,12 +21,6 @@ async function history(t: Test): Promise<{ dir: string; calls: number }> {
 async function rewrite(log: { truncate(n: number): Promise<void>; append(b: Uint8Array[]): Promise<unknown> }, index: number, replacement: Uint8Array[]): Promise<void> {
   await log.truncate(index)
   await log.append(replacement)
-}
-
-async function rawEntries(log: { length: number; get(i: number): Promise<Buffer | null> }): Promise<Buffer[]> {
-  const out: Buffer[] = []
-  for (let i = 0; i < log.length; i++) out.push((await log.get(i))!)
-  return out
 }
 
 function firstCall(list: LogEntry[], from = 0): number {

@@ -97,6 +97,41 @@ for (const lose of [{ db: true, blobs: true }, { db: false, blobs: true }, { db:
   })
 }
 
+test('a redo record that does not fit the archive is refused with what to do', async (t) => {
+  const { dir } = await logAheadOfFiles(t, { db: true, blobs: true })
+  const { openVmCores, closeVmCores } = await import('../src/host/vm-storage.js')
+  const cores = await openVmCores(dir)
+  await cores.drive.db.core.truncate(cores.drive.db.core.length - 1) // one block more than the record holds
+  await closeVmCores(cores)
+  const err = await VmHost.open(dir).catch((e) => e)
+  t.is(err.code, 'STORAGE_INVALID')
+  t.ok(/redo journal's hyperbee blocks start at \d+, not at \d+.*restore it from a mirror/.test(err.message), err.message)
+})
+
+test('an archive append that fails after the log append: refused with its receipt, the VM stops, a reopen finishes it', async (t) => {
+  const dir = await t.tmp()
+  const host = await VmHost.create(dir, { script: RSVP })
+  const alice = Identity.generate()
+  await host.call(alice.sign(host.key, 'RSVP', [true, 'first']))
+  const db = host.drive.db.core as unknown as { append: unknown }
+  db.append = () => Promise.reject(new Error('disk full')) // the disk fails under the hyperbee's append
+  const err = await host.call(alice.sign(host.key, 'RSVP', [false, 'second'])).catch((e) => e)
+  t.is(err.code, 'STORAGE_FAILED')
+  t.ok(/ran and is logged \(entry \d+\).*disk full.*redo journal/.test(err.message), err.message)
+  const index = err.receipt.index as number
+  t.is(host.log.length, index + 1, 'its entry is in the log')
+  t.is((await host.call(alice.sign(host.key, 'RSVP', [true, 'third'])).catch((e) => e)).code, 'STORAGE_FAILED', 'the VM stopped')
+  delete db.append
+  await host.close()
+  const again = await VmHost.open(dir)
+  t.teardown(() => again.close())
+  const list = await entries(again.log)
+  const load = list[list.length - 1]!
+  t.ok(load.type === EntryType.LOAD && load.note.includes('appended 1 file entries and 0 blob blocks from the redo journal'), load.type === EntryType.LOAD ? load.note : '')
+  t.alike(JSON.parse(b4a.toString((await again.drive.get('/rsvps/' + alice.id + '.json'))!)), { isAttending: false, reason: 'second' }, 'the logged call\'s file is there')
+  t.ok((await replay(again.logAndFiles())).ok, 'and the log replays clean')
+})
+
 test('a log ahead of the archive with no redo journal is refused with what to do', async (t) => {
   const { dir } = await logAheadOfFiles(t, { db: true, blobs: true })
   const { rm } = await import('node:fs/promises')

@@ -36,6 +36,13 @@ export async function entries(log: { length: number; get(i: number): Promise<Buf
   return out
 }
 
+/** The raw blocks of a log, as a dishonest host about to rewrite it reads them. */
+export async function rawEntries(log: { length: number; get(i: number): Promise<Buffer | null> }): Promise<Buffer[]> {
+  const out: Buffer[] = []
+  for (let i = 0; i < log.length; i++) out.push((await log.get(i))!)
+  return out
+}
+
 /**
  * Tamper with an archive as a dishonest host can: rewrite the hyperbee block
  * at `seq` so the file it writes has another path, and re-append the rest.
@@ -50,3 +57,12 @@ export async function renameFileBlock(db: { length: number; get(i: number): Prom
 }
 
 export { Corestore }
+
+/** Wait until `ready()` holds, checking every 20 ms; fails (rejects) after `ms` instead of hanging. */
+export async function until(ready: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await ready())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
