@@ -49,6 +49,13 @@ test('cli: a tampered archive exits 1 and names the divergence; bad input exits 
   const noScript = await run('create', dir + '/nothing.js', '--storage', await t.tmp())
   t.is(noScript.code, 1)
   t.ok(noScript.err.includes('cannot read'))
+  for (const args of [['--from', 'abc'], ['--to', 'abc'], ['--to', '1'], ['--from', '0']]) {
+    const res = await run('replay', dir, ...args)
+    t.is(res.code, 1, `replay ${args.join(' ')} exits 1`)
+    t.ok(/^vms-node: REPLAY_INVALID: cannot (replay entries|start at entry)/.test(res.err) && !res.err.includes('    at '), `with a message, not a stack: ${res.err.trim()}`)
+  }
+  const flagged = await run('replay', dir, '--bogus')
+  t.ok(flagged.code === 1 && flagged.err.includes('unknown flag: bogus (see vms-node <command> --help)'), flagged.err.trim())
 })
 
 test('cli: a log audited in stretches by separate processes, combined', async (t) => {
@@ -79,4 +86,14 @@ test('cli: a log audited in stretches by separate processes, combined', async (t
   t.is(gap.code, 0, 'a single stretch combines with itself')
   const onlyLater = JSON.parse((await run('combine', out + '/b.json', '--json')).out)
   t.is(onlyLater.from, 3, 'and says where it starts: not a whole-log verdict')
+})
+
+test('cli: a damaged identity file is reported, never replaced (its key would be lost)', async (t) => {
+  const home = await t.tmp()
+  const { writeFile, readFile } = await import('node:fs/promises')
+  await writeFile(home + '/identity.json', '{"seed": "ab')
+  const res = await runCli(['info', Identity.generate().id, '--bootstrap', '127.0.0.1:9'], { env: { VMS_HOME: home } })
+  t.not(res.code, 0)
+  t.ok(/cannot read identity .*identity\.json.*repair or move it/.test(res.err), res.err)
+  t.is(await readFile(home + '/identity.json', 'utf8'), '{"seed": "ab', 'the file is untouched')
 })

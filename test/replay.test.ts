@@ -155,6 +155,10 @@ test('replay catches a malformed entry and a replayed (duplicate) call', async (
   const bad = await replay(cores)
   t.is(bad.divergence?.class, 'malformed-entry')
   t.is(bad.divergence?.index, i + 1)
+  const { makeEvidence } = await import('../src/audit/evidence.js')
+  const evidence = await makeEvidence(cores, bad.divergence!)
+  t.is(evidence.divergence.class, 'malformed-entry', 'evidence is gathered for a malformed entry too (it is skipped looking for the checkpoint)')
+  t.ok(evidence.checkpoint >= 1 && evidence.checkpoint <= i, 'from a load entry before it')
 
   // The same signed call twice: the second is a replay attack the host let through.
   const e = list[i]!

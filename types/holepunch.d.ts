@@ -279,6 +279,8 @@ declare module 'paparam' {
   export function description(text: string): Part
   export function header(text: string): Part
   export function footer(text: string): Part
+  /** Where a command's failure goes (an error it threw, or bad arguments) instead of a thrown Bail. */
+  export function bail(fn: (bail: { reason: string; flag?: { name: string } | null; arg?: { value: string } | null; err?: unknown }) => unknown): Part
 }
 
 declare module 'protomux' {

@@ -67,8 +67,9 @@ export async function makeEvidence(source: { log: Hypercore; drive: Hyperdrive }
   const { log, drive } = source
   let checkpoint = 1
   for (let i = Math.min(divergence.index, log.length - 1); i >= 1; i--) {
-    const e = decodeEntry((await log.get(i))!, i)
-    if (e.type === EntryType.LOAD && i <= divergence.index) { checkpoint = i; break }
+    let e
+    try { e = decodeEntry((await log.get(i))!, i) } catch { continue } // the malformed entry itself, in that class
+    if (e.type === EntryType.LOAD) { checkpoint = i; break }
   }
   return {
     version: 1,

@@ -26,7 +26,8 @@ export async function loadIdentity(file?: string): Promise<Identity> {
     const { seed } = JSON.parse(await readFile(path, 'utf8')) as { seed: string }
     return Identity.fromSeed(b4a.from(seed, 'hex'))
   } catch (err) {
-    if (file && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read identity ${file}: ${(err as Error).message}`)
+    // Only a missing default identity is made anew: a damaged one is never overwritten (its key would be lost).
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read identity ${path}: ${(err as Error).message} (repair or move it; a new one is made only where none exists)`)
     if (file) throw new Error(`identity file ${file} does not exist`)
   }
   const seed = crypto.randomBytes(32)

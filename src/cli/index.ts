@@ -2,7 +2,7 @@
  * vms-node, the command line: a thin shell over the library.
  * (Serving, calling and mirroring over the swarm come with the swarm node.)
  */
-import { command, flag, arg, rest, summary, description } from 'paparam'
+import { command, flag, arg, rest, summary, description, bail } from 'paparam'
 import { mkdtemp, rm, readFile as readText } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, basename } from 'node:path'
@@ -558,12 +558,14 @@ process.on('unhandledRejection', (err) => {
   process.exit(1)
 })
 
-const cli = command('vms-node', summary('Auditable services: a sandboxed script, a signed call log, a files archive, replay'),
+const cli = command('vms-node', summary('Auditable services: a sandboxed script, a signed call log, a files archive, replay'), bail(onBail),
   serveCmd, callCmd, filesCmd, infoCmd, replCmd, auditCmd, verifyReportCmd, mirrorCmd, deployCmd, lsCmd, stopCmd, testnetCmd, createCmd, logCmd, replayCmd, combineCmd)
 
-try {
-  cli.parse()
-} catch (err) {
-  // paparam's bail: a missing argument or an unknown flag.
-  fail(`${(err as Error).message.replace(/^[A-Z_]+: /, (m) => m.toLowerCase().replace(/_/g, ' '))} (see vms-node <command> --help)`)
+/** Every command's failures end here: an error a command threw, or bad arguments (paparam's bail). */
+function onBail(b: { reason: string; flag?: { name: string } | null; arg?: { value: string } | null; err?: unknown }): never {
+  if (b.err) fail((b.err as Error)?.message ?? String(b.err))
+  const what = b.flag ? `${b.reason}: ${b.flag.name}` : b.arg ? `${b.reason}: ${b.arg.value}` : b.reason
+  fail(`${what.replace(/^[A-Z_]+: /, (m) => m.toLowerCase().replace(/_/g, ' '))} (see vms-node <command> --help)`)
 }
+
+cli.parse()
