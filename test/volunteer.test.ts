@@ -397,3 +397,23 @@ async function mirrored(m: { log: Hypercore; drive: Hyperdrive }, vm: { log: Hyp
   const [mirrorBlobs, hostBlobs] = [(await m.drive.getBlobs()).core, (await vm.drive.getBlobs()).core]
   await until(() => contiguous(m.log) >= vm.log.length && contiguous(m.drive.db.core) >= vm.drive.db.core.length && contiguous(mirrorBlobs) >= hostBlobs.length, 10000, 'the mirror to hold everything')
 }
+
+test('audit: a volunteer keeps the heads it verified; a damaged heads file is reported, never silently forgotten', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+  const { readFile, writeFile } = await import('node:fs/promises')
+  const storage = await t.tmp()
+  const volunteer = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => volunteer.close())
+  t.ok((await volunteer.audit(vm.key)).ok)
+  const heads = JSON.parse(await readFile(storage + '/heads.json', 'utf8')) as Record<string, { length: number }>
+  t.is(heads[b4a.toString(vm.key, 'hex')]?.length, vm.log.length, 'the verified head is on disk')
+  await volunteer.close()
+  await writeFile(storage + '/heads.json', '{"trunc')
+  const again = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => again.close())
+  const err = await again.audit(vm.key).catch((e: { code: string; message: string }) => e) as { code: string; message: string }
+  t.is(err.code, 'STORAGE_INVALID')
+  t.ok(/heads this node verified\) is damaged: repair it, or move it away/.test(err.message), err.message)
+})

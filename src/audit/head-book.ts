@@ -6,26 +6,44 @@
  */
 import b4a from 'b4a'
 import type Hypercore from 'hypercore'
+import { VmsError } from '../errors.js'
 
 export interface Head { length: number; fork: number; treeHash: string; signature: string | null }
 
 export class HeadBook {
   private path: string | null
   private heads = new Map<string, Head>()
-  private loaded = false
+  private loading: Promise<void> | null = null
+  private writing: Promise<void> = Promise.resolve()
 
   constructor(path: string | null) {
     this.path = path
   }
 
-  private async load(): Promise<void> {
-    if (this.loaded || !this.path) return
-    this.loaded = true
+  private load(): Promise<void> {
+    this.loading ??= this.read()
+    return this.loading
+  }
+
+  private async read(): Promise<void> {
+    if (!this.path) return
+    // Imported here: the client side (Bare) never loads node:fs.
+    const { readFile } = await import('node:fs/promises')
+    let text: string
     try {
-      const { readFile } = await import('node:fs/promises')
-      const data = JSON.parse(await readFile(this.path, 'utf8')) as Record<string, Head>
-      for (const [k, v] of Object.entries(data)) this.heads.set(k, v)
-    } catch {}
+      text = await readFile(this.path, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw err
+    }
+    let data: Record<string, Head>
+    try {
+      data = JSON.parse(text) as Record<string, Head>
+    } catch {
+      // Never forget silently: the heads are what equivocation is checked against.
+      throw new VmsError('STORAGE_INVALID', `${this.path} (the heads this node verified) is damaged: repair it, or move it away to forget them`)
+    }
+    for (const [k, v] of Object.entries(data)) this.heads.set(k, v)
   }
 
   async get(key: Uint8Array): Promise<Head | null> {
@@ -33,12 +51,22 @@ export class HeadBook {
     return this.heads.get(b4a.toString(key, 'hex')) ?? null
   }
 
+  /** Remember `head` (a verification that finishes late with a shorter head changes nothing). */
   async set(key: Uint8Array, head: Head): Promise<void> {
     await this.load()
-    this.heads.set(b4a.toString(key, 'hex'), head)
-    if (!this.path) return
-    const { writeFile } = await import('node:fs/promises')
-    await writeFile(this.path, JSON.stringify(Object.fromEntries(this.heads), null, 2))
+    const k = b4a.toString(key, 'hex')
+    const prev = this.heads.get(k)
+    if (prev && prev.length > head.length) return
+    this.heads.set(k, head)
+    const path = this.path
+    if (!path) return
+    // One write at a time, each whole: a file written next to it, then renamed over it.
+    this.writing = this.writing.catch(() => {}).then(async () => {
+      const { writeFile, rename } = await import('node:fs/promises')
+      await writeFile(path + '.tmp', JSON.stringify(Object.fromEntries(this.heads), null, 2))
+      await rename(path + '.tmp', path)
+    })
+    await this.writing
   }
 }
 
