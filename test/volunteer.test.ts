@@ -79,6 +79,7 @@ test('evidence: a report about an honest host can never verify', async (t) => {
     const ev = await makeEvidence(host.logAndFiles(), { index: 3, class: cls, message: 'made up', expected: '', found: '' })
     const verdict = await verifyEvidence(ev, { tmpdir: await t.tmp() })
     t.is(verdict.proven, false, `${cls}: ${verdict.reason}`)
+    t.ok(verdict.reason.startsWith('report invalid: '), 'the verdict says so itself')
   }
 })
 

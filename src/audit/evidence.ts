@@ -99,21 +99,24 @@ function checkCore(what: string, sc: SignedCore, expectedKey: Uint8Array | null)
   return null
 }
 
+/** `reason` starts with "fraud proven: " or "report invalid: ". */
 export interface Verdict { proven: boolean; reason: string }
+
+const invalid = (reason: string): Verdict => ({ proven: false, reason: `report invalid: ${reason}` })
 
 /** Verify evidence independently: signatures, then a replay of the one stretch. */
 export async function verifyEvidence(ev: Evidence, opts: { tmpdir: string }): Promise<Verdict> {
-  if (ev.version !== 1) return { proven: false, reason: `unknown report version ${ev.version}` }
+  if (ev.version !== 1) return invalid(`unknown report version ${ev.version}`)
   let vmKey: Buffer
-  try { vmKey = toKey(ev.vmKey) } catch { return { proven: false, reason: 'the report names no valid VM key' } }
+  try { vmKey = toKey(ev.vmKey) } catch { return invalid('the report names no valid VM key') }
   const logFail = checkCore('log', ev.log, vmKey)
-  if (logFail) return { proven: false, reason: logFail }
+  if (logFail) return invalid(logFail)
   const genesis = decodeEntry(b4a.from(ev.log.blocks[0]!, 'hex'), 0)
-  if (genesis.type !== EntryType.GENESIS) return { proven: false, reason: 'log entry 0 is not a genesis' }
+  if (genesis.type !== EntryType.GENESIS) return invalid('log entry 0 is not a genesis')
   const dbFail = checkCore('files', ev.db, genesis.filesKey)
-  if (dbFail) return { proven: false, reason: dbFail }
+  if (dbFail) return invalid(dbFail)
   const blobsFail = checkCore('blobs', ev.blobs, null)
-  if (blobsFail) return { proven: false, reason: blobsFail }
+  if (blobsFail) return invalid(blobsFail)
 
   // Rebuild the three cores locally (new keys; the same blocks, so the same tree hashes).
   const store = new Corestore(opts.tmpdir)
@@ -137,11 +140,11 @@ export async function verifyEvidence(ev: Evidence, opts: { tmpdir: string }): Pr
       keys: { vm: vmKey, files: genesis.filesKey }
     })
     await drive.close()
-    if (report.ok) return { proven: false, reason: `report invalid: entries ${ev.checkpoint}–${Math.min(d.index, log.length - 1)} replay clean` }
+    if (report.ok) return invalid(`entries ${ev.checkpoint}–${Math.min(d.index, log.length - 1)} replay clean`)
     const found = report.divergence
-    if (!found) return { proven: false, reason: `report invalid: the replay could not finish (${report.inconclusive})` }
+    if (!found) return invalid(`the replay could not finish (${report.inconclusive})`)
     if (found.class !== d.class || found.index !== d.index) {
-      return { proven: false, reason: `report invalid: the replay finds ${found.class} at entry ${found.index}, the report claims ${d.class} at ${d.index}` }
+      return invalid(`the replay finds ${found.class} at entry ${found.index}, the report claims ${d.class} at ${d.index}`)
     }
     return { proven: true, reason: `fraud proven: ${found.message}` }
   } finally {

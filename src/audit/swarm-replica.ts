@@ -66,8 +66,14 @@ export async function downloadAll(replica: Replica, onProgress?: (p: ReplicaProg
   ])
 }
 
-async function reachThenFetch(core: Hypercore, length: number, onProgress?: (p: ReplicaProgress) => void): Promise<void> {
-  while (core.length < length) {
+/**
+ * Wait (a while) for the core to be as long as the log says, then fetch it. A
+ * core that never gets there is fetched as it is: the replay then names the
+ * entry whose files are missing.
+ */
+async function reachThenFetch(core: Hypercore, length: number, onProgress?: (p: ReplicaProgress) => void, timeoutMs = 10000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (core.length < length && Date.now() < end) {
     await core.update({ wait: true })
     if (core.length < length) await new Promise((r) => setTimeout(r, 50))
   }

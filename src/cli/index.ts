@@ -484,7 +484,7 @@ const verifyReportCmd = command(
     try {
       const verdict = await verifyEvidence(evidence, { tmpdir: tmp }).catch((err: Error) => ({ proven: false, reason: `report invalid: ${err.message}` }))
       if (verifyReportCmd.flags.json) console.log(JSON.stringify(verdict))
-      else console.log(verdict.proven ? verdict.reason : (verdict.reason.startsWith('report invalid') ? verdict.reason : `report invalid: ${verdict.reason}`))
+      else console.log(verdict.reason)
       process.exitCode = verdict.proven ? 0 : 1
     } finally {
       await rm(tmp, { recursive: true, force: true })
