@@ -34,11 +34,7 @@ const replayCmd = command(
       const report = await replay(cores, {
         from: replayCmd.flags.from ? Number(replayCmd.flags.from) : undefined,
         to: replayCmd.flags.to ? Number(replayCmd.flags.to) : undefined,
-        onProgress: json ? undefined : ({ index, total, calls }) => {
-          const pct = Math.floor((index / total) * 100)
-          const rate = Math.round(calls / Math.max(0.001, (Date.now() - start) / 1000))
-          process.stderr.write(`\rreplaying ${total} entries  ${bar(pct)} ${pct}%  ${rate} calls/s `)
-        }
+        onProgress: json ? undefined : replayProgress(start)
       })
       printReport(report, json)
     })
@@ -76,7 +72,7 @@ const createCmd = command(
     const file = createCmd.args.script!
     if (!createCmd.flags.storage) fail('give a storage directory with --storage DIR')
     const script = await readText(file, 'utf8').catch(() => fail(`cannot read ${file}`))
-    const host = await VmHost.create(createCmd.flags.storage, { script, filename: basename(file) }).catch((err: Error) => fail(err.message))
+    const host = await VmHost.create(createCmd.flags.storage, { script, filename: basename(file) })
     console.log(formatKey(host.key))
     await host.close()
   }
@@ -191,10 +187,19 @@ async function loadOracles(specs: string[]): Promise<Record<string, (...args: an
   return out
 }
 
+/** The replay's progress line on stderr, with the rate since `start`. */
+function replayProgress(start: number): (p: { index: number; total: number; calls: number }) => void {
+  return ({ index, total, calls }) => {
+    const pct = Math.floor((index / total) * 100)
+    const rate = Math.round(calls / Math.max(0.001, (Date.now() - start) / 1000))
+    process.stderr.write(`\rreplaying ${total} entries  ${bar(pct)} ${pct}%  ${rate} calls/s          `)
+  }
+}
+
 /** A short-lived client node with its own temporary storage. */
 async function withClient<T>(flags: { bootstrap?: string; local?: boolean; identity?: string; timeout?: string }, fn: (node: VmsNode, dht: DhtChoice) => Promise<T>): Promise<T> {
   const dht = await chooseDht(flags)
-  const identity = await loadIdentity(flags.identity).catch((err: Error) => fail(err.message))
+  const identity = await loadIdentity(flags.identity)
   const storage = await mkdtemp(join(tmpdir(), 'vms-client-'))
   const node = new VmsNode({ storage, bootstrap: dht.bootstrap, identity, timeoutMs: flags.timeout ? Number(flags.timeout) : 15000 })
   try {
@@ -219,14 +224,14 @@ const callCmd = command(
   async () => {
     const args = restAndFlags(callCmd, ['bootstrap', 'identity', 'timeout'], ['local', 'json', 'view']).map((a: string) => { try { return JSON.parse(a) } catch { return a } })
     await withClient(callCmd.flags, async (node) => {
-      const vm = await node.dial(callCmd.args.key!).catch((err: Error) => fail(err.message))
+      const vm = await node.dial(callCmd.args.key!)
       if (callCmd.flags.view) {
-        const { result, length } = await vm.view(callCmd.args.method!, ...args).catch((err: Error) => fail(err.message))
+        const { result, length } = await vm.view(callCmd.args.method!, ...args)
         if (callCmd.flags.json) console.log(JSON.stringify({ result: result ?? null, length }))
         else console.log((result === undefined ? '(no value)' : JSON.stringify(result, null, 2)) + `\n(view of the files after log entry ${length - 1})`)
         return
       }
-      const { result, receipt } = await vm.callWithReceipt(callCmd.args.method!, ...args).catch((err: Error) => fail(err.message))
+      const { result, receipt } = await vm.callWithReceipt(callCmd.args.method!, ...args)
       if (callCmd.flags.json) console.log(JSON.stringify({ result: result ?? null, receipt: { index: receipt.index, fork: receipt.fork, signer: formatKey(receipt.signer), signature: b4a.toString(receipt.signature, 'hex') } }))
       else console.log(result === undefined ? '(no value)' : JSON.stringify(result, null, 2))
     })
@@ -245,14 +250,14 @@ const filesCmd = command(
     const path = filesCmd.args.path || '/'
     if (!['ls', 'cat', 'stat'].includes(op!)) fail(`unknown files operation ${op}: use ls, cat or stat`)
     await withClient(filesCmd.flags, async (node) => {
-      const vm = await node.dial(key!).catch((err: Error) => fail(err.message))
+      const vm = await node.dial(key!)
       const json = !!filesCmd.flags.json
       if (op === 'ls') {
         const names = await vm.files.readdir(path)
         if (json) for (const name of names) console.log(JSON.stringify({ name }))
         else console.log(names.join('\n'))
       } else if (op === 'cat') {
-        const data = await vm.files.readFile(path).catch((err: Error) => fail(err.message)) as Uint8Array
+        const data = await vm.files.readFile(path) as Uint8Array
         if (json) console.log(JSON.stringify({ path, data: b4a.toString(data, 'utf8') }))
         else process.stdout.write(data)
       } else {
@@ -271,7 +276,7 @@ const infoCmd = command(
   ...clientFlags,
   async () => {
     await withClient(infoCmd.flags, async (node) => {
-      const vm = await node.dial(infoCmd.args.key!).catch((err: Error) => fail(err.message))
+      const vm = await node.dial(infoCmd.args.key!)
       const info = await vm.info()
       const out = { key: info.key, methods: info.methods, files: formatKey(info.filesKey), length: info.length, trust: info.trust, oracles: info.oracles }
       if (infoCmd.flags.json) console.log(JSON.stringify(out))
@@ -287,7 +292,7 @@ const replCmd = command(
   ...clientFlags,
   async () => {
     await withClient(replCmd.flags, async (node) => {
-      const vm = await node.dial(replCmd.args.key!).catch((err: Error) => fail(err.message))
+      const vm = await node.dial(replCmd.args.key!)
       const info = await vm.info()
       const { start } = await import('node:repl')
       console.log(`VM ${info.key} (${info.trust})\n  methods: ${info.methods.map((m) => m + '(…)').join(', ')}   also: vm, files, info()\n  calls are signed as ${node.identity.id}; .exit to leave`)
@@ -345,12 +350,8 @@ const auditCmd = command(
           const pct = Math.floor((have / Math.max(1, total)) * 100)
           process.stderr.write(`\rreplicating ${phase.padEnd(5)} ${bar(pct)} ${pct}%  ${have}/${total} blocks   `)
         },
-        onProgress: json ? undefined : ({ index, total, calls }) => {
-          const pct = Math.floor((index / total) * 100)
-          const rate = Math.round(calls / Math.max(0.001, (Date.now() - start) / 1000))
-          process.stderr.write(`\rreplaying ${total} entries  ${bar(pct)} ${pct}%  ${rate} calls/s          `)
-        }
-      }).catch((err: Error) => fail(err.message))
+        onProgress: json ? undefined : replayProgress(start)
+      })
       printReport(report, json)
     })
   }
@@ -395,7 +396,7 @@ const manageFlags = [...clientFlags, flag('--to [node]', 'the node\'s key (print
 async function withNode<T>(cmd: { flags: Record<string, any> }, fn: (remote: Awaited<ReturnType<VmsNode['manage']>>) => Promise<T>): Promise<T> {
   if (!cmd.flags.to) fail('give the node with --to NODE_KEY')
   return withClient(cmd.flags, async (node) => {
-    const remote = await node.manage(cmd.flags.to).catch((err: Error) => fail(err.message))
+    const remote = await node.manage(cmd.flags.to)
     return fn(remote)
   })
 }
@@ -409,7 +410,7 @@ const deployCmd = command(
     const file = deployCmd.args.script!
     const script = await readText(file, 'utf8').catch(() => fail(`cannot read ${file}`))
     await withNode(deployCmd, async (remote) => {
-      const { key } = await remote.deploy(script, basename(file)).catch((err: Error) => fail(err.message))
+      const { key } = await remote.deploy(script, basename(file))
       if (deployCmd.flags.json) console.log(JSON.stringify({ key }))
       else console.log(key)
     })
@@ -422,7 +423,7 @@ const lsCmd = command(
   ...manageFlags,
   async () => {
     await withNode(lsCmd, async (remote) => {
-      const vms = await remote.ls().catch((err: Error) => fail(err.message))
+      const vms = await remote.ls()
       for (const v of vms) console.log(lsCmd.flags.json ? JSON.stringify(v) : `${v.key}  ${v.filename}  ${v.length} entries`)
     })
   }
@@ -435,7 +436,7 @@ const stopCmd = command(
   ...manageFlags,
   async () => {
     await withNode(stopCmd, async (remote) => {
-      await remote.stop(stopCmd.args.key!).catch((err: Error) => fail(err.message))
+      await remote.stop(stopCmd.args.key!)
       if (stopCmd.flags.json) console.log(JSON.stringify({ stopped: stopCmd.args.key }))
       else console.log(`stopped ${stopCmd.args.key}`)
     })

@@ -24,7 +24,7 @@ import {
 import type Hypercore from 'hypercore'
 import { addHeadExchange, type Equivocation } from '../node/head-exchange.js'
 
-interface Route { channel: Channel; requests: Message<Uint8Array>; attest: Message<Uint8Array>; askAttestations: Message<Uint8Array>; views: Message<Uint8Array>; info: VmInfo; conn: Connection; host: boolean }
+interface Route { channel: Channel; requests: Message<Uint8Array>; attest: Message<Uint8Array>; askAttestations: Message<Uint8Array>; views: Message<Uint8Array>; info: VmInfo; host: boolean }
 interface Pending { resolve(v: { result: unknown; receipt: Receipt }): void; reject(e: Error): void; call: ReturnType<Identity['sign']>; route: Route; timer: NodeJS.Timeout }
 
 export interface CallResult { result: unknown; receipt: Receipt }
@@ -83,7 +83,7 @@ export class VmHandle {
           if (!h.signer || !h.proof || !isSignerOf(this.key, h.signer) || !crypto.verify(proofSignable(conn.handshakeHash, this.key), h.proof, h.signer)) return
           host = true
         } else if (h.role !== Role.MIRROR) return
-        route = { channel: channel!, requests, attest, askAttestations, views, info: h.info, conn, host }
+        route = { channel: channel!, requests, attest, askAttestations, views, info: h.info, host }
         heads.sendHead().catch(() => {})
         this.routes.add(route)
         for (const w of this.waiters.splice(0)) w()

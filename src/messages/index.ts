@@ -156,7 +156,7 @@ const limits: Encoding<Limits> = {
   }
 }
 
-const callError: Encoding<CallError> = {
+export const callError: Encoding<CallError> = {
   preencode(s, m) { c.string.preencode(s, m.name); c.string.preencode(s, m.message); c.string.preencode(s, m.code) },
   encode(s, m) { c.string.encode(s, m.name); c.string.encode(s, m.message); c.string.encode(s, m.code) },
   decode(s) { return { name: c.string.decode(s), message: c.string.decode(s), code: c.string.decode(s) } }
@@ -194,9 +194,10 @@ const oracleRecord: Encoding<OracleRecord> = {
   decode(s) { return { name: c.string.decode(s), input: c.buffer.decode(s) ?? new Uint8Array(0), output: c.buffer.decode(s) ?? new Uint8Array(0) } }
 }
 const oracleRecords = c.array(oracleRecord)
-const strings = c.array(c.string)
+export const strings = c.array(c.string)
 
-function bytes(s: State): Uint8Array { return c.buffer.decode(s) ?? new Uint8Array(0) }
+/** A byte string; empty decodes as an empty array (compact-encoding gives null). */
+export function bytes(s: State): Uint8Array { return c.buffer.decode(s) ?? new Uint8Array(0) }
 
 export const logEntry: Encoding<LogEntry> = {
   preencode(s, m) {

@@ -7,7 +7,7 @@
 import c, { type Encoding } from 'compact-encoding'
 import crypto from 'hypercore-crypto'
 import b4a from 'b4a'
-import { receipt, signedCall, type Receipt, type SignedCall } from './index.js'
+import { receipt, signedCall, callError, strings, bytes, type Receipt, type SignedCall } from './index.js'
 import { VmsError, type VmsErrorCode } from '../errors.js'
 
 export const PROTOCOL = 'vms-node/1'
@@ -57,8 +57,6 @@ export interface Response {
   receipt: Receipt | null
 }
 
-const strings = c.array(c.string)
-
 const vmInfo: Encoding<VmInfo> = {
   preencode(s, m) { strings.preencode(s, m.methods); strings.preencode(s, m.views); c.fixed32.preencode(s, m.filesKey); c.uint.preencode(s, m.length); strings.preencode(s, m.oracles) },
   encode(s, m) { strings.encode(s, m.methods); strings.encode(s, m.views); c.fixed32.encode(s, m.filesKey); c.uint.encode(s, m.length); strings.encode(s, m.oracles) },
@@ -95,22 +93,16 @@ export const request: Encoding<Request> = {
   decode(s) { return { id: c.uint.decode(s), call: signedCall.decode(s) } }
 }
 
-const remoteError: Encoding<{ name: string; message: string; code: string }> = {
-  preencode(s, m) { c.string.preencode(s, m.name); c.string.preencode(s, m.message); c.string.preencode(s, m.code) },
-  encode(s, m) { c.string.encode(s, m.name); c.string.encode(s, m.message); c.string.encode(s, m.code) },
-  decode(s) { return { name: c.string.decode(s), message: c.string.decode(s), code: c.string.decode(s) } }
-}
-
 export const response: Encoding<Response> = {
   preencode(s, m) {
     c.uint.preencode(s, m.id); c.uint.preencode(s, 0)
-    if (m.error) { c.string.preencode(s, m.error.code); c.string.preencode(s, m.error.message); if (m.error.remote) remoteError.preencode(s, m.error.remote) } else c.buffer.preencode(s, m.value)
+    if (m.error) { c.string.preencode(s, m.error.code); c.string.preencode(s, m.error.message); if (m.error.remote) callError.preencode(s, m.error.remote) } else c.buffer.preencode(s, m.value)
     if (m.receipt) receipt.preencode(s, m.receipt)
   },
   encode(s, m) {
     c.uint.encode(s, m.id)
     c.uint.encode(s, (m.error ? 1 : 0) | (m.error?.remote ? 2 : 0) | (m.receipt ? 4 : 0))
-    if (m.error) { c.string.encode(s, m.error.code); c.string.encode(s, m.error.message); if (m.error.remote) remoteError.encode(s, m.error.remote) } else c.buffer.encode(s, m.value)
+    if (m.error) { c.string.encode(s, m.error.code); c.string.encode(s, m.error.message); if (m.error.remote) callError.encode(s, m.error.remote) } else c.buffer.encode(s, m.value)
     if (m.receipt) receipt.encode(s, m.receipt)
   },
   decode(s) {
@@ -121,9 +113,9 @@ export const response: Encoding<Response> = {
     if (flags & 1) {
       const code = c.string.decode(s)
       const message = c.string.decode(s)
-      error = { code, message, remote: flags & 2 ? remoteError.decode(s) : null }
+      error = { code, message, remote: flags & 2 ? callError.decode(s) : null }
     } else {
-      value = c.buffer.decode(s) ?? new Uint8Array(0)
+      value = bytes(s)
     }
     const r = flags & 4 ? receipt.decode(s) : null
     return { id, error, value, receipt: r }
@@ -185,17 +177,17 @@ export interface ViewResponse { id: number; error: WireError | null; value: Uint
 export const viewRequest: Encoding<ViewRequest> = {
   preencode(s, m) { c.uint.preencode(s, m.id); c.string.preencode(s, m.method); c.buffer.preencode(s, m.args); c.fixed32.preencode(s, m.caller) },
   encode(s, m) { c.uint.encode(s, m.id); c.string.encode(s, m.method); c.buffer.encode(s, m.args); c.fixed32.encode(s, m.caller) },
-  decode(s) { return { id: c.uint.decode(s), method: c.string.decode(s), args: c.buffer.decode(s) ?? new Uint8Array(0), caller: c.fixed32.decode(s) } }
+  decode(s) { return { id: c.uint.decode(s), method: c.string.decode(s), args: bytes(s), caller: c.fixed32.decode(s) } }
 }
 
 export const viewResponse: Encoding<ViewResponse> = {
   preencode(s, m) {
     c.uint.preencode(s, m.id); c.uint.preencode(s, 0); c.uint.preencode(s, m.length)
-    if (m.error) { c.string.preencode(s, m.error.code); c.string.preencode(s, m.error.message); if (m.error.remote) remoteError.preencode(s, m.error.remote) } else c.buffer.preencode(s, m.value)
+    if (m.error) { c.string.preencode(s, m.error.code); c.string.preencode(s, m.error.message); if (m.error.remote) callError.preencode(s, m.error.remote) } else c.buffer.preencode(s, m.value)
   },
   encode(s, m) {
     c.uint.encode(s, m.id); c.uint.encode(s, (m.error ? 1 : 0) | (m.error?.remote ? 2 : 0)); c.uint.encode(s, m.length)
-    if (m.error) { c.string.encode(s, m.error.code); c.string.encode(s, m.error.message); if (m.error.remote) remoteError.encode(s, m.error.remote) } else c.buffer.encode(s, m.value)
+    if (m.error) { c.string.encode(s, m.error.code); c.string.encode(s, m.error.message); if (m.error.remote) callError.encode(s, m.error.remote) } else c.buffer.encode(s, m.value)
   },
   decode(s) {
     const id = c.uint.decode(s)
@@ -204,9 +196,9 @@ export const viewResponse: Encoding<ViewResponse> = {
     if (flags & 1) {
       const code = c.string.decode(s)
       const message = c.string.decode(s)
-      return { id, length, value: new Uint8Array(0), error: { code, message, remote: flags & 2 ? remoteError.decode(s) : null } }
+      return { id, length, value: new Uint8Array(0), error: { code, message, remote: flags & 2 ? callError.decode(s) : null } }
     }
-    return { id, length, value: c.buffer.decode(s) ?? new Uint8Array(0), error: null }
+    return { id, length, value: bytes(s), error: null }
   }
 }
 
@@ -220,7 +212,7 @@ export interface ControlResponse { id: number; error: WireError | null; result: 
 export const controlRequest: Encoding<ControlRequest> = {
   preencode(s, m) { c.uint.preencode(s, m.id); c.string.preencode(s, m.op); c.buffer.preencode(s, m.payload); c.fixed32.preencode(s, m.caller); c.uint.preencode(s, m.time); c.fixed64.preencode(s, m.signature) },
   encode(s, m) { c.uint.encode(s, m.id); c.string.encode(s, m.op); c.buffer.encode(s, m.payload); c.fixed32.encode(s, m.caller); c.uint.encode(s, m.time); c.fixed64.encode(s, m.signature) },
-  decode(s) { return { id: c.uint.decode(s), op: c.string.decode(s), payload: c.buffer.decode(s) ?? new Uint8Array(0), caller: c.fixed32.decode(s), time: c.uint.decode(s), signature: c.fixed64.decode(s) } }
+  decode(s) { return { id: c.uint.decode(s), op: c.string.decode(s), payload: bytes(s), caller: c.fixed32.decode(s), time: c.uint.decode(s), signature: c.fixed64.decode(s) } }
 }
 
 export const controlResponse: Encoding<ControlResponse> = {
@@ -230,7 +222,7 @@ export const controlResponse: Encoding<ControlResponse> = {
     const id = c.uint.decode(s)
     const flags = c.uint.decode(s)
     if (flags & 1) return { id, error: { code: c.string.decode(s), message: c.string.decode(s), remote: null }, result: new Uint8Array(0) }
-    return { id, error: null, result: c.buffer.decode(s) ?? new Uint8Array(0) }
+    return { id, error: null, result: bytes(s) }
   }
 }
 
