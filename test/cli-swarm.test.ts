@@ -1,7 +1,7 @@
 import test from 'brittle'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { testnet } from './helpers/net.js'
-import { runCli, BIN } from './helpers/cli.js'
+import { runCli, BIN, onLines } from './helpers/cli.js'
 
 const EXAMPLE = new URL('../../examples/rsvp.js', import.meta.url).pathname
 
@@ -13,19 +13,12 @@ function serve(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ child: Chil
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, 'serve', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     const lines: string[] = []
-    let buf = ''
     let err = ''
     child.stderr.on('data', (d) => { err += d })
-    child.stdout.on('data', (d) => {
-      buf += d
-      let i
-      while ((i = buf.indexOf('\n')) !== -1) {
-        const line = buf.slice(0, i)
-        buf = buf.slice(i + 1)
-        lines.push(line)
-        const ev = JSON.parse(line)
-        if (ev.event === 'serving') resolve({ child, key: ev.key, lines })
-      }
+    onLines(child.stdout, (line) => {
+      lines.push(line)
+      const ev = JSON.parse(line)
+      if (ev.event === 'serving') resolve({ child, key: ev.key, lines })
     })
     child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)))
   })

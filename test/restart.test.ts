@@ -3,6 +3,7 @@ import b4a from 'b4a'
 import { spawn } from 'node:child_process'
 import { VmHost, Identity, replay, EntryType, LoadReason } from '../src/index.js'
 import { RSVP, openCores, entries } from './helpers/index.js'
+import { onLines } from './helpers/cli.js'
 
 const BUSY = new URL('./fixtures/busy-host.js', import.meta.url)
 
@@ -168,19 +169,16 @@ test('kill -9 under load: every answered call survives, nothing half-committed',
 async function runAndKill(dir: string, after: number): Promise<Array<{ index: number; nonce: string }>> {
   const child = spawn(process.execPath, [BUSY.pathname, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
   const answered: Array<{ index: number; nonce: string }> = []
-  let buf = ''
   let enough: () => void
-  const isEnough = new Promise<void>((r) => { enough = r })
-  child.stdout.on('data', (d) => {
-    buf += d
-    let i
-    while ((i = buf.indexOf('\n')) !== -1) {
-      const line = buf.slice(0, i)
-      buf = buf.slice(i + 1)
-      if (line === 'ready') continue
-      answered.push(JSON.parse(line))
-      if (answered.length === after) enough()
-    }
+  const isEnough = new Promise<void>((resolve, reject) => {
+    enough = resolve
+    // A child that exits early fails the test instead of leaving it waiting.
+    child.on('exit', (code) => { if (answered.length < after) reject(new Error(`the busy host exited (${code}) after ${answered.length} calls`)) })
+  })
+  onLines(child.stdout, (line) => {
+    if (line === 'ready') return
+    answered.push(JSON.parse(line))
+    if (answered.length === after) enough()
   })
   await isEnough
   const exited = new Promise((r) => child.on('exit', r))

@@ -20,3 +20,17 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: 
     if (opts.input !== undefined) child.stdin!.end(opts.input)
   })
 }
+
+/** Call `fn` with each whole line a child process writes to `stream`. */
+export function onLines(stream: NodeJS.ReadableStream, fn: (line: string) => void): void {
+  let buf = ''
+  stream.on('data', (d) => {
+    buf += d
+    let i
+    while ((i = buf.indexOf('\n')) !== -1) {
+      const line = buf.slice(0, i)
+      buf = buf.slice(i + 1)
+      fn(line)
+    }
+  })
+}
