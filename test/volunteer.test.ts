@@ -389,7 +389,21 @@ exports.count.view = true`, { name: 'rsvp' })
   t.is(vm.log.length, before, 'and appended nothing')
   const err = await h.call('count').catch((e: { code: string }) => e)
   t.is((err as { code: string }).code, 'VIEW_METHOD', 'a logged call of a view is refused')
-  t.alike((await h.info()).views, ['count'])
+  const fromHost = await h.info()
+  t.alike(fromHost.views, ['count'])
+
+  // With the host offline, a client that reaches only a mirror still knows the methods and runs the view there.
+  const mirrorNode = await node(t, net)
+  await mirrored(await mirrorNode.mirror(vm.key), vm)
+  await h.close()
+  await hostNode.close()
+  const bob = await (await node(t, net, { timeoutMs: 5000 })).dial(vm.key)
+  const info = await bob.info()
+  t.is(info.host, false, 'only the mirror answers')
+  t.alike([info.methods, info.views], [fromHost.methods, ['count']], 'the mirror announces the script\'s methods and views')
+  t.is(await bob.count!(), 1, 'handle.count() ran as a view on the mirror')
+  const call = await bob.RSVP!(true).catch((e: { code: string }) => e)
+  t.is((call as { code: string }).code, 'HOST_OFFLINE', 'a logged call still needs the host')
 })
 
 /** Wait until a mirror holds all of a VM's log and files archive, as the host has them. */

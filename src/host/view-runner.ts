@@ -26,6 +26,7 @@ export class ViewRunner {
   private view: FilesView | null = null
   private checkout: Hyperdrive | null = null
   private loadedAt = -1
+  private loaded: { methods: string[]; views: string[] } = { methods: [], views: [] }
   private genesis: Genesis | null = null
   private queue: Promise<unknown> = Promise.resolve()
 
@@ -41,9 +42,22 @@ export class ViewRunner {
     return next
   }
 
-  private async runNow(method: string, args: string, caller: Uint8Array): Promise<ViewAnswer> {
+  /**
+   * The script's methods and views, as it loads on the latest files state
+   * (what a mirror announces in its hello, so clients know which calls it can
+   * answer). Null while this peer holds no loaded state.
+   */
+  describe(): Promise<{ methods: string[]; views: string[] } | null> {
+    const next = this.queue.then(() => this.log.length < 2 ? null : this.prepare())
+    this.queue = next.catch(() => {})
+    return next
+  }
+
+  /** A fresh isolate on the archive as the last entry left it, unless the one loaded already is. */
+  private async prepare(): Promise<{ methods: string[]; views: string[]; length: number }> {
     const length = this.log.length
     if (length < 2) throw new VmsError('HOST_OFFLINE', 'this peer holds no loaded VM state yet')
+    if (this.loadedAt === length) return { ...this.loaded, length }
     if (!this.genesis) {
       const g = decodeEntry((await this.log.get(0))!, 0)
       if (g.type !== EntryType.GENESIS) throw new VmsError('MALFORMED_ENTRY', 'log entry 0 is not a genesis')
@@ -51,24 +65,27 @@ export class ViewRunner {
     }
     const last = decodeEntry((await this.log.get(length - 1))!, length - 1)
     if (last.type === EntryType.GENESIS) throw new VmsError('MALFORMED_ENTRY', 'a genesis after entry 0')
-    if (this.loadedAt !== length) {
-      // A fresh isolate on the archive as the last entry left it.
-      await this.checkout?.close()
-      this.checkout = this.drive.checkout(last.files.dbLength)
-      await this.checkout.ready()
-      this.view = new FilesView(this.checkout, last.files.dbLength)
-      this.sandbox ??= new SandboxProcess({ read: (op, path) => this.view!.read(op, path), log: () => {} })
-      const g = this.genesis
-      const loaded = await this.sandbox.load({
-        script: g.script, filename: g.filename, timeoutMs: g.limits.timeoutMs, memoryMb: g.limits.memoryMb,
-        maxResultBytes: g.limits.maxResultBytes, maxFileBytes: g.limits.maxFileBytes, readOnly: true
-      }, last.time, NO_SEED)
-      if (!loaded.result.ok) throw new VmsError('CALL_FAILED', `the script does not load read-only: ${loaded.result.error?.name}: ${loaded.result.error?.message}`, loaded.result.error)
-      if (!loaded.methods.includes(method)) throw new VmsError('UNKNOWN_METHOD', `${method} is not a method of VM ${formatKey(this.log.key)}`)
-      this.loadedAt = length
-    }
+    await this.checkout?.close()
+    this.checkout = this.drive.checkout(last.files.dbLength)
+    await this.checkout.ready()
+    this.view = new FilesView(this.checkout, last.files.dbLength)
+    this.sandbox ??= new SandboxProcess({ read: (op, path) => this.view!.read(op, path), log: () => {} })
+    const g = this.genesis
+    const loaded = await this.sandbox.load({
+      script: g.script, filename: g.filename, timeoutMs: g.limits.timeoutMs, memoryMb: g.limits.memoryMb,
+      maxResultBytes: g.limits.maxResultBytes, maxFileBytes: g.limits.maxFileBytes, readOnly: true
+    }, last.time, NO_SEED)
+    if (!loaded.result.ok) throw new VmsError('CALL_FAILED', `the script does not load read-only: ${loaded.result.error?.name}: ${loaded.result.error?.message}`, loaded.result.error)
+    this.loaded = { methods: loaded.methods, views: loaded.views }
+    this.loadedAt = length
+    return { ...this.loaded, length }
+  }
+
+  private async runNow(method: string, args: string, caller: Uint8Array): Promise<ViewAnswer> {
+    const { methods, length } = await this.prepare()
+    if (!methods.includes(method)) throw new VmsError('UNKNOWN_METHOD', `${method} is not a method of VM ${formatKey(this.log.key)}`)
     let result: RunResult | null = null
-    await this.sandbox!.run([{ method, args, callerId: formatKey(caller), time: Date.now(), seed: NO_SEED }], this.genesis.limits.timeoutMs, (rs) => { result = rs[0] ?? null })
+    await this.sandbox!.run([{ method, args, callerId: formatKey(caller), time: Date.now(), seed: NO_SEED }], this.genesis!.limits.timeoutMs, (rs) => { result = rs[0] ?? null })
     const r = result as RunResult | null
     if (!r) throw new VmsError('SANDBOX_CRASHED', 'the view did not run')
     if (r.limit) this.loadedAt = -1

@@ -1,7 +1,8 @@
 /**
  * A mirror's side of a VM channel: it cannot prove the log key, so it says
- * what it knows (the files archive key, the log length it holds) and serves
- * the replicated cores; calls are for the host alone.
+ * what it knows (the script's methods and views as they load on its replica,
+ * the files archive key, the log length it holds) and serves the replicated
+ * cores and views; calls are for the host alone.
  */
 import c from 'compact-encoding'
 import type Protomux from 'protomux'
@@ -19,6 +20,8 @@ export async function openMirrorChannel(mux: Protomux, vm: { key: Buffer; log: H
   if (vm.log.length === 0 || mux.opened({ protocol: PROTOCOL, id: vm.key })) return
   const genesis = decodeEntry((await vm.log.get(0))!, 0)
   const oracles = genesis.type === EntryType.GENESIS ? genesis.oracles : []
+  // The script's methods and views, so a client that reaches only mirrors knows which calls they answer.
+  const described = await views()?.describe().catch(() => null) ?? null
   const channel = mux.createChannel({ protocol: PROTOCOL, id: vm.key, handshake: c.raw, onopen: () => { heads.sendHead().catch(() => {}) } })
   if (!channel) return
   channel.addMessage({ encoding: c.raw, onmessage: () => {} }) // requests: not for mirrors
@@ -26,5 +29,5 @@ export async function openMirrorChannel(mux: Protomux, vm: { key: Buffer; log: H
   addAttestationMessages(channel, book)
   const heads = addHeadExchange(channel, vm.key, vm.log, onEquivocation)
   addViewMessages(channel, views)
-  channel.open(encode(hello, { role: Role.MIRROR, signer: null, proof: null, info: { methods: [], views: [], filesKey: vm.drive.key, length: vm.log.length, oracles } }))
+  channel.open(encode(hello, { role: Role.MIRROR, signer: null, proof: null, info: { methods: described?.methods ?? [], views: described?.views ?? [], filesKey: vm.drive.key, length: vm.log.length, oracles } }))
 }
