@@ -215,8 +215,9 @@ async function auditSwarmBench(): Promise<Figure[]> {
         child.on('error', reject)
         child.on('exit', (code) => code === 0 ? resolve(text) : reject(new Error(`the volunteer process exited with ${code}`)))
       })
-      const result = JSON.parse(out.trim().split('\n').pop()!) as { ok: boolean; calls: number; secs: number; problem: unknown }
+      const result = JSON.parse(out.trim().split('\n').pop()!) as { ok: boolean; calls: number; secs: number; fetched: { bulk: number; fallback: string | null } | null; problem: unknown }
       if (!result.ok) throw new Error('audit of an honest host failed: ' + JSON.stringify(result.problem))
+      if (!result.fetched || result.fetched.fallback) throw new Error('the volunteer fell back to block-by-block replication: ' + JSON.stringify(result.fetched))
       rates.push(result.calls / result.secs)
     }
     await hostNode.close()

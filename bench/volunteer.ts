@@ -1,7 +1,7 @@
 /**
  * A volunteer in a process of its own (as it would be on its own machine):
  * joins the loopback DHT at the bootstrap given, audits the VM, prints one
- * JSON line: {"ok", "calls", "secs"}. Arguments: bootstrap port, VM key.
+ * JSON line: {"ok", "calls", "secs", "fetched"}. Arguments: bootstrap port, VM key.
  * Storage is a fresh temporary directory, removed after. Used by bench/index.ts.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -18,4 +18,4 @@ const report = await node.audit(key)
 const secs = (performance.now() - start) / 1000
 await node.close()
 await rm(storage, { recursive: true, force: true })
-console.log(JSON.stringify({ ok: report.ok, calls: report.calls, secs, problem: report.divergence ?? report.inconclusive }))
+console.log(JSON.stringify({ ok: report.ok, calls: report.calls, secs, fetched: report.fetched ?? null, problem: report.divergence ?? report.inconclusive }))

@@ -24,6 +24,7 @@ test('audit over the swarm: a volunteer with only the network verifies an honest
   t.ok(report.ok, JSON.stringify(report.divergence))
   t.is(report.calls, 20)
   t.ok(phases.has('log') && phases.has('files'), 'shows replication progress')
+  t.ok(report.fetched && report.fetched.bulk >= vm.log.length && report.fetched.fallback === null, 'the log and files came in verified bulk stretches: ' + JSON.stringify(report.fetched))
 })
 
 test('audit over the swarm: files changed behind the log are caught by a volunteer', async (t) => {
@@ -117,6 +118,7 @@ test('mirror: with the host stopped, clients still dial, read info and files, an
   const report = await volunteer.audit(key)
   t.ok(report.ok, 'audited from the mirror alone')
   t.is(report.calls, 1)
+  t.ok(report.fetched && report.fetched.bulk >= target && report.fetched.fallback === null, 'the mirror served the blocks in bulk: ' + JSON.stringify(report.fetched))
 })
 
 test('mirror: a mirror node remembers what it mirrors across restarts', async (t) => {

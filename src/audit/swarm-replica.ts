@@ -71,20 +71,25 @@ export async function downloadAll(replica: Replica, onProgress?: (p: ReplicaProg
  * core that never gets there is fetched as it is: the replay then names the
  * entry whose files are missing.
  */
-async function reachThenFetch(core: Hypercore, length: number, onProgress?: (p: ReplicaProgress) => void, timeoutMs = 10000): Promise<void> {
+async function reachThenFetch(core: Hypercore, length: number, onProgress?: (p: ReplicaProgress) => void): Promise<void> {
+  await reachLength(core, length)
+  await fetch(core, 'files', onProgress)
+}
+
+/** Wait (up to `timeoutMs`) until a replicated core is at least `length` long. */
+export async function reachLength(core: Hypercore, length: number, timeoutMs = 10000): Promise<void> {
   const end = Date.now() + timeoutMs
   while (core.length < length && Date.now() < end) {
     await core.update({ wait: true })
     if (core.length < length) await new Promise((r) => setTimeout(r, 50))
   }
-  await fetch(core, 'files', onProgress)
 }
 
-/** Keep downloading everything, now and as it grows (live). */
-export async function keepAll(replica: Replica): Promise<void> {
-  const live = (core: Hypercore) => (core as unknown as { download(r: { start: number; end: number }): unknown }).download({ start: 0, end: -1 })
-  live(replica.log)
-  live(replica.drive.db.core)
+/** Keep downloading everything (from `from`, where given), now and as it grows (live). */
+export async function keepAll(replica: Replica, from: { log?: number; files?: number } = {}): Promise<void> {
+  const live = (core: Hypercore, start = 0) => (core as unknown as { download(r: { start: number; end: number }): unknown }).download({ start, end: -1 })
+  live(replica.log, from.log)
+  live(replica.drive.db.core, from.files)
   live((await replica.drive.getBlobs()).core)
 }
 

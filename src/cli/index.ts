@@ -333,7 +333,8 @@ const auditCmd = command(
       process.once('SIGTERM', () => abort.abort())
     }
     await withClient(auditCmd.flags, async (node) => {
-      const start = Date.now()
+      const progress = replayProgress(Date.now())
+      let replaying = false
       const report = await node.audit(auditCmd.args.key!, {
         from: auditCmd.flags.from ? Number(auditCmd.flags.from) : undefined,
         report: auditCmd.flags.report || undefined,
@@ -347,10 +348,11 @@ const auditCmd = command(
             }
           : undefined,
         onReplicate: json ? undefined : ({ phase, have, total }) => {
+          if (replaying) return // blocks fetched in bulk arrive while the replay runs: its line says it all
           const pct = Math.floor((have / Math.max(1, total)) * 100)
           process.stderr.write(`\rreplicating ${phase.padEnd(5)} ${bar(pct)} ${pct}%  ${have}/${total} blocks   `)
         },
-        onProgress: json ? undefined : replayProgress(start)
+        onProgress: json ? undefined : (p) => { replaying = true; progress(p) }
       })
       printReport(report, json)
     })

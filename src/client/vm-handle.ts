@@ -19,12 +19,12 @@ import { verifyReceipt } from '../receipt.js'
 import { decodeStrict, encode, type Receipt } from '../messages/index.js'
 import {
   PROTOCOL, Role, hello, request, response, proofSignable, attestation, attestationSignable, attestationsRequest, attestationsResponse, verifyAttestation,
-  viewRequest, viewResponse, fromWireError, type VmInfo, type Attestation, type ViewResponse
+  viewRequest, viewResponse, blocksRequest, blocksResponse, fromWireError, type BlockCore, type BlocksResponse, type VmInfo, type Attestation, type ViewResponse
 } from '../messages/wire.js'
 import type Hypercore from 'hypercore'
 import { addHeadExchange, type Equivocation } from '../node/head-exchange.js'
 
-interface Route { channel: Channel; requests: Message<Uint8Array>; attest: Message<Uint8Array>; askAttestations: Message<Uint8Array>; views: Message<Uint8Array>; info: VmInfo; host: boolean }
+interface Route { channel: Channel; requests: Message<Uint8Array>; attest: Message<Uint8Array>; askAttestations: Message<Uint8Array>; views: Message<Uint8Array>; blocks: Message<Uint8Array>; info: VmInfo; host: boolean }
 interface Pending { resolve(v: { result: unknown; receipt: Receipt }): void; reject(e: Error): void; call: ReturnType<Identity['sign']>; route: Route; timer: NodeJS.Timeout }
 
 export interface CallResult { result: unknown; receipt: Receipt }
@@ -38,6 +38,8 @@ export class VmHandle {
   private pending = new Map<number, Pending>()
   private attestationWaiters = new Map<number, (list: Attestation[]) => void>()
   private viewWaiters = new Map<number, (res: ViewResponse) => void>()
+  private blockWaiters = new Map<number, (res: BlocksResponse) => void>()
+  private nextBlocks = 0
   private nextView = 0
   private log: Hypercore | null
   private nextId = 1
@@ -83,7 +85,7 @@ export class VmHandle {
           if (!h.signer || !h.proof || !isSignerOf(this.key, h.signer) || !crypto.verify(proofSignable(conn.handshakeHash, this.key), h.proof, h.signer)) return
           host = true
         } else if (h.role !== Role.MIRROR) return
-        route = { channel: channel!, requests, attest, askAttestations, views, info: h.info, host }
+        route = { channel: channel!, requests, attest, askAttestations, views, blocks, info: h.info, host }
         heads.sendHead().catch(() => {})
         this.routes.add(route)
         for (const w of this.waiters.splice(0)) w()
@@ -109,6 +111,8 @@ export class VmHandle {
     const heads = addHeadExchange(channel, this.key, this.log, this.onEquivocation)
     const views = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
     channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => this.onViewResponse(raw) })
+    const blocks = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
+    channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => this.onBlocks(raw) })
     channel.open(encode(hello, { role: Role.CLIENT, signer: null, proof: null, info: null }))
   }
 
@@ -213,6 +217,38 @@ export class VmHandle {
       const res = decodeStrict(viewResponse, raw, 'view response')
       const w = this.viewWaiters.get(res.id)
       if (w) { this.viewWaiters.delete(res.id); w(res) }
+    } catch {}
+  }
+
+  /**
+   * Blocks `start`..`end`-1 of the VM's log or files hyperbee, as one peer
+   * (the host or a mirror, in turn) holds them: consecutive from `start`, as
+   * many as fit one answer, maybe none. Unverified: check them against the
+   * core's signed tree before use (`BlockFeed` does).
+   */
+  async blocks(core: BlockCore, start: number, end: number, timeoutMs = this.timeoutMs): Promise<Uint8Array[]> {
+    if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
+    await this.connected(timeoutMs)
+    const routes = [...this.routes]
+    const route = routes[this.nextBlocks++ % routes.length]!
+    const id = this.nextId++
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { this.blockWaiters.delete(id); reject(new VmsError('TIMEOUT', `blocks ${start}–${end - 1} got no answer within ${timeoutMs} ms`)) }, timeoutMs)
+      this.blockWaiters.set(id, (res) => {
+        clearTimeout(timer)
+        if (res.error) reject(fromWireError(res.error))
+        else if (res.start !== start) reject(new VmsError('MALFORMED_REQUEST', `asked for blocks from ${start}, answered from ${res.start}: the peer is faulty`))
+        else resolve(res.blocks)
+      })
+      route.blocks.send(encode(blocksRequest, { id, core, start, end }))
+    })
+  }
+
+  private onBlocks(raw: Uint8Array): void {
+    try {
+      const res = decodeStrict(blocksResponse, raw, 'blocks')
+      const w = this.blockWaiters.get(res.id)
+      if (w) { this.blockWaiters.delete(res.id); w(res) }
     } catch {}
   }
 

@@ -202,6 +202,43 @@ export const viewResponse: Encoding<ViewResponse> = {
   }
 }
 
+/** Which of a VM's cores a blocks request reads: its log, or its files archive's hyperbee. */
+export enum BlockCore { LOG = 0, FILES = 1 }
+
+/** Message 8: blocks `start`..`end`-1 of one core, as they are (a volunteer's bulk fetch). */
+export interface BlocksRequest { id: number; core: BlockCore; start: number; end: number }
+/**
+ * Message 9: the answer — consecutive blocks from `start`, as many as the
+ * peer holds and fit one answer (none if it holds none); the receiver checks
+ * them against the core's signed tree, never takes them on trust.
+ */
+export interface BlocksResponse { id: number; start: number; blocks: Uint8Array[]; error: WireError | null }
+
+export const blocksRequest: Encoding<BlocksRequest> = {
+  preencode(s, m) { c.uint.preencode(s, m.id); c.uint.preencode(s, m.core); c.uint.preencode(s, m.start); c.uint.preencode(s, m.end) },
+  encode(s, m) { c.uint.encode(s, m.id); c.uint.encode(s, m.core); c.uint.encode(s, m.start); c.uint.encode(s, m.end) },
+  decode(s) { return { id: c.uint.decode(s), core: c.uint.decode(s), start: c.uint.decode(s), end: c.uint.decode(s) } }
+}
+
+const blockList = c.array(c.buffer)
+
+export const blocksResponse: Encoding<BlocksResponse> = {
+  preencode(s, m) {
+    c.uint.preencode(s, m.id); c.uint.preencode(s, m.start); c.uint.preencode(s, m.error ? 1 : 0)
+    if (m.error) { c.string.preencode(s, m.error.code); c.string.preencode(s, m.error.message) } else blockList.preencode(s, m.blocks)
+  },
+  encode(s, m) {
+    c.uint.encode(s, m.id); c.uint.encode(s, m.start); c.uint.encode(s, m.error ? 1 : 0)
+    if (m.error) { c.string.encode(s, m.error.code); c.string.encode(s, m.error.message) } else blockList.encode(s, m.blocks)
+  },
+  decode(s) {
+    const id = c.uint.decode(s)
+    const start = c.uint.decode(s)
+    if (c.uint.decode(s) & 1) return { id, start, blocks: [], error: { code: c.string.decode(s), message: c.string.decode(s), remote: null } }
+    return { id, start, blocks: blockList.decode(s).map((b) => b ?? new Uint8Array(0)), error: null }
+  }
+}
+
 /** The control protocol of a node (deploy, ls, stop), on channel `vms-node/control/1`. */
 export const CONTROL_PROTOCOL = 'vms-node/control/1'
 const [NS_CONTROL] = crypto.namespace('vms-node/control', 1) as [Buffer]

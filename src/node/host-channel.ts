@@ -15,6 +15,7 @@ import { PROTOCOL, Role, hello, request, response, proofSignable, toWireError, t
 import { addAttestationMessages } from './attestation-messages.js'
 import { addHeadExchange, type Equivocation } from './head-exchange.js'
 import { addViewMessages } from './view-messages.js'
+import { addBlockMessages } from './block-messages.js'
 import type { ViewRunner } from '../host/view-runner.js'
 import type { Quota } from './quota.js'
 import type { AttestationBook } from './attestation-book.js'
@@ -77,6 +78,7 @@ export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, b
   addAttestationMessages(channel, book)
   const heads = addHeadExchange(channel, host.key, host.log, onEquivocation)
   addViewMessages(channel, views)
+  addBlockMessages(channel, async () => ({ log: host.log, files: host.drive.db.core }))
 
   function reply(res: Response): void {
     if (channel!.closed) return

@@ -2,7 +2,7 @@
  * A mirror's side of a VM channel: it cannot prove the log key, so it says
  * what it knows (the script's methods and views as they load on its replica,
  * the files archive key, the log length it holds) and serves the replicated
- * cores and views; calls are for the host alone.
+ * cores (also in bulk stretches), and views; calls are for the host alone.
  */
 import c from 'compact-encoding'
 import type Protomux from 'protomux'
@@ -13,6 +13,7 @@ import { PROTOCOL, Role, hello } from '../messages/wire.js'
 import { addAttestationMessages } from './attestation-messages.js'
 import { addHeadExchange, type Equivocation } from './head-exchange.js'
 import { addViewMessages } from './view-messages.js'
+import { addBlockMessages } from './block-messages.js'
 import type { ViewRunner } from '../host/view-runner.js'
 import type { AttestationBook } from './attestation-book.js'
 
@@ -29,5 +30,6 @@ export async function openMirrorChannel(mux: Protomux, vm: { key: Buffer; log: H
   addAttestationMessages(channel, book)
   const heads = addHeadExchange(channel, vm.key, vm.log, onEquivocation)
   addViewMessages(channel, views)
+  addBlockMessages(channel, async () => ({ log: vm.log, files: vm.drive.db.core }))
   channel.open(encode(hello, { role: Role.MIRROR, signer: null, proof: null, info: { methods: described?.methods ?? [], views: described?.views ?? [], filesKey: vm.drive.key, length: vm.log.length, oracles } }))
 }

@@ -12,7 +12,7 @@ import type { Connection } from 'hyperswarm'
 import type { VmHost, VmHostOptions } from '../host/vm-host.js'
 import { Identity, toKey, formatKey } from '../identity.js'
 import { VmsError } from '../errors.js'
-import { PROTOCOL } from '../messages/wire.js'
+import { PROTOCOL, BlockCore } from '../messages/wire.js'
 import { openHostChannel } from './host-channel.js'
 import { serveControl, controlCall, type DeployPolicy, type ControlHandlers } from './control.js'
 import { Quota } from './quota.js'
@@ -20,7 +20,9 @@ import { CONTROL_PROTOCOL } from '../messages/wire.js'
 import crypto from 'hypercore-crypto'
 import { openMirrorChannel } from './mirror-channel.js'
 import { AttestationBook } from './attestation-book.js'
-import { openReplica, downloadAll, keepAll, type ReplicaProgress } from '../audit/swarm-replica.js'
+import { openReplica, downloadAll, keepAll, reachLength, type ReplicaProgress } from '../audit/swarm-replica.js'
+import type { BlockFeed } from '../audit/block-feed.js'
+import { decodeEntry } from '../messages/index.js'
 import { HeadBook, headOf, equivocation, settleForks } from '../audit/head-book.js'
 import { watchConflicts, type Equivocation } from './head-exchange.js'
 import type { ViewRunner } from '../host/view-runner.js'
@@ -285,7 +287,7 @@ export class VmsNode extends ReadyResource {
    * Audit a VM from the swarm: replicate its log and files archive from
    * whichever peers have them (host or mirrors), then replay every entry.
    */
-  async audit(key: Uint8Array | string, opts: Omit<ReplayOptions, 'checkTrailing'> & { onReplicate?: (p: ReplicaProgress) => void; attest?: boolean; report?: string } = {}): Promise<ReplayReport> {
+  async audit(key: Uint8Array | string, opts: Omit<ReplayOptions, 'checkTrailing' | 'feeds'> & { onReplicate?: (p: ReplicaProgress) => void; attest?: boolean; report?: string; bulk?: boolean } = {}): Promise<ReplayReport> {
     await this.ready()
     const missing = sandboxMissing()
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing.replace('hosting a VM', 'auditing'))
@@ -293,9 +295,12 @@ export class VmsNode extends ReadyResource {
     const k = toKey(key)
     const replica = await openReplica(this.store, this.swarm, k, { timeoutMs: this.opts.timeoutMs })
     watchConflicts(replica.log, k, this.onEquivocation)
+    let bulk: Awaited<ReturnType<VmsNode['bulkFeeds']>> = null
     try {
-      await downloadAll(replica, opts.onReplicate)
-      if (opts.follow) await keepAll(replica)
+      // Stretches of blocks in bulk, each checked against the signed trees; plain replication if no peer serves them.
+      bulk = opts.bulk === false ? null : await this.bulkFeeds(k, replica, opts.onReplicate)
+      if (!bulk) await downloadAll(replica, opts.onReplicate)
+      if (opts.follow) await keepAll(replica, bulk ? { log: bulk.feeds.log.end, files: bulk.feeds.files.end } : {})
       // Whatever this node verified before must still be there, unchanged.
       await settleForks(replica.log)
       const known = await this.heads.get(k)
@@ -312,6 +317,7 @@ export class VmsNode extends ReadyResource {
       }
       const report = await replay(replica, {
         ...opts,
+        feeds: bulk?.feeds,
         checkTrailing: false,
         follow: opts.follow && {
           ...opts.follow,
@@ -335,9 +341,41 @@ export class VmsNode extends ReadyResource {
         await this.heads.set(k, head)
         if (opts.attest !== false) await this.attest(k, report.to, b4a.from(head.treeHash, 'hex'))
       }
+      if (bulk) {
+        const failed = bulk.feeds.log.failure ?? bulk.feeds.files.failure
+        report.fetched = { bulk: bulk.feeds.log.verified + bulk.feeds.files.verified, fallback: failed }
+      }
       return report
     } finally {
+      await bulk?.close()
       await replica.close()
+    }
+  }
+
+  /**
+   * Feeds of the log's and the files hyperbee's blocks, fetched in bulk from
+   * the peers of a VM (host or mirrors) up to what the log's last entry
+   * commits to. Null when no peer answers on the VM's channel.
+   */
+  private async bulkFeeds(key: Buffer, replica: { log: Hypercore; drive: Hyperdrive }, onProgress?: (p: ReplicaProgress) => void): Promise<{ feeds: { log: BlockFeed; files: BlockFeed }; close(): Promise<void> } | null> {
+    const { BlockFeed } = await import('../audit/block-feed.js')
+    const { log, drive } = replica
+    await log.update({ wait: true })
+    const length = log.length
+    if (length === 0) return null
+    const dialled = this.handles.has(b4a.toString(key, 'hex'))
+    const handle = await this.dial(key, { timeoutMs: this.opts.timeoutMs }).catch(() => null)
+    if (!handle) return null
+    const last = decodeEntry((await log.get(length - 1))!, length - 1)
+    await reachLength(drive.db.core, last.files.dbLength)
+    const timeoutMs = this.opts.timeoutMs ?? 15000
+    const filesEnd = Math.min(last.files.dbLength, drive.db.core.length)
+    return {
+      feeds: {
+        log: new BlockFeed(log, (a, b) => handle.blocks(BlockCore.LOG, a, b), { end: length, timeoutMs, onVerified: (have) => onProgress?.({ phase: 'log', have, total: length }) }),
+        files: new BlockFeed(drive.db.core, (a, b) => handle.blocks(BlockCore.FILES, a, b), { end: filesEnd, timeoutMs, onVerified: (have) => onProgress?.({ phase: 'files', have, total: filesEnd }) })
+      },
+      close: async () => { if (!dialled) await handle.close() }
     }
   }
 

@@ -1,0 +1,133 @@
+/**
+ * A core's blocks fetched in bulk stretches (wire messages 8–9) instead of
+ * block by block, each stretch verified before anything reads it: its blocks
+ * extend the Merkle roots of everything before them, and the tree hash they
+ * give must be the one the core's owner signed at the stretch's end (which
+ * hypercore proves with one ordinary block fetch). A peer that sends other
+ * blocks is caught there; the feed then gives up and the reader falls back to
+ * plain hypercore replication. Reads ahead a few stretches; keeps only the
+ * stretches around the reader.
+ */
+import b4a from 'b4a'
+import type Hypercore from 'hypercore'
+import { MerkleRoots } from '../merkle.js'
+
+export interface BlockFeedOptions {
+  /** One past the last block this feed serves (at most the core's verified length). */
+  end: number
+  /** Blocks per stretch. @default 1024 */
+  stretch?: number
+  /** Stretches fetched ahead of the reader. @default 4 */
+  ahead?: number
+  timeoutMs?: number
+  /** Called as stretches check out, with how far the feed has verified. */
+  onVerified?: (upTo: number) => void
+}
+
+type Fetch = (start: number, end: number) => Promise<Uint8Array[]>
+
+export class BlockFeed {
+  /** Why the feed gave up (then every read falls back to the core), or null. */
+  failure: string | null = null
+  /** Blocks fetched and verified in bulk. */
+  verified = 0
+  private core: Hypercore
+  private fetch: Fetch
+  /** One past the last block this feed serves. */
+  readonly end: number
+  private size: number
+  private ahead: number
+  private timeoutMs: number
+  private onVerified: (upTo: number) => void
+  /** First stretch fetched (the first one read); roots are chained from its start. */
+  private base = -1
+  private next = 0
+  private stretches = new Map<number, Promise<Uint8Array[] | null>>()
+  private roots: Promise<MerkleRoots | null> = Promise.resolve(null)
+
+  constructor(core: Hypercore, fetch: Fetch, opts: BlockFeedOptions) {
+    this.core = core
+    this.fetch = fetch
+    this.end = opts.end
+    this.size = opts.stretch ?? 1024
+    this.ahead = opts.ahead ?? 4
+    this.timeoutMs = opts.timeoutMs ?? 15000
+    this.onVerified = opts.onVerified ?? (() => {})
+  }
+
+  /** Block `index`, verified; null if this feed cannot give it (read it from the core instead). */
+  async get(index: number): Promise<Uint8Array | null> {
+    if (this.failure !== null || index < 0 || index >= this.end) return null
+    const s = Math.floor(index / this.size)
+    if (this.base === -1) {
+      this.base = this.next = s
+      this.roots = this.rootsAt(s * this.size)
+    }
+    if (s < this.base) return null
+    while (this.next <= s + this.ahead && this.next * this.size < this.end) this.request(this.next++)
+    // Stretches well behind the reader are let go.
+    for (const k of this.stretches.keys()) if (k < s - 1) this.stretches.delete(k)
+    const blocks = await this.stretches.get(s)
+    return blocks?.[index - s * this.size] ?? null
+  }
+
+  private request(s: number): void {
+    const start = s * this.size
+    const end = Math.min(this.end, start + this.size)
+    const blocks = this.collect(start, end)
+    blocks.catch(() => {})
+    // Verified in order: each stretch extends the roots the one before it left.
+    const verified = this.roots.then(async (roots) => {
+      if (!roots) return null
+      let got: Uint8Array[]
+      try {
+        got = await blocks
+      } catch (err) {
+        return this.fail(`blocks ${start}–${end - 1}: ${(err as Error).message}`)
+      }
+      const next = roots.clone()
+      for (const b of got) next.append(b)
+      const signed = await this.signedTreeHash(end).catch((err: Error) => err)
+      if (signed instanceof Error) return this.fail(`the signed tree at ${end}: ${signed.message}`)
+      if (!b4a.equals(next.hash(), signed)) return this.fail(`blocks ${start}–${end - 1} are not the ones the core's owner signed`)
+      this.verified += got.length
+      this.onVerified(end)
+      return { roots: next, got }
+    })
+    this.roots = verified.then((v) => v?.roots ?? null)
+    this.stretches.set(s, verified.then((v) => v?.got ?? null))
+  }
+
+  /** A whole stretch, asked for again from where an answer stopped short. */
+  private async collect(start: number, end: number): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = []
+    while (start + out.length < end) {
+      const got = await this.fetch(start + out.length, end)
+      if (got.length === 0) throw new Error(`the peer holds no blocks from ${start + out.length}`)
+      for (const b of got) out.push(b)
+    }
+    if (out.length > end - start) out.length = end - start
+    return out
+  }
+
+  /** The core's tree hash at `length`, as its owner signed it (hypercore fetches the proof). */
+  private async signedTreeHash(length: number): Promise<Uint8Array> {
+    if (!(await this.core.has(length - 1))) await this.core.get(length - 1, { timeout: this.timeoutMs })
+    return this.core.treeHash(length)
+  }
+
+  private async rootsAt(length: number): Promise<MerkleRoots | null> {
+    if (length === 0) return new MerkleRoots()
+    try {
+      await this.signedTreeHash(length)
+      return await MerkleRoots.ofCore(this.core, length)
+    } catch (err) {
+      return this.fail(`the tree at ${length}: ${(err as Error).message}`)
+    }
+  }
+
+  private fail(reason: string): null {
+    this.failure ??= reason
+    return null
+  }
+}

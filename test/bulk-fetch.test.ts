@@ -1,0 +1,85 @@
+import test from 'brittle'
+import b4a from 'b4a'
+import c from 'compact-encoding'
+import Protomux from 'protomux'
+import Hyperswarm from 'hyperswarm'
+import { replay } from '../src/index.js'
+import { PROTOCOL, Role, hello, BlockCore } from '../src/messages/wire.js'
+import { encode } from '../src/messages/index.js'
+import { BlockFeed } from '../src/audit/block-feed.js'
+import { openReplica } from '../src/audit/swarm-replica.js'
+import { RSVP } from './helpers/index.js'
+import { testnet, node } from './helpers/net.js'
+
+test('bulk blocks: a host hands out stretches of its log and files hyperbee as they are; bad requests get a typed error or lose the channel', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+  const handle = await (await node(t, net)).dial(vm.key)
+  for (let i = 0; i < 5; i++) await handle.call('RSVP', i % 2 === 0, 'n' + i)
+  const length = vm.log.length
+  const log = await handle.blocks(BlockCore.LOG, 0, length + 10)
+  t.is(log.length, length, 'as many log blocks as the host holds, no more')
+  for (let i = 0; i < length; i++) t.alike(b4a.from(log[i]!), await vm.log.get(i), `log block ${i} as stored`)
+  const files = await handle.blocks(BlockCore.FILES, 1, vm.drive.db.core.length)
+  t.alike(b4a.from(files[0]!), await vm.drive.db.core.get(1), 'files hyperbee blocks from where asked')
+  t.alike(await handle.blocks(BlockCore.LOG, length, length + 5), [], 'none past the end')
+  const err = await handle.blocks(7 as BlockCore, 0, 1).catch((e: { code: string }) => e)
+  t.is((err as { code: string }).code, 'MALFORMED_REQUEST', 'an unknown core is a typed error')
+
+  // A peer that sends a blocks request that does not decode loses that channel, nothing else.
+  const rogue = new Hyperswarm({ dht: net.createNode() })
+  t.teardown(() => rogue.destroy())
+  const connected = new Promise<Protomux>((resolve) => rogue.on('connection', (conn) => { conn.on('error', () => {}); resolve(Protomux.from(conn)) }))
+  rogue.join(vm.discoveryKey, { server: false, client: true })
+  const mux = await connected
+  let closed!: () => void
+  const gone = new Promise<void>((r) => { closed = r })
+  let opened!: () => void
+  const open = new Promise<void>((r) => { opened = r })
+  const ch = mux.createChannel({ protocol: PROTOCOL, id: vm.key, handshake: c.raw, onopen: () => opened(), onclose: () => closed() })!
+  const messages = Array.from({ length: 10 }, () => ch.addMessage({ encoding: c.raw, onmessage: () => {} }))
+  ch.open(encode(hello, { role: Role.CLIENT, signer: null, proof: null, info: null }))
+  await open
+  messages[8]!.send(b4a.from([0xff, 0xff, 0xff, 0xff]))
+  await gone
+  t.pass('a malformed blocks request closes that channel')
+  t.is((await handle.blocks(BlockCore.LOG, 0, 1)).length, 1, 'the host still serves everyone else')
+})
+
+test('bulk blocks: a feed hands out only stretches that match the signed tree; a peer that alters a block is caught and the audit falls back to replication', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+  const caller = await (await node(t, net)).dial(vm.key)
+  for (let i = 0; i < 30; i++) await caller.call('RSVP', i % 2 === 0, 'n' + i)
+  const volunteer = await node(t, net)
+  const handle = await volunteer.dial(vm.key)
+  const replica = await openReplica(volunteer.store, volunteer.swarm, vm.key)
+  t.teardown(() => replica.close())
+  await replica.log.update({ wait: true })
+  const length = replica.log.length
+  t.is(length, vm.log.length)
+
+  const honest = new BlockFeed(replica.log, (a, b) => handle.blocks(BlockCore.LOG, a, b), { end: length, stretch: 8 })
+  for (let i = 0; i < length; i++) t.alike(b4a.from((await honest.get(i))!), await vm.log.get(i), `block ${i} verified`)
+  t.is(honest.failure, null)
+  t.is(honest.verified, length, 'every block came in bulk')
+  t.is(await honest.get(length), null, 'past its end a feed has nothing: the reader asks the core')
+
+  // A peer that alters block 12: the stretch 8–15 does not hash to the signed tree.
+  const lying = (): BlockFeed => new BlockFeed(replica.log, async (a, b) => {
+    const got = await handle.blocks(BlockCore.LOG, a, b)
+    if (a <= 12 && 12 < a + got.length) got[12 - a] = b4a.concat([got[12 - a]!, b4a.from('x')])
+    return got
+  }, { end: length, stretch: 8 })
+  const feed = lying()
+  t.ok(await feed.get(3), 'the stretch before it checks out')
+  t.is(await feed.get(12), null, 'the altered stretch is never handed out')
+  t.ok(feed.failure?.includes('not the ones the core\'s owner signed'), feed.failure ?? '')
+  t.is(await feed.get(20), null, 'and the feed gives up')
+
+  const report = await replay(replica, { feeds: { log: lying() }, checkTrailing: false })
+  t.ok(report.ok, 'the replay read the rest from the core: ' + JSON.stringify(report.divergence ?? report.inconclusive))
+  t.is(report.calls, 30)
+})
