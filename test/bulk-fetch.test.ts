@@ -67,6 +67,14 @@ test('bulk blocks: a feed hands out only stretches that match the signed tree; a
   t.is(honest.verified, length, 'every block came in bulk')
   t.is(await honest.get(length), null, 'past its end a feed has nothing: the reader asks the core')
 
+  // A flood of block requests on one channel: beyond the limit they are answered QUEUE_FULL, and a feed asks again.
+  const flood = await Promise.all(Array.from({ length: 40 }, () => handle.blocks(BlockCore.LOG, 0, length).then(() => 'ok', (e: { code: string }) => e.code)))
+  t.ok(flood.includes('QUEUE_FULL') && flood.includes('ok'), 'some answered, the rest QUEUE_FULL: ' + [...new Set(flood)].join(', '))
+  const eager = new BlockFeed(replica.log, (a, b) => handle.blocks(BlockCore.LOG, a, b), { end: length, stretch: 1, ahead: 40 })
+  t.alike(b4a.from((await eager.get(0))!), await vm.log.get(0))
+  t.alike(b4a.from((await eager.get(length - 1))!), await vm.log.get(length - 1), 'a feed that asks for more than the peer takes at once still gets every stretch')
+  t.is(eager.failure, null)
+
   // A peer that alters block 12: the stretch 8–15 does not hash to the signed tree.
   const lying = (): BlockFeed => new BlockFeed(replica.log, async (a, b) => {
     const got = await handle.blocks(BlockCore.LOG, a, b)

@@ -101,8 +101,17 @@ export class BlockFeed {
   /** A whole stretch, asked for again from where an answer stopped short. */
   private async collect(start: number, end: number): Promise<Uint8Array[]> {
     const out: Uint8Array[] = []
+    let busy = 0
     while (start + out.length < end) {
-      const got = await this.fetch(start + out.length, end)
+      let got: Uint8Array[]
+      try {
+        got = await this.fetch(start + out.length, end)
+      } catch (err) {
+        // A peer with enough requests of ours in hand says so: ask again shortly.
+        if ((err as { code?: string }).code !== 'QUEUE_FULL' || ++busy > 50) throw err
+        await new Promise((r) => setTimeout(r, 20))
+        continue
+      }
       if (got.length === 0) throw new Error(`the peer holds no blocks from ${start + out.length}`)
       for (const b of got) out.push(b)
     }
@@ -127,7 +136,12 @@ export class BlockFeed {
   }
 
   private fail(reason: string): null {
-    this.failure ??= reason
+    if (this.failure !== null) return null
+    this.failure = reason
+    // The reader now reads block by block from the core: have hypercore fetch the rest meanwhile.
+    try {
+      (this.core as unknown as { download(r: { start: number; end: number }): unknown }).download({ start: Math.max(0, this.base) * this.size, end: this.end })
+    } catch {}
     return null
   }
 }

@@ -18,7 +18,7 @@ export const MAX_BLOCKS_PER_ANSWER = 1024
 /** An answer stops before it grows past this (it always carries at least one block). */
 export const MAX_ANSWER_BYTES = 1024 * 1024
 /** Most unanswered block requests per channel; more are answered QUEUE_FULL. */
-const MAX_PENDING = 8
+const MAX_PENDING = 16
 
 export interface BlockSources { log: Hypercore; files: Hypercore }
 
