@@ -10,5 +10,6 @@ export {
   EntryType, LoadReason, type LogEntry, type Genesis, type LoadEntry, type CallEntry, type Receipt, type SignedCall, type Limits, type FilesState
 } from './messages/index.js'
 export { VmsNode, type VmsNodeOptions } from './node/vms-node.js'
+export { mirrorProgress, watchMirror, type MirrorProgress } from './node/mirror-progress.js'
 export { VmHandle, VmFiles } from './client/vm-handle.js'
 export { parseBootstrap, type Bootstrap } from './node/network.js'

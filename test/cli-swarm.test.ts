@@ -67,6 +67,7 @@ test('cli over the swarm: serve, call, files, info, stop gracefully, serve the s
   const info = await run(env, 'info', key, '--json')
   t.alike(JSON.parse(info.out).methods, ['RSVP', 'listRSVPs'])
   t.is(JSON.parse(info.out).trust, 'trustless')
+  t.is(JSON.parse(info.out).from, 'host')
 
   const repl = await runCli(['repl', key], { env, input: 'await RSVP(false, "from the repl")\nawait listRSVPs()\n.exit\n' })
   t.is(repl.code, 0)
@@ -81,19 +82,25 @@ test('cli over the swarm: serve, call, files, info, stop gracefully, serve the s
   t.ok(audit.out.startsWith('verified: entries 1–'), 'the volunteer verified the log')
   t.ok(audit.err.includes('replaying'), 'shows progress')
 
+  const head = JSON.parse((await run(env, 'info', key, '--json')).out) as { length: number }
   const mirrorStorage = await t.tmp()
+  // The mirror says when it holds every entry the host has.
   const mirror = await new Promise<ChildProcess>((resolve, reject) => {
     const m = spawn(process.execPath, [BIN, 'mirror', '--json', key, '--storage', mirrorStorage], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
-    m.stdout.once('data', () => resolve(m))
+    onLines(m.stdout, (line) => {
+      const ev = JSON.parse(line) as { event: string; length?: number }
+      if (ev.event === 'held' && ev.length! >= head.length) resolve(m)
+    })
     m.on('exit', (code) => reject(new Error('mirror exited ' + code)))
   })
   t.teardown(() => { if (mirror.exitCode === null) mirror.kill('SIGKILL') })
-  await new Promise((r) => setTimeout(r, 500)) // let the mirror fetch the few blocks
 
   t.is(await stop(child), 0, 'SIGINT stops it cleanly')
 
   const fromMirror = await run(env, 'files', key, 'cat', '/rsvps/' + name)
   t.is(fromMirror.out, '{"isAttending":false,"reason":"from the repl"}', 'with the host stopped, files are read from the mirror (the latest RSVP)')
+  const mirrorInfo = JSON.parse((await run(env, 'info', key, '--json')).out) as { from: string; methods: string[] }
+  t.alike([mirrorInfo.from, mirrorInfo.methods], ['mirror', ['RSVP', 'listRSVPs']], 'info from the mirror, with the script\'s methods')
   const offline = await run(env, 'call', key, 'listRSVPs', '--timeout', '1500')
   t.is(offline.code, 1)
   t.ok(offline.err.includes('offline'), 'a call says the host is offline')

@@ -4,8 +4,11 @@ import c from 'compact-encoding'
 import Protomux from 'protomux'
 import Hyperswarm from 'hyperswarm'
 import { VmsNode, Identity, verifyReceipt, formatKey, replay } from '../src/index.js'
-import { PROTOCOL, Role, hello, response, type Response } from '../src/messages/wire.js'
-import { encode, decodeStrict } from '../src/messages/index.js'
+import crypto from 'hypercore-crypto'
+import caps from 'hypercore/lib/caps.js'
+import { PROTOCOL, Role, hello, request, response, proofSignable, type Response } from '../src/messages/wire.js'
+import { encode, decodeStrict, decodeEntry, logEntry, EntryType, type CallEntry } from '../src/messages/index.js'
+import { MerkleRoots } from '../src/merkle.js'
 import { RSVP, until } from './helpers/index.js'
 import { testnet, node } from './helpers/net.js'
 
@@ -177,4 +180,53 @@ test('node: a flood of calls on one connection is answered QUEUE_FULL beyond the
   t.ok(ok >= 256, `${ok} served`)
   t.is(full + ok, 400, 'nothing else happened')
   t.is(await handle.call('slow'), 19999900000, 'and the connection serves on')
+})
+
+test('node: a host that holds the key but logs and answers a result that is not JSON is caught by the client (BAD_RECEIPT, with the receipt as proof)', async (t) => {
+  const net = await testnet(t)
+  const hostNode = new VmsNode({ storage: await t.tmp(), dht: net.createNode() })
+  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+  const keyPair = vm.log.keyPair!
+  const key = vm.key
+  const before = await MerkleRoots.ofCore(vm.log, vm.log.length)
+  const last = decodeEntry((await vm.log.get(vm.log.length - 1))!)
+  const files = (last as CallEntry).files
+  const filesKey = vm.drive.key
+  await hostNode.close()
+
+  // The rogue proves the log key like a host, then signs into its tree an entry whose result is not JSON.
+  const rogue = new Hyperswarm({ dht: net.createNode() })
+  t.teardown(() => rogue.destroy())
+  rogue.on('connection', (conn) => {
+    conn.on('error', () => {})
+    const mux = Protomux.from(conn)
+    mux.pair({ protocol: PROTOCOL }, (id) => {
+      const ch = mux.createChannel({ protocol: PROTOCOL, id, handshake: c.raw })
+      if (!ch) return
+      ch.addMessage({
+        encoding: c.raw,
+        onmessage: (raw: Uint8Array) => {
+          const { id: rid, call } = decodeStrict(request, raw, 'request')
+          const value = b4a.from('{not json')
+          const block = encode(logEntry, {
+            type: EntryType.CALL, publicKey: call.publicKey, signature: call.signature, method: call.method, args: call.args, nonce: call.nonce,
+            time: Date.now(), seed: b4a.alloc(16), oracles: [], outcome: { ok: true, limit: false, value, error: null }, files
+          })
+          const tree = before.clone()
+          tree.append(block)
+          const signature = crypto.sign(caps.treeSignable(key, tree.hash(), tree.length, 0), keyPair.secretKey!)
+          responses.send(encode(response, { id: rid, error: null, value, receipt: { index: before.length, fork: 0, signer: keyPair.publicKey, roots: before.roots, signature, entry: block } }))
+        }
+      })
+      const responses = ch.addMessage({ encoding: c.raw, onmessage: () => {} })
+      const proof = crypto.sign(proofSignable(conn.handshakeHash, key), keyPair.secretKey!)
+      ch.open(encode(hello, { role: Role.HOST, signer: keyPair.publicKey, proof, info: { methods: ['RSVP'], views: [], filesKey, length: before.length, oracles: [] } }))
+    })
+  })
+  await rogue.join(vm.discoveryKey, { server: true, client: false }).flushed()
+  const handle = await (await node(t, net)).dial(key)
+  const err = await handle.call('RSVP', true).catch((e: { code: string; message: string; receipt?: unknown }) => e) as { code: string; message: string; receipt?: { index: number } }
+  t.is(err.code, 'BAD_RECEIPT', err.message)
+  t.ok(err.message.includes('not JSON'), 'says the logged result is not JSON and the host is faulty')
+  t.is(err.receipt?.index, before.length, 'and hands over the signed receipt: proof of the fault')
 })

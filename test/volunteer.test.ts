@@ -1,5 +1,5 @@
 import test, { type Test } from 'brittle'
-import { VmsNode, VmHost, Identity, replay, decodeEntry } from '../src/index.js'
+import { VmsNode, VmHost, Identity, replay, decodeEntry, mirrorProgress } from '../src/index.js'
 import { makeEvidence, verifyEvidence } from '../src/audit/evidence.js'
 import crypto from 'hypercore-crypto'
 
@@ -100,6 +100,8 @@ test('mirror: with the host stopped, clients still dial, read info and files, an
   // Wait until the mirror holds everything the host has.
   const target = vm.log.length
   await mirrored(m, vm)
+  const held = await mirrorProgress(m)
+  t.ok(held.held && held.log.total === target && held.files.have === vm.drive.db.core.length, 'the mirror says it holds everything: ' + JSON.stringify(held))
   await h.close()
   await hostNode.close()
 

@@ -15,6 +15,7 @@ import { replay, combineReports, type ReplayReport } from '../audit/replay.js'
 import { openVmCores, closeVmCores, type VmCores } from '../host/vm-storage.js'
 import { VmHost } from '../host/vm-host.js'
 import { formatKey, toKey } from '../identity.js'
+import { watchMirror, type MirrorProgress } from '../node/mirror-progress.js'
 import { decodeEntry, EntryType, LoadReason, type FilesState } from '../messages/index.js'
 import { VmsError } from '../errors.js'
 
@@ -188,6 +189,24 @@ async function loadOracles(specs: string[]): Promise<Record<string, (...args: an
 }
 
 /** The replay's progress line on stderr, with the rate since `start`. */
+/** A mirror's progress: blocks held while it catches up (stderr), and each time it holds all it knows of. */
+function mirrorReporter(key: string, json: boolean): (p: MirrorProgress) => void {
+  let last = ''
+  return (p) => {
+    if (p.held) {
+      const now = `${p.log.total}/${p.files.total}`
+      if (now === last) return
+      last = now
+      if (json) console.log(JSON.stringify({ event: 'held', key, length: p.log.total, files: p.files.total, blobs: p.blobs.total }))
+      else console.log(`held ${key.slice(0, 8)}…: entries 0–${p.log.total - 1}, files version ${p.files.total}`)
+    } else if (json) {
+      console.log(JSON.stringify({ event: 'progress', key, log: p.log, files: p.files, blobs: p.blobs }))
+    } else {
+      process.stderr.write(`\rmirroring ${key.slice(0, 8)}…  log ${p.log.have}/${p.log.total}  files ${p.files.have}/${p.files.total}  contents ${p.blobs.have}/${p.blobs.total}   `)
+    }
+  }
+}
+
 function replayProgress(start: number): (p: { index: number; total: number; calls: number }) => void {
   return ({ index, total, calls }) => {
     const pct = Math.floor((index / total) * 100)
@@ -278,9 +297,9 @@ const infoCmd = command(
     await withClient(infoCmd.flags, async (node) => {
       const vm = await node.dial(infoCmd.args.key!)
       const info = await vm.info()
-      const out = { key: info.key, methods: info.methods, files: formatKey(info.filesKey), length: info.length, trust: info.trust, oracles: info.oracles }
+      const out = { key: info.key, methods: info.methods, views: info.views, files: formatKey(info.filesKey), length: info.length, trust: info.trust, oracles: info.oracles, from: info.host ? 'host' : 'mirror' }
       if (infoCmd.flags.json) console.log(JSON.stringify(out))
-      else console.log(`VM ${out.key}\n  methods  ${out.methods.join(', ')}\n  files    ${out.files}\n  log      ${out.length} entries\n  trust    ${out.trust}${out.oracles.length ? ' (oracles: ' + out.oracles.join(', ') + ')' : ' (no oracles: every result can be replayed)'}`)
+      else console.log(`VM ${out.key}${info.host ? '' : ' (from a mirror: the host is not reachable)'}\n  methods  ${out.methods.join(', ')}${out.views.length ? '\n  views    ' + out.views.join(', ') + ' (read-only, never logged)' : ''}\n  files    ${out.files}\n  log      ${out.length} entries\n  trust    ${out.trust}${out.oracles.length ? ' (oracles: ' + out.oracles.join(', ') + ')' : ' (no oracles: every result can be replayed)'}`)
     })
   }
 )
@@ -373,6 +392,7 @@ const mirrorCmd = command(
     const dht = await chooseDht(mirrorCmd.flags)
     const node = new VmsNode({ storage, bootstrap: dht.bootstrap })
     await node.ready().catch((err: Error) => fail(`cannot open ${storage}: ${err.message} (is another vms-node using it?)`))
+    const watching: Array<() => void> = []
     try {
       const mirrored = await node.mirrorStored()
       for (const k of keys) if (!mirrored.some((m) => formatKey(m.key) === formatKey(toKey(k)))) mirrored.push(await node.mirror(k))
@@ -381,12 +401,14 @@ const mirrorCmd = command(
         if (json) console.log(JSON.stringify({ event: 'mirroring', key: formatKey(m.key) }))
         else console.log(`vms-node mirroring ${formatKey(m.key)}`)
       }
+      for (const m of mirrored) watching.push(await watchMirror(m, mirrorReporter(formatKey(m.key), json), json ? 1000 : 250))
     } catch (err) {
       await node.close()
       fail((err as Error).message)
     }
     if (!json) console.log(`  on the ${dht.describe}; storage ${storage}; Ctrl-C to stop`)
     await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })
+    for (const stop of watching) stop()
     await node.close()
     await dht.local?.destroy()
     if (json) console.log(JSON.stringify({ event: 'stopped' }))

@@ -407,7 +407,7 @@ export class VmsNode extends ReadyResource {
   }
 
   /** Mirror again every VM this storage mirrored before. */
-  async mirrorStored(): Promise<Array<{ key: Buffer }>> {
+  async mirrorStored(): Promise<Array<{ key: Buffer; log: Hypercore; drive: Hyperdrive }>> {
     const out = []
     for (const hex of (await this.registry()).mirrors ?? []) out.push(await this.mirror(hex))
     return out
