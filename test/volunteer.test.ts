@@ -1,5 +1,5 @@
 import test, { type Test } from 'brittle'
-import { VmsNode, VmHost, Identity, replay, decodeEntry, mirrorProgress } from '../src/index.js'
+import { VmsNode, VmHost, Identity, replay, decodeEntry, mirrorProgress, combineReports, formatKey } from '../src/index.js'
 import { makeEvidence, verifyEvidence } from '../src/audit/evidence.js'
 import crypto from 'hypercore-crypto'
 
@@ -435,4 +435,41 @@ test('audit: a volunteer keeps the heads it verified; a damaged heads file is re
   const err = await again.audit(vm.key).catch((e: { code: string; message: string }) => e) as { code: string; message: string }
   t.is(err.code, 'STORAGE_INVALID')
   t.ok(/heads this node verified\) is damaged: repair it, or move it away/.test(err.message), err.message)
+})
+
+test('parallel audits over the swarm: volunteers audit stretches between checkpoints, the reports combine; only an audit from the genesis attests', async (t) => {
+  const net = await testnet(t)
+  const storage = await t.tmp()
+  const first = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => first.close())
+  const vm = await first.host(RSVP, { name: 'rsvp' })
+  let caller = await (await node(t, net)).dial(vm.key)
+  for (let i = 0; i < 5; i++) await caller.call('RSVP', true, 'before ' + i)
+  await caller.close()
+  await first.close()
+  // The restart logs a load entry: a checkpoint a second volunteer can start from.
+  const again = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => again.close())
+  const [host] = await again.hostStored()
+  const checkpoint = host!.log.length - 1
+  t.is(decodeEntry((await host!.log.get(checkpoint))!).type, EntryType.LOAD)
+  caller = await (await node(t, net)).dial(vm.key)
+  for (let i = 0; i < 4; i++) await caller.call('RSVP', false, 'after ' + i)
+
+  const [a, b] = [await node(t, net), await node(t, net)]
+  const early = await a.audit(vm.key, { to: checkpoint })
+  const late = await b.audit(vm.key, { from: checkpoint })
+  t.ok(early.ok && late.ok, 'each stretch checks out')
+  t.is(early.calls + late.calls, 9)
+  const whole = combineReports([late, early])
+  t.ok(whole.ok && whole.gap === null, 'together they cover the log from the genesis')
+  t.is(whole.to, host!.log.length)
+
+  // A third volunteer audits it all; the host then holds attestations from it and from the first, never from the stretch audit.
+  const c = await node(t, net)
+  t.ok((await c.audit(vm.key)).ok)
+  const book = again.book(vm.key)
+  await until(() => book.list().length >= 2, 10000, 'two attestations at the host')
+  const auditors = book.list().map((x) => formatKey(x.auditor)).sort()
+  t.alike(auditors, [a.identity.id, c.identity.id].sort(), 'the stretch audit from a checkpoint vouched for nothing')
 })

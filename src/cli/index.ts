@@ -341,6 +341,7 @@ const auditCmd = command(
   description('Exits 0 when everything checked out, 1 on a divergence (named), 2 when the audit could not finish.'),
   arg('<key>', 'the VM key'),
   flag('--from [index]', 'start at this load entry (a checkpoint)'),
+  flag('--to [index]', 'stop before this entry (audit a stretch; combine the reports with `vms-node combine`)'),
   flag('--follow', 'stay on and check each new call as it is logged (Ctrl-C to stop)'),
   flag('--report [file]', 'on a divergence, write evidence a third party can check with `vms-node verify-report`'),
   ...clientFlags,
@@ -356,6 +357,7 @@ const auditCmd = command(
       let replaying = false
       const report = await node.audit(auditCmd.args.key!, {
         from: auditCmd.flags.from ? Number(auditCmd.flags.from) : undefined,
+        to: auditCmd.flags.to ? Number(auditCmd.flags.to) : undefined,
         report: auditCmd.flags.report || undefined,
         follow: auditCmd.flags.follow
           ? {

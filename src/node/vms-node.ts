@@ -315,6 +315,8 @@ export class VmsNode extends ReadyResource {
           }
         }
       }
+      // An attestation says "entries 0..N-1 checked out": only an audit from the genesis may make one.
+      const attest = opts.attest !== false && (opts.from ?? 1) <= 1
       const report = await replay(replica, {
         ...opts,
         feeds: bulk?.feeds,
@@ -324,7 +326,7 @@ export class VmsNode extends ReadyResource {
           onVerified: (length) => {
             headOf(replica.log, length).then(async (h) => {
               await this.heads.set(k, h)
-              if (opts.attest !== false) await this.attest(k, length, b4a.from(h.treeHash, 'hex'))
+              if (attest) await this.attest(k, length, b4a.from(h.treeHash, 'hex'))
             }).catch(() => {})
             opts.follow!.onVerified?.(length)
           }
@@ -339,7 +341,7 @@ export class VmsNode extends ReadyResource {
       if (report.ok) {
         const head = await headOf(replica.log, report.to)
         await this.heads.set(k, head)
-        if (opts.attest !== false) await this.attest(k, report.to, b4a.from(head.treeHash, 'hex'))
+        if (attest) await this.attest(k, report.to, b4a.from(head.treeHash, 'hex'))
       }
       if (bulk) {
         const failed = bulk.feeds.log.failure ?? bulk.feeds.files.failure
