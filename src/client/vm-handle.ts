@@ -3,7 +3,7 @@
  * files from the replicated archive, ask for its info. Calls go only to peers
  * that proved on this connection that they hold the VM's log key.
  */
-import c from 'compact-encoding'
+import c, { type Encoding } from 'compact-encoding'
 import crypto from 'hypercore-crypto'
 import b4a from 'b4a'
 import Hyperdrive from 'hyperdrive'
@@ -213,11 +213,7 @@ export class VmHandle {
   }
 
   private onViewResponse(raw: Uint8Array): void {
-    try {
-      const res = decodeStrict(viewResponse, raw, 'view response')
-      const w = this.viewWaiters.get(res.id)
-      if (w) { this.viewWaiters.delete(res.id); w(res) }
-    } catch {}
+    settle(this.viewWaiters, viewResponse, raw, 'view response')
   }
 
   /**
@@ -245,11 +241,7 @@ export class VmHandle {
   }
 
   private onBlocks(raw: Uint8Array): void {
-    try {
-      const res = decodeStrict(blocksResponse, raw, 'blocks')
-      const w = this.blockWaiters.get(res.id)
-      if (w) { this.blockWaiters.delete(res.id); w(res) }
-    } catch {}
+    settle(this.blockWaiters, blocksResponse, raw, 'blocks')
   }
 
   /** As an auditor: tell the peers of this VM that entries 0..length-1, with this tree hash, checked out. */
@@ -376,6 +368,14 @@ export class VmHandle {
     if (this.drive_) await this.drive_.close()
     this.onClose()
   }
+}
+
+/** Hand an answer to whoever waits for its id; one that does not decode, or that nobody waits for, is dropped. */
+function settle<T extends { id: number }>(waiters: Map<number, (res: T) => void>, enc: Encoding<T>, raw: Uint8Array, what: string): void {
+  let res: T
+  try { res = decodeStrict(enc, raw, what) } catch { return }
+  const w = waiters.get(res.id)
+  if (w) { waiters.delete(res.id); w(res) }
 }
 
 /** Read-only view of a dialled VM's files. */
