@@ -40,6 +40,7 @@ test('deploy: a node keeps its key across restarts, so deployers find it again',
   const storage = await t.tmp()
   const { VmsNode } = await import('../src/index.js')
   const first = new VmsNode({ storage, dht: net.createNode(), deploy: { allow: [] } })
+  t.teardown(() => first.close()) // (also closed in the test)
   await first.ready()
   const key = first.key
   await first.close()

@@ -92,6 +92,7 @@ test('node: restarting the host node serves the same VMs under the same keys', a
   const net = await testnet(t)
   const storage = await t.tmp()
   const first = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => first.close()) // (also closed in the test)
   const vm = await first.host(RSVP, { name: 'rsvp', filename: 'rsvp.js' })
   const key = vm.key
   const client = await node(t, net)
@@ -153,6 +154,7 @@ test('node: a dialled handle reconnects when its host comes back', async (t) => 
   const net = await testnet(t)
   const storage = await t.tmp()
   const first = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => first.close()) // (also closed in the test)
   const vm = await first.host(RSVP, { name: 'rsvp' })
   const key = vm.key
   const client = await node(t, net, { timeoutMs: 1500 })
@@ -185,6 +187,7 @@ test('node: a flood of calls on one connection is answered QUEUE_FULL beyond the
 test('node: a host that holds the key but logs and answers a result that is not JSON is caught by the client (BAD_RECEIPT, with the receipt as proof)', async (t) => {
   const net = await testnet(t)
   const hostNode = new VmsNode({ storage: await t.tmp(), dht: net.createNode() })
+  t.teardown(() => hostNode.close()) // (also closed in the test)
   const vm = await hostNode.host(RSVP, { name: 'rsvp' })
   const keyPair = vm.log.keyPair!
   const key = vm.key

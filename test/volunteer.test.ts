@@ -32,6 +32,7 @@ test('audit over the swarm: files changed behind the log are caught by a volunte
   const storage = await t.tmp()
   // A host that served honestly for a while...
   const first = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => first.close()) // (also closed in the test)
   const vm = await first.host(RSVP, { name: 'rsvp' })
   const caller = await (await node(t, net)).dial(vm.key)
   for (let i = 0; i < 6; i++) await caller.call('RSVP', true, 'n' + i)
@@ -90,6 +91,7 @@ test('mirror: with the host stopped, clients still dial, read info and files, an
   const net = await testnet(t)
   const hostStorage = await t.tmp()
   const hostNode = new VmsNode({ storage: hostStorage, dht: net.createNode() })
+  t.teardown(() => hostNode.close()) // (also closed in the test)
   const vm = await hostNode.host(RSVP, { name: 'rsvp' })
   const key = vm.key
   const alice = await node(t, net)
@@ -129,6 +131,7 @@ test('mirror: a mirror node remembers what it mirrors across restarts', async (t
   const vm = await hostNode.host(RSVP, { name: 'rsvp' })
   const storage = await t.tmp()
   const first = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => first.close()) // (also closed in the test)
   await first.mirror(vm.key)
   await first.close()
   const second = new VmsNode({ storage, dht: net.createNode() })
@@ -192,6 +195,7 @@ test('equivocation: a host that truncates what a volunteer verified is caught on
   const net = await testnet(t)
   const storage = await t.tmp()
   const first = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => first.close()) // (also closed in the test)
   const vm = await first.host(RSVP, { name: 'rsvp' })
   const key = vm.key
   const caller = await (await node(t, net)).dial(key)
@@ -300,6 +304,7 @@ test('equivocation: a host that shows two peers two histories is caught when a m
 async function dishonestHost(t: Test, net: Awaited<ReturnType<typeof testnet>>, tamper: (cores: Awaited<ReturnType<typeof openVmCores>>) => Promise<number>): Promise<{ key: Buffer; index: number }> {
   const storage = await t.tmp()
   const first = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => first.close()) // (also closed in the test)
   const vm = await first.host(RSVP, { name: 'rsvp' })
   const key = vm.key
   for (let k = 0; k < 4; k++) await vm.call(Identity.generate().sign(key, 'RSVP', [k % 2 === 0, 'n' + k]))
@@ -353,6 +358,7 @@ test('over the swarm: a forged result, a dropped entry and reordered entries are
 test('views: read-only calls answered by the host or by a mirror (host offline), never logged, writes refused', async (t) => {
   const net = await testnet(t)
   const hostNode = new VmsNode({ storage: await t.tmp(), dht: net.createNode() })
+  t.teardown(() => hostNode.close()) // (also closed in the test)
   const vm = await hostNode.host(RSVP + `
 exports.count = async () => (await System.files.readdir('/rsvps')).length
 exports.sneaky = async () => { await System.files.writeFile('/x', 'y'); return 'wrote' }`, { name: 'rsvp' })
