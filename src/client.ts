@@ -4,6 +4,7 @@
  */
 export { VmsNode, type VmsNodeOptions } from './node/vms-node.js'
 export { VmHandle, VmFiles } from './client/vm-handle.js'
+export { BlockCore } from './messages/wire.js'
 export { parseBootstrap, type Bootstrap } from './node/network.js'
 export { Identity, toKey, formatKey } from './identity.js'
 export { verifyReceipt } from './receipt.js'

@@ -12,4 +12,5 @@ export {
 export { VmsNode, type VmsNodeOptions } from './node/vms-node.js'
 export { mirrorProgress, watchMirror, type MirrorProgress } from './node/mirror-progress.js'
 export { VmHandle, VmFiles } from './client/vm-handle.js'
+export { BlockCore } from './messages/wire.js'
 export { parseBootstrap, type Bootstrap } from './node/network.js'
