@@ -67,6 +67,14 @@ test('bulk blocks: a feed hands out only stretches that match the signed tree; a
   t.is(honest.verified, length, 'every block came in bulk')
   t.is(await honest.get(length), null, 'past its end a feed has nothing: the reader asks the core')
 
+  // A reader that jumps ahead (a stretch audit reads the genesis, then its checkpoint) does not fetch what lies between.
+  const jumpy = new BlockFeed(replica.log, (a, b) => handle.blocks(BlockCore.LOG, a, b), { end: length, stretch: 2, ahead: 1 })
+  t.alike(b4a.from((await jumpy.get(0))!), await vm.log.get(0))
+  t.alike(b4a.from((await jumpy.get(length - 1))!), await vm.log.get(length - 1), 'the far block, verified from the signed tree at its stretch')
+  t.ok(jumpy.verified <= 8, `fetched ${jumpy.verified} of ${length} blocks`)
+  t.is(await jumpy.get(10), null, 'a block it skipped is the core\'s to give')
+  t.is(jumpy.failure, null)
+
   // A flood of block requests on one channel: beyond the limit they are answered QUEUE_FULL, and a feed asks again.
   const flood = await Promise.all(Array.from({ length: 40 }, () => handle.blocks(BlockCore.LOG, 0, length).then(() => 'ok', (e: { code: string }) => e.code)))
   t.ok(flood.includes('QUEUE_FULL') && flood.includes('ok'), 'some answered, the rest QUEUE_FULL: ' + [...new Set(flood)].join(', '))

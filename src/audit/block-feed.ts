@@ -59,11 +59,16 @@ export class BlockFeed {
   async get(index: number): Promise<Uint8Array | null> {
     if (this.failure !== null || index < 0 || index >= this.end) return null
     const s = Math.floor(index / this.size)
-    if (this.base === -1) {
-      this.base = this.next = s
-      this.roots = this.rootsAt(s * this.size)
+    if (!this.stretches.has(s)) {
+      // Behind where the feed started, or let go: the reader asks the core.
+      if (s < this.base || (s < this.next && this.base !== -1)) return null
+      // The first read, or a jump past what is coming (a stretch audit reads
+      // the genesis, then its checkpoint): the chain of roots starts here.
+      if (this.base === -1 || s > this.next + this.ahead) {
+        this.base = this.next = s
+        this.roots = this.rootsAt(s * this.size)
+      }
     }
-    if (s < this.base) return null
     while (this.next <= s + this.ahead && this.next * this.size < this.end) this.request(this.next++)
     // Stretches well behind the reader are let go.
     for (const k of this.stretches.keys()) if (k < s - 1) this.stretches.delete(k)
