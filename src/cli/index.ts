@@ -211,7 +211,7 @@ function replayProgress(start: number): (p: { index: number; total: number; call
   return ({ index, total, calls }) => {
     const pct = Math.floor((index / total) * 100)
     const rate = Math.round(calls / Math.max(0.001, (Date.now() - start) / 1000))
-    process.stderr.write(`\rreplaying ${total} entries  ${bar(pct)} ${pct}%  ${rate} calls/s          `)
+    process.stderr.write(`\rreplaying ${total.toLocaleString('en-US')} entries  ${bar(pct)} ${pct}%  ${rate.toLocaleString('en-US')} calls/s          `)
   }
 }
 
@@ -550,7 +550,9 @@ function printReport(report: ReplayReport, json: boolean): void {
     console.log(JSON.stringify(reportToJson(report)))
   } else if (report.ok) {
     const trust = report.oracles?.length ? `trusted: the outputs of oracles ${report.oracles.join(', ')} are the host's word` : 'trustless'
-    console.log(`verified: entries ${report.from}–${report.to - 1}, ${report.calls} calls, ${report.loads} loads of VM ${report.vmKey} (${trust})${report.notes.length ? `\nnotes:\n  ${report.notes.join('\n  ')}` : ''}`)
+    const n = (x: number) => x.toLocaleString('en-US')
+    const tree = report.files ? `, files tree ${b4a.toString(report.files.dbTreeHash, 'hex').slice(0, 8)}…` : ''
+    console.log(`verified: entries ${n(report.from)}–${n(report.to - 1)}, ${n(report.calls)} calls, ${n(report.loads)} loads${tree} of VM ${report.vmKey} (${trust})${report.notes.length ? `\nnotes:\n  ${report.notes.join('\n  ')}` : ''}`)
   } else if (report.divergence) {
     const d = report.divergence
     console.log(`DIVERGENCE (${d.class}) ${d.message}\n  expected: ${d.expected}\n  found:    ${d.found}`)
