@@ -80,6 +80,7 @@ test('cli over the swarm: serve, call, files, info, stop gracefully, serve the s
   const audit = await run(env, 'audit', key)
   t.is(audit.code, 0, audit.err)
   t.ok(audit.out.startsWith('verified: entries 1–'), 'the volunteer verified the log')
+  t.ok(/files tree [0-9a-f]{8}…/.test(audit.out), 'and names the files tree it ended at: ' + audit.out)
   t.ok(audit.err.includes('replaying'), 'shows progress')
 
   const head = JSON.parse((await run(env, 'info', key, '--json')).out) as { length: number }
