@@ -479,3 +479,37 @@ test('parallel audits over the swarm: volunteers audit stretches between checkpo
   const auditors = book.list().map((x) => formatKey(x.auditor)).sort()
   t.alike(auditors, [a.identity.id, c.identity.id].sort(), 'the stretch audit from a checkpoint vouched for nothing')
 })
+
+test('views: a script whose init writes at every load still answers views (what init writes stays in the view\'s isolate), from the host and from a mirror', async (t) => {
+  const net = await testnet(t)
+  const hostNode = new VmsNode({ storage: await t.tmp(), dht: net.createNode() })
+  t.teardown(() => hostNode.close()) // (also closed in the test)
+  const vm = await hostNode.host(`exports.init = async () => { await System.files.writeFile('/loads/' + Date.now(), 'loaded') }
+exports.add = async (name) => { await System.files.writeFile('/names/' + name, name) }
+exports.names = async () => (await System.files.readdir('/names')).length
+exports.names.view = true
+exports.sneaky = async () => { await System.files.writeFile('/x', 'y') }
+exports.sneaky.view = true`, { name: 'loads' })
+  const h = await (await node(t, net)).dial(vm.key)
+  await h.add!('ada')
+  const length = vm.log.length
+  t.is(await h.names!(), 1, 'the view runs: init\'s write did not stop the script loading read-only')
+  const refused = await h.sneaky!().catch((e: { remote?: { code: string } }) => e) as { remote?: { code: string } }
+  t.is(refused.remote?.code, 'EROFS', 'a view\'s own write is still refused')
+  t.is(vm.log.length, length, 'nothing logged')
+  t.alike((await list(vm.drive, '/loads')).length, 1, 'and nothing written: the archive holds the host\'s one load')
+
+  const mirrorNode = await node(t, net)
+  await mirrored(await mirrorNode.mirror(vm.key), vm)
+  await h.close()
+  await hostNode.close()
+  const bob = await (await node(t, net, { timeoutMs: 5000 })).dial(vm.key)
+  t.alike((await bob.info()).methods, ['add', 'names', 'sneaky'])
+  t.is(await bob.names!(), 1, 'the mirror answers the view too')
+})
+
+async function list(drive: Hyperdrive, dir: string): Promise<string[]> {
+  const out: string[] = []
+  for await (const name of drive.readdir(dir)) out.push(name)
+  return out
+}

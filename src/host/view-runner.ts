@@ -1,7 +1,8 @@
 /**
  * Read-only calls ("views"): a method run against the files state of the
  * latest log entry, in an isolate of its own (so the VM's in-memory state is
- * never touched), never logged. Any write throws EROFS. Hosts and mirrors
+ * never touched), never logged. Any write by the view throws EROFS; `init`
+ * runs as at any load, and what it writes stays in this isolate. Hosts and mirrors
  * both run views, from the archive they hold; the answer names the log
  * length it reflects.
  */
@@ -76,6 +77,8 @@ export class ViewRunner {
       maxResultBytes: g.limits.maxResultBytes, maxFileBytes: g.limits.maxFileBytes, readOnly: true
     }, last.time, NO_SEED)
     if (!loaded.result.ok) throw new VmsError('CALL_FAILED', `the script does not load read-only: ${loaded.result.error?.name}: ${loaded.result.error?.message}`, loaded.result.error)
+    // What init wrote is seen by the views of this isolate, never written anywhere.
+    this.view.apply(loaded.result.ops)
     this.loaded = { methods: loaded.methods, views: loaded.views }
     this.loadedAt = length
     return { ...this.loaded, length }

@@ -21,6 +21,8 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   const MAX_RESULT = cfg.maxResultBytes
   const MAX_CONTENT_CACHE = 8 * 1024 * 1024
   const READ_ONLY = !!cfg.readOnly
+  // A view's isolate runs `init` as any load does (its writes stay in this isolate); the view itself may not write.
+  let loading = false
 
   for (const name of ['WeakRef', 'FinalizationRegistry', 'SharedArrayBuffer', 'Atomics', 'WebAssembly']) {
     delete g[name]
@@ -308,7 +310,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     },
     async writeFile(path: any, data: any, enc?: any) {
       const p = normalize(path)
-      if (READ_ONLY) throw fsError('EROFS', 'a view cannot change files', p)
+      if (READ_ONLY && !loading) throw fsError('EROFS', 'a view cannot change files', p)
       if (p === '/') throw fsError('EISDIR', 'is a directory', p)
       const bytes = toBytes(data, enc)
       if (bytes.length > MAX_FILE) throw fsError('EFBIG', `file larger than ${MAX_FILE} bytes`, p)
@@ -327,8 +329,8 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       const n = lookup(p)
       if (n && n.kind === 'file') throw fsError('EEXIST', 'file already exists', p)
       if (n && n.marker) return
-      // Only now would it change the archive (init's mkdir of an existing directory is fine in a view).
-      if (READ_ONLY) throw fsError('EROFS', 'a view cannot change files', p)
+      // Only now would it change the archive (so a view may mkdir a directory that exists).
+      if (READ_ONLY && !loading) throw fsError('EROFS', 'a view cannot change files', p)
       checkParents(p)
       if (n) setKnown(p, { kind: 'dir', size: 0, mtime: now, marker: true })
       else makeDir(p, true, now)
@@ -336,7 +338,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     },
     async unlink(path: any) {
       const p = normalize(path)
-      if (READ_ONLY) throw fsError('EROFS', 'a view cannot change files', p)
+      if (READ_ONLY && !loading) throw fsError('EROFS', 'a view cannot change files', p)
       const n = lookup(p)
       if (!n) throw fsError('ENOENT', 'no such file or directory', p)
       if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory (use rmdir)', p)
@@ -349,7 +351,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     },
     async rmdir(path: any) {
       const p = normalize(path)
-      if (READ_ONLY) throw fsError('EROFS', 'a view cannot change files', p)
+      if (READ_ONLY && !loading) throw fsError('EROFS', 'a view cannot change files', p)
       if (p === '/') throw fsError('EBUSY', 'cannot remove the root directory', p)
       const n = lookup(p)
       if (!n) throw fsError('ENOENT', 'no such file or directory', p)
@@ -447,6 +449,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
 
   async function call(method: string, argsJson: string, callerId: string, time: number, seed: number[], fresh: boolean) {
     if (fresh) begin(callerId, time, seed)
+    loading = method === 'init'
     try {
       const fn = method === 'init' ? module.exports && module.exports.init : module.exports[method]
       if (typeof fn !== 'function') {
@@ -458,6 +461,8 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       return finish(true, value, null)
     } catch (err) {
       return finish(false, undefined, err)
+    } finally {
+      loading = false
     }
   }
 
