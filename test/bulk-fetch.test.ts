@@ -45,6 +45,12 @@ test('bulk blocks: a host hands out stretches of its log and files hyperbee as t
   await gone
   t.pass('a malformed blocks request closes that channel')
   t.is((await handle.blocks(BlockCore.LOG, 0, 1)).length, 1, 'the host still serves everyone else')
+
+  // Closing the handle ends what it waits for at once (no timer left behind).
+  const asked = handle.blocks(BlockCore.LOG, 0, 1).catch((e: { code: string }) => e.code)
+  const viewed = handle.view('list').catch((e: { code: string }) => e.code)
+  await handle.close()
+  t.alike([await asked, await viewed], ['CLOSED', 'CLOSED'], 'requests in flight are refused CLOSED')
 })
 
 test('bulk blocks: a feed hands out only stretches that match the signed tree; a peer that alters a block is caught and the audit falls back to replication', async (t) => {

@@ -37,8 +37,9 @@ export class VmHandle {
   private waiters: Array<() => void> = []
   private pending = new Map<number, Pending>()
   private attestationWaiters = new Map<number, (list: Attestation[]) => void>()
-  private viewWaiters = new Map<number, (res: ViewResponse) => void>()
-  private blockWaiters = new Map<number, (res: BlocksResponse) => void>()
+  /** Answers awaited, by request id; called with null when the handle closes. */
+  private viewWaiters = new Map<number, (res: ViewResponse | null) => void>()
+  private blockWaiters = new Map<number, (res: BlocksResponse | null) => void>()
   private nextBlocks = 0
   private nextView = 0
   private log: Hypercore | null
@@ -161,6 +162,7 @@ export class VmHandle {
     if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
     const call = this.identity.sign(this.key, method, args)
     await this.connected(this.timeoutMs, { host: true })
+    if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
     const route = this.route(true)
     const id = this.nextId++
     return new Promise((resolve, reject) => {
@@ -194,6 +196,7 @@ export class VmHandle {
     if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
     const encoded = canonicalEncode(args, 64 * 1024)
     await this.connected()
+    if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
     const routes = [...this.routes]
     const route = routes[this.nextView++ % routes.length]!
     const id = this.nextId++
@@ -201,6 +204,7 @@ export class VmHandle {
       const timer = setTimeout(() => { this.viewWaiters.delete(id); reject(new VmsError('TIMEOUT', `the view ${method} got no answer within ${this.timeoutMs} ms`)) }, this.timeoutMs)
       this.viewWaiters.set(id, (res) => {
         clearTimeout(timer)
+        if (!res) { reject(new VmsError('CLOSED', 'the VM handle closed')); return }
         if (res.error) { reject(fromWireError(res.error)); return }
         try {
           resolve({ result: canonicalDecode(res.value), length: res.length })
@@ -225,6 +229,7 @@ export class VmHandle {
   async blocks(core: BlockCore, start: number, end: number, timeoutMs = this.timeoutMs): Promise<Uint8Array[]> {
     if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
     await this.connected(timeoutMs)
+    if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
     const routes = [...this.routes]
     const route = routes[this.nextBlocks++ % routes.length]!
     const id = this.nextId++
@@ -232,7 +237,8 @@ export class VmHandle {
       const timer = setTimeout(() => { this.blockWaiters.delete(id); reject(new VmsError('TIMEOUT', `blocks ${start}–${end - 1} got no answer within ${timeoutMs} ms`)) }, timeoutMs)
       this.blockWaiters.set(id, (res) => {
         clearTimeout(timer)
-        if (res.error) reject(fromWireError(res.error))
+        if (!res) reject(new VmsError('CLOSED', 'the VM handle closed'))
+        else if (res.error) reject(fromWireError(res.error))
         else if (res.start !== start) reject(new VmsError('MALFORMED_REQUEST', `asked for blocks from ${start}, answered from ${res.start}: the peer is faulty`))
         else resolve(res.blocks)
       })
@@ -365,13 +371,17 @@ export class VmHandle {
     for (const r of this.routes) r.channel.close()
     for (const [, p] of this.pending) { clearTimeout(p.timer); p.reject(new VmsError('CLOSED', 'the VM handle closed')) }
     this.pending.clear()
+    for (const waiters of [this.viewWaiters, this.blockWaiters] as Array<Map<number, (res: null) => void>>) {
+      for (const w of waiters.values()) w(null)
+      waiters.clear()
+    }
     if (this.drive_) await this.drive_.close()
     this.onClose()
   }
 }
 
 /** Hand an answer to whoever waits for its id; one that does not decode, or that nobody waits for, is dropped. */
-function settle<T extends { id: number }>(waiters: Map<number, (res: T) => void>, enc: Encoding<T>, raw: Uint8Array, what: string): void {
+function settle<T extends { id: number }>(waiters: Map<number, (res: T | null) => void>, enc: Encoding<T>, raw: Uint8Array, what: string): void {
   let res: T
   try { res = decodeStrict(enc, raw, what) } catch { return }
   const w = waiters.get(res.id)
