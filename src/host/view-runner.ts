@@ -29,7 +29,10 @@ export class ViewRunner {
   private loadedAt = -1
   private loaded: { methods: string[]; views: string[] } = { methods: [], views: [] }
   private genesis: Genesis | null = null
+  private described: { methods: string[]; views: string[] } | null = null
   private queue: Promise<unknown> = Promise.resolve()
+  /** When a view last ran here (the node stops idle sandboxes). */
+  lastUsed = 0
 
   constructor(log: Hypercore, drive: Hyperdrive) {
     this.log = log
@@ -38,6 +41,7 @@ export class ViewRunner {
 
   /** Run `method(...args)` read-only. `args` is the canonical JSON text of the args array. */
   run(method: string, args: string, caller: Uint8Array): Promise<ViewAnswer> {
+    this.lastUsed = Date.now()
     const next = this.queue.then(() => this.runNow(method, args, caller))
     this.queue = next.catch(() => {})
     return next
@@ -49,9 +53,36 @@ export class ViewRunner {
    * answer). Null while this peer holds no loaded state.
    */
   describe(): Promise<{ methods: string[]; views: string[] } | null> {
-    const next = this.queue.then(() => this.log.length < 2 ? null : this.prepare())
+    const next = this.queue.then(async () => {
+      if (this.described || this.log.length < 2) return this.described
+      // Described once (the script is the genesis's); a sandbox started only for this stops again.
+      const started = this.sandbox === null
+      try {
+        const { methods, views } = await this.prepare()
+        this.described = { methods, views }
+      } finally {
+        if (started) await this.stopSandbox()
+      }
+      return this.described
+    })
     this.queue = next.catch(() => {})
     return next
+  }
+
+  /** Stop the sandbox if one runs (the next view starts one again). True if one was stopped. */
+  unload(): Promise<boolean> {
+    const next = this.queue.then(() => this.stopSandbox())
+    this.queue = next.catch(() => {})
+    return next
+  }
+
+  private async stopSandbox(): Promise<boolean> {
+    const sandbox = this.sandbox
+    if (!sandbox) return false
+    this.sandbox = null
+    this.loadedAt = -1
+    await sandbox.close()
+    return true
   }
 
   /** A fresh isolate on the archive as the last entry left it, unless the one loaded already is. */
@@ -97,7 +128,7 @@ export class ViewRunner {
 
   async close(): Promise<void> {
     await this.queue
-    await this.sandbox?.close()
+    await this.stopSandbox()
     await this.checkout?.close()
   }
 }

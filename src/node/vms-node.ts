@@ -113,11 +113,16 @@ export class VmsNode extends ReadyResource {
     this.swarm.on('connection', (conn: Connection) => this.onConnection(conn))
   }
 
-  /** Unload every hosted VM idle for `idleMs` or more. Returns how many were unloaded. */
+  /**
+   * Unload every hosted VM idle for `idleMs` or more, and stop the view
+   * sandboxes (hosted or mirrored VMs) no view used for as long. Returns how
+   * many sandboxes that stopped.
+   */
   async unloadIdle(idleMs = 0): Promise<number> {
     let n = 0
     const now = Date.now()
     for (const host of this.hosts.values()) if (now - host.lastActive >= idleMs && host.loaded && await host.unload()) n++
+    for (const views of this.views.values()) if (now - views.lastUsed >= idleMs && await views.unload()) n++
     return n
   }
 
