@@ -105,3 +105,38 @@ test('bulk blocks: a feed hands out only stretches that match the signed tree; a
   t.ok(report.ok, 'the replay read the rest from the core: ' + JSON.stringify(report.divergence ?? report.inconclusive))
   t.is(report.calls, 30)
 })
+
+test('bulk blocks: a peer that drops the connection before it answers fails the request at once (CONNECTION_LOST), not at the time-out', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+  const key = vm.key
+  const filesKey = vm.drive.key
+  const length = vm.log.length
+  await hostNode.close()
+  // A peer that says it mirrors the VM, takes requests and never answers them.
+  const silent = new Hyperswarm({ dht: net.createNode() })
+  t.teardown(() => silent.destroy())
+  let asked!: () => void
+  const gotRequest = new Promise<void>((r) => { asked = r })
+  const channels: Array<{ close(): void }> = []
+  silent.on('connection', (conn) => {
+    conn.on('error', () => {})
+    const mux = Protomux.from(conn)
+    mux.pair({ protocol: PROTOCOL }, (id) => {
+      const ch = mux.createChannel({ protocol: PROTOCOL, id, handshake: c.raw })
+      if (!ch) return
+      for (let i = 0; i < 10; i++) ch.addMessage({ encoding: c.raw, onmessage: () => { if (i === 8) asked() } })
+      ch.open(encode(hello, { role: Role.MIRROR, signer: null, proof: null, info: { methods: [], views: [], filesKey, length, oracles: [] } }))
+      channels.push(ch)
+    })
+  })
+  await silent.join(vm.discoveryKey, { server: true, client: false }).flushed()
+  const handle = await (await node(t, net, { timeoutMs: 30000 })).dial(key)
+  const started = Date.now()
+  const pending = handle.blocks(BlockCore.LOG, 0, length).catch((e: { code: string }) => e.code)
+  await gotRequest
+  for (const ch of channels) ch.close()
+  t.is(await pending, 'CONNECTION_LOST')
+  t.ok(Date.now() - started < 10000, `refused after ${Date.now() - started} ms, not the 30 s time-out`)
+})

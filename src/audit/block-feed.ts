@@ -112,8 +112,10 @@ export class BlockFeed {
       try {
         got = await this.fetch(start + out.length, end)
       } catch (err) {
-        // A peer with enough requests of ours in hand says so: ask again shortly.
-        if ((err as { code?: string }).code !== 'QUEUE_FULL' || ++busy > 50) throw err
+        // A peer with enough requests of ours in hand says so, or a peer went away
+        // before it answered: ask again shortly (another peer, if there is one).
+        const code = (err as { code?: string }).code
+        if ((code !== 'QUEUE_FULL' && code !== 'CONNECTION_LOST') || ++busy > 50) throw err
         await new Promise((r) => setTimeout(r, 20))
         continue
       }

@@ -37,9 +37,9 @@ export class VmHandle {
   private waiters: Array<() => void> = []
   private pending = new Map<number, Pending>()
   private attestationWaiters = new Map<number, (list: Attestation[]) => void>()
-  /** Answers awaited, by request id; called with null when the handle closes. */
-  private viewWaiters = new Map<number, (res: ViewResponse | null) => void>()
-  private blockWaiters = new Map<number, (res: BlocksResponse | null) => void>()
+  /** Answers awaited, by request id, with the route asked; given an error when the route or the handle closes first. */
+  private viewWaiters = new Map<number, Waiter<ViewResponse>>()
+  private blockWaiters = new Map<number, Waiter<BlocksResponse>>()
   private nextBlocks = 0
   private nextView = 0
   private log: Hypercore | null
@@ -101,6 +101,13 @@ export class VmHandle {
           clearTimeout(p.timer)
           p.reject(new VmsError('CONNECTION_LOST', 'the connection to the host dropped before the answer came: the call may or may not have run; check the log, or sign and send it again'))
         }
+        for (const waiters of [this.viewWaiters, this.blockWaiters] as Array<Map<number, Waiter<never>>>) {
+          for (const [id, w] of waiters) {
+            if (w.route !== route) continue
+            waiters.delete(id)
+            w.settle(new VmsError('CONNECTION_LOST', 'the connection to the peer dropped before it answered: ask again'))
+          }
+        }
       }
     })
     if (!channel) return
@@ -111,9 +118,9 @@ export class VmHandle {
     const askAttestations = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
     const heads = addHeadExchange(channel, this.key, this.log, this.onEquivocation)
     const views = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
-    channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => this.onViewResponse(raw) })
+    channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => { if (route) settle(this.viewWaiters, viewResponse, raw, 'view response', route) } })
     const blocks = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
-    channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => this.onBlocks(raw) })
+    channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => { if (route) settle(this.blockWaiters, blocksResponse, raw, 'blocks', route) } })
     channel.open(encode(hello, { role: Role.CLIENT, signer: null, proof: null, info: null }))
   }
 
@@ -202,22 +209,18 @@ export class VmHandle {
     const id = this.nextId++
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => { this.viewWaiters.delete(id); reject(new VmsError('TIMEOUT', `the view ${method} got no answer within ${this.timeoutMs} ms`)) }, this.timeoutMs)
-      this.viewWaiters.set(id, (res) => {
+      this.viewWaiters.set(id, { route, settle: (res) => {
         clearTimeout(timer)
-        if (!res) { reject(new VmsError('CLOSED', 'the VM handle closed')); return }
+        if (res instanceof VmsError) { reject(res); return }
         if (res.error) { reject(fromWireError(res.error)); return }
         try {
           resolve({ result: canonicalDecode(res.value), length: res.length })
         } catch {
           reject(new VmsError('MALFORMED_REQUEST', `the view ${method} was answered with a value that is not JSON: the peer is faulty`))
         }
-      })
+      } })
       route.views.send(encode(viewRequest, { id, method, args: encoded, caller: this.identity.publicKey }))
     })
-  }
-
-  private onViewResponse(raw: Uint8Array): void {
-    settle(this.viewWaiters, viewResponse, raw, 'view response')
   }
 
   /**
@@ -235,19 +238,15 @@ export class VmHandle {
     const id = this.nextId++
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => { this.blockWaiters.delete(id); reject(new VmsError('TIMEOUT', `blocks ${start}–${end - 1} got no answer within ${timeoutMs} ms`)) }, timeoutMs)
-      this.blockWaiters.set(id, (res) => {
+      this.blockWaiters.set(id, { route, settle: (res) => {
         clearTimeout(timer)
-        if (!res) reject(new VmsError('CLOSED', 'the VM handle closed'))
+        if (res instanceof VmsError) reject(res)
         else if (res.error) reject(fromWireError(res.error))
         else if (res.start !== start) reject(new VmsError('MALFORMED_REQUEST', `asked for blocks from ${start}, answered from ${res.start}: the peer is faulty`))
         else resolve(res.blocks)
-      })
+      } })
       route.blocks.send(encode(blocksRequest, { id, core, start, end }))
     })
-  }
-
-  private onBlocks(raw: Uint8Array): void {
-    settle(this.blockWaiters, blocksResponse, raw, 'blocks')
   }
 
   /** As an auditor: tell the peers of this VM that entries 0..length-1, with this tree hash, checked out. */
@@ -371,8 +370,8 @@ export class VmHandle {
     for (const r of this.routes) r.channel.close()
     for (const [, p] of this.pending) { clearTimeout(p.timer); p.reject(new VmsError('CLOSED', 'the VM handle closed')) }
     this.pending.clear()
-    for (const waiters of [this.viewWaiters, this.blockWaiters] as Array<Map<number, (res: null) => void>>) {
-      for (const w of waiters.values()) w(null)
+    for (const waiters of [this.viewWaiters, this.blockWaiters] as Array<Map<number, Waiter<never>>>) {
+      for (const w of waiters.values()) w.settle(new VmsError('CLOSED', 'the VM handle closed'))
       waiters.clear()
     }
     if (this.drive_) await this.drive_.close()
@@ -380,12 +379,17 @@ export class VmHandle {
   }
 }
 
-/** Hand an answer to whoever waits for its id; one that does not decode, or that nobody waits for, is dropped. */
-function settle<T extends { id: number }>(waiters: Map<number, (res: T | null) => void>, enc: Encoding<T>, raw: Uint8Array, what: string): void {
+interface Waiter<T> { route: Route; settle(res: T | VmsError): void }
+
+/**
+ * Hand an answer to whoever waits for its id, if it came from the peer that
+ * was asked; one that does not decode, or that nobody there waits for, is dropped.
+ */
+function settle<T extends { id: number }>(waiters: Map<number, Waiter<T>>, enc: Encoding<T>, raw: Uint8Array, what: string, from: Route): void {
   let res: T
   try { res = decodeStrict(enc, raw, what) } catch { return }
   const w = waiters.get(res.id)
-  if (w) { waiters.delete(res.id); w(res) }
+  if (w && w.route === from) { waiters.delete(res.id); w.settle(res) }
 }
 
 /** Read-only view of a dialled VM's files. */
