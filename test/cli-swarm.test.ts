@@ -81,6 +81,9 @@ test('cli over the swarm: serve, call, files, info, stop gracefully, serve the s
   t.is(audit.code, 0, audit.err)
   t.ok(audit.out.startsWith('verified: entries 1–'), 'the volunteer verified the log')
   t.ok(/files tree [0-9a-f]{8}…/.test(audit.out), 'and names the files tree it ended at: ' + audit.out)
+  const stretch = await run(env, 'audit', key, '--to', '3', '--json')
+  t.is(stretch.code, 0, stretch.err)
+  t.alike([JSON.parse(stretch.out).from, JSON.parse(stretch.out).to], [1, 3], 'audit --to checks one stretch (for `combine`)')
   t.ok(audit.err.includes('replaying'), 'shows progress')
 
   const head = JSON.parse((await run(env, 'info', key, '--json')).out) as { length: number }
