@@ -1,6 +1,6 @@
 import test, { type Test } from 'brittle'
 import { VmsNode, VmHost, Identity, replay, decodeEntry, mirrorProgress, combineReports, formatKey } from '../src/index.js'
-import { makeEvidence, verifyEvidence } from '../src/audit/evidence.js'
+import { makeEvidence, verifyEvidence } from '../src/index.js'
 import crypto from 'hypercore-crypto'
 
 import { openVmCores, closeVmCores } from '../src/host/vm-storage.js'

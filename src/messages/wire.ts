@@ -136,7 +136,7 @@ export const attestation: Encoding<Attestation> = {
 
 export const attestations = c.array(attestation)
 
-/** Message 3 asks for the attestations a peer holds (`id` matches the answer, message 4). */
+/** Message 4 asks for the attestations a peer holds (`id` matches the answer, message 3). */
 export const attestationsRequest: Encoding<{ id: number }> = {
   preencode(s, m) { c.uint.preencode(s, m.id) },
   encode(s, m) { c.uint.encode(s, m.id) },
