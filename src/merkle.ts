@@ -22,10 +22,10 @@ export class MerkleRoots {
     this.length = length
   }
 
-  static async ofCore(core: Hypercore, length: number): Promise<MerkleRoots> {
+  static async ofCore(core: Hypercore, length: number, timeoutMs = 15000): Promise<MerkleRoots> {
     if (length === core.length) return new MerkleRoots(core.state.roots, length)
     // A sparse replica may lack the tree nodes: fetching the last block brings them with its proof (as core.treeHash does).
-    if (length > 0 && !(await core.has(length - 1))) await core.get(length - 1, { timeout: 15000 })
+    if (length > 0 && !(await core.has(length - 1))) await core.get(length - 1, { timeout: timeoutMs })
     const roots = length === 0 ? [] : await merkleTree.MerkleTree.getRoots(core.state, length)
     return new MerkleRoots(roots, length)
   }

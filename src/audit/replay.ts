@@ -103,6 +103,11 @@ export interface ReplayOptions {
   keys?: { vm: Uint8Array; files: Uint8Array }
   onLog?: (level: string, message: string) => void
   /**
+   * How long a block the cores lack may take to arrive from a peer; past it
+   * the replay stops, inconclusive, and says so. @default 30000
+   */
+  readTimeoutMs?: number
+  /**
    * Where to read blocks first: feeds that fetched stretches of the log and
    * of the files hyperbee in bulk and verified them (a volunteer's audit).
    * Whatever a feed does not have is read from the cores as usual.
@@ -222,8 +227,8 @@ class Replay {
   }
 
   private async entry(index: number): Promise<LogEntry> {
-    const buf = (await this.opts.feeds?.log?.get(index)) ?? await this.log.get(index)
-    if (!buf) throw new Inconclusive(`log entry ${index} is not available: replicate the log first`)
+    const buf = (await this.opts.feeds?.log?.get(index)) ?? await this.fetch(this.log, index)
+    if (!buf) throw new Inconclusive(`log entry ${index} is not available here, and no peer gave it within ${this.readTimeoutMs / 1000} s: is the host or a mirror online (and on the same DHT)?`)
     try {
       return decodeEntry(buf, index)
     } catch (err) {
@@ -356,7 +361,11 @@ class Replay {
     if (core.length < length) {
       throw diverge(index, 'files-tampered', 'the files archive is shorter than this entry says', `length ${length}`, `length ${core.length}`)
     }
-    return MerkleRoots.ofCore(core, length)
+    try {
+      return await MerkleRoots.ofCore(core, length, this.readTimeoutMs)
+    } catch (err) {
+      throw new Inconclusive(`the files archive's tree at entry ${index} could not be read (${(err as Error).message}): is the host or a mirror online (and on the same DHT)?`)
+    }
   }
 
   private async checkoutAt(version: number): Promise<Hyperdrive> {
@@ -531,8 +540,19 @@ class Replay {
   }
 
   private async read(db: Hypercore, seq: number): Promise<Uint8Array | null> {
-    return (await this.opts.feeds?.files?.get(seq)) ?? db.get(seq)
+    return (await this.opts.feeds?.files?.get(seq)) ?? this.fetch(db, seq)
   }
+
+  /** A block from the core, waiting for a peer at most `readTimeoutMs`; null if none came (never rejects: reads run ahead). */
+  private async fetch(core: Hypercore, index: number): Promise<Uint8Array | null> {
+    try {
+      return await core.get(index, { timeout: this.readTimeoutMs })
+    } catch {
+      return null
+    }
+  }
+
+  private get readTimeoutMs(): number { return this.opts.readTimeoutMs ?? 30000 }
 
   private checkOracles(index: number, e: CallEntry, r: RunResult): void {
     const m = this.oracleMismatches.get(index)
@@ -568,7 +588,7 @@ class Replay {
     for (let k = 0; k < ops.length; k++) {
       const op = ops[k]!
       const block = blocks[k]
-      if (!block) throw new Inconclusive(`files block ${start + k} is not available: replicate the files archive first`)
+      if (!block) throw new Inconclusive(`files block ${start + k} is not available here, and no peer gave it within ${this.readTimeoutMs / 1000} s: is the host or a mirror online (and on the same DHT)?`)
       let node
       try { node = BeeNode.decode(block) } catch { throw diverge(index, 'files-tampered', `files block ${start + k} does not decode`, op.op + ' ' + op.path, 'garbage') }
       let value: Uint8Array | null = null
