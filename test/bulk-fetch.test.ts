@@ -3,11 +3,11 @@ import b4a from 'b4a'
 import c from 'compact-encoding'
 import Protomux from 'protomux'
 import Hyperswarm from 'hyperswarm'
-import { replay, BlockCore } from '../src/index.js'
+import { replay, BlockCore, VmsNode } from '../src/index.js'
 import { PROTOCOL, Role, hello } from '../src/messages/wire.js'
 import { encode } from '../src/messages/index.js'
 import { BlockFeed } from '../src/audit/block-feed.js'
-import { openReplica } from '../src/audit/swarm-replica.js'
+import { openReplica, downloadAll } from '../src/audit/swarm-replica.js'
 import { RSVP } from './helpers/index.js'
 import { testnet, node } from './helpers/net.js'
 
@@ -158,4 +158,32 @@ test('replay over a replica whose peers went away stops inconclusive, with a hin
   t.absent(report.ok)
   t.ok(report.inconclusive?.includes('is the host or a mirror online'), report.inconclusive ?? '')
   t.ok(Date.now() - started < 10000, `gave up after ${Date.now() - started} ms`)
+})
+
+test('replay: a file read that no peer answers in time makes the replay inconclusive, never a divergence', async (t) => {
+  const net = await testnet(t)
+  const storage = await t.tmp()
+  const script = `exports.put = async (v) => { await System.files.writeFile('/v', v) }
+exports.get = async () => System.files.readFile('/v', 'utf8')`
+  const first = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => first.close()) // (also closed in the test)
+  const vm = await first.host(script, { name: 'kv' })
+  await (await (await node(t, net)).dial(vm.key)).call('put', 'x'.repeat(100))
+  await first.close()
+  // After the restart (a load entry: a fresh isolate in the replay too), get() must read /v from the archive.
+  const again = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => again.close()) // (also closed in the test)
+  await again.hostStored()
+  const caller = await (await node(t, net)).dial(vm.key)
+  t.is(await caller.call('get'), 'x'.repeat(100))
+  // A volunteer holds the log and the hyperbee, not the file contents, when the host goes away.
+  const volunteer = await node(t, net)
+  const replica = await openReplica(volunteer.store, volunteer.swarm, vm.key)
+  t.teardown(() => replica.close())
+  await downloadAll(replica)
+  await caller.close()
+  await again.close()
+  const report = await replay(replica, { checkTrailing: false, readTimeoutMs: 300 })
+  t.is(report.divergence, null, 'not a divergence: ' + JSON.stringify(report.divergence))
+  t.ok(report.inconclusive?.includes('is the host or a mirror online'), report.inconclusive ?? '')
 })

@@ -18,7 +18,7 @@ import {
   type CallEntry, type FilesState, type Genesis, type LoadEntry, type LogEntry, type Outcome
 } from '../messages/index.js'
 import { SandboxProcess } from '../sandbox/sandbox-process.js'
-import type { CallInput, FileOp, RunResult, SandboxConfig } from '../sandbox/protocol.js'
+import type { CallInput, FileOp, ReadOp, RunResult, SandboxConfig } from '../sandbox/protocol.js'
 import { FilesView } from '../files/files-view.js'
 import { blobBlocks, dirValue, fileValue, filesKeyEncoding } from '../files/entries.js'
 import { NonceWindow } from '../host/nonce-window.js'
@@ -196,6 +196,8 @@ class Replay {
   /** The slice of calls running in the sandbox now (oracle answers are taken from its entries). */
   private running: { first: number; calls: CallEntry[]; results: RunResult[]; callIndex: number; oraclePos: number; mismatch: { index: number; expected: string; found: string } | null } | null = null
   private oracleMismatches = new Map<number, { expected: string; found: string }>()
+  /** Set when a read the script made found no peer in time: the replay cannot conclude. */
+  private starved: string | null = null
 
   constructor(log: Hypercore, drive: Hyperdrive, opts: ReplayOptions) {
     this.log = log
@@ -239,8 +241,8 @@ class Replay {
   private async check(): Promise<void> {
     const log = this.log
     await log.ready()
-    await this.drive.ready()
-    const blobsCore = (await this.drive.getBlobs()).core
+    await this.within(this.drive.ready(), 'the files archive')
+    const blobsCore = (await this.within(this.drive.getBlobs(), 'the files archive\'s header')).core
     const totalAtStart = this.opts.to ?? log.length
     const from = this.opts.from ?? 1
     if (log.length === 0) throw new Inconclusive('the log is empty: replicate it first')
@@ -285,7 +287,7 @@ class Replay {
     }
     this.view = new FilesView(await this.checkoutAt(this.state.dbLength), this.state.dbLength)
     this.sandbox = new SandboxProcess({
-      read: (op, path, arg) => op === 'oracle' ? Promise.resolve(this.loggedOracle(path, arg ?? '[]')) : this.view!.read(op, path),
+      read: (op, path, arg) => op === 'oracle' ? Promise.resolve(this.loggedOracle(path, arg ?? '[]')) : this.readFiles(op, path),
       log: (l, m) => this.opts.onLog?.(l, m)
     })
 
@@ -371,7 +373,7 @@ class Replay {
   private async checkoutAt(version: number): Promise<Hyperdrive> {
     await this.checkout?.close()
     this.checkout = this.drive.checkout(version)
-    await this.checkout.ready()
+    await this.within(this.checkout.ready(), `the files archive at version ${version}`)
     return this.checkout
   }
 
@@ -398,6 +400,7 @@ class Replay {
     } catch (err) {
       throw new Inconclusive(`the auditor's sandbox failed at load entry ${index}: ${(err as Error).message}`)
     }
+    if (this.starved) throw new Inconclusive(this.starved)
     this.report.loads++
     if (e.outcome.limit) {
       this.report.notes.push(`entry ${index}: the host's load hit a limit (${e.outcome.error?.code}); not reproducible, not checked`)
@@ -506,6 +509,19 @@ class Replay {
     return utf8d.decode(rec.output)
   }
 
+  /**
+   * What the script reads, from the archive. A read that waits for a peer
+   * longer than `readTimeoutMs` fails the call in the sandbox — so the replay
+   * is marked starved, and stops inconclusive before it compares that outcome
+   * (never a divergence the host did not cause).
+   */
+  private readFiles(op: ReadOp, path: string): Promise<unknown> {
+    return this.within(this.view!.read(op, path), `${path} (read by the script)`).catch((err: Error) => {
+      if (err instanceof Inconclusive) this.starved ??= err.message
+      throw err
+    })
+  }
+
   private async execute(first: number, calls: CallEntry[]): Promise<RunResult[]> {
     const inputs: CallInput[] = calls.map((e) => ({ method: e.method, args: utf8d.decode(e.args), callerId: formatKey(e.publicKey), time: e.time, seed: e.seed }))
     const results: RunResult[] = []
@@ -517,6 +533,7 @@ class Replay {
     } catch (err) {
       throw new Inconclusive(`the auditor's sandbox crashed replaying entry ${first + results.length}: ${(err as Error).message}`)
     }
+    if (this.starved) throw new Inconclusive(this.starved)
     const m = this.running?.mismatch
     if (m) this.oracleMismatches.set(m.index, m)
     this.running = null
@@ -553,6 +570,18 @@ class Replay {
   }
 
   private get readTimeoutMs(): number { return this.opts.readTimeoutMs ?? 30000 }
+
+  /** `p`, unless it waits for a peer longer than `readTimeoutMs`: then the replay stops, inconclusive. */
+  private within<T>(p: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | null = null
+    p.catch(() => {}) // settles when the cores close, if not before
+    return Promise.race([
+      p.finally(() => { if (timer) clearTimeout(timer) }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Inconclusive(`${what} is not available here, and no peer gave it within ${this.readTimeoutMs / 1000} s: is the host or a mirror online (and on the same DHT)?`)), this.readTimeoutMs)
+      })
+    ])
+  }
 
   private checkOracles(index: number, e: CallEntry, r: RunResult): void {
     const m = this.oracleMismatches.get(index)
@@ -627,13 +656,15 @@ class Replay {
     if (blobsCore.length < this.state.blobsLength) {
       throw diverge(first + entries.length - 1, 'files-tampered', 'the blobs core is shorter than the log says', `length ${this.state.blobsLength}`, `length ${blobsCore.length}`)
     }
-    const actual = await blobsCore.treeHash(this.state.blobsLength)
+    const treeHash = (length: number) => this.within(blobsCore.treeHash(length), `the file contents' tree at length ${length}`)
+    const actual = await treeHash(this.state.blobsLength)
     if (b4a.equals(actual, this.state.blobsTreeHash)) return
     for (let j = 0; j < entries.length; j++) {
       const e = entries[j]!
       if (e.type === EntryType.GENESIS) continue
-      if (!b4a.equals(await blobsCore.treeHash(e.files.blobsLength), e.files.blobsTreeHash)) {
-        throw diverge(first + j, 'files-tampered', 'the blobs core holds other contents than the entry commits to', hex(e.files.blobsTreeHash), hex(await blobsCore.treeHash(e.files.blobsLength)))
+      const found = await treeHash(e.files.blobsLength)
+      if (!b4a.equals(found, e.files.blobsTreeHash)) {
+        throw diverge(first + j, 'files-tampered', 'the blobs core holds other contents than the entry commits to', hex(e.files.blobsTreeHash), hex(found))
       }
     }
   }
