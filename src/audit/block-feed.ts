@@ -61,7 +61,7 @@ export class BlockFeed {
     const s = Math.floor(index / this.size)
     if (!this.stretches.has(s)) {
       // Behind where the feed started, or let go: the reader asks the core.
-      if (s < this.base || (s < this.next && this.base !== -1)) return null
+      if (this.base !== -1 && s < this.next) return null
       // The first read, or a jump past what is coming (a stretch audit reads
       // the genesis, then its checkpoint): the chain of roots starts here.
       if (this.base === -1 || s > this.next + this.ahead) {
@@ -128,18 +128,11 @@ export class BlockFeed {
 
   /** The core's tree hash at `length`, as its owner signed it (hypercore fetches the proof). */
   private async signedTreeHash(length: number): Promise<Uint8Array> {
-    if (!(await this.core.has(length - 1))) await this.core.get(length - 1, { timeout: this.timeoutMs })
-    return this.core.treeHash(length)
+    return (await MerkleRoots.ofCore(this.core, length, this.timeoutMs)).hash()
   }
 
-  private async rootsAt(length: number): Promise<MerkleRoots | null> {
-    if (length === 0) return new MerkleRoots()
-    try {
-      await this.signedTreeHash(length)
-      return await MerkleRoots.ofCore(this.core, length)
-    } catch (err) {
-      return this.fail(`the tree at ${length}: ${(err as Error).message}`)
-    }
+  private rootsAt(length: number): Promise<MerkleRoots | null> {
+    return MerkleRoots.ofCore(this.core, length, this.timeoutMs).catch((err: Error) => this.fail(`the tree at ${length}: ${err.message}`))
   }
 
   private fail(reason: string): null {

@@ -230,7 +230,7 @@ class Replay {
 
   private async entry(index: number): Promise<LogEntry> {
     const buf = (await this.opts.feeds?.log?.get(index)) ?? await this.fetch(this.log, index)
-    if (!buf) throw new Inconclusive(`log entry ${index} is not available here, and no peer gave it within ${this.readTimeoutMs / 1000} s: is the host or a mirror online (and on the same DHT)?`)
+    if (!buf) throw this.unavailable(`log entry ${index}`)
     try {
       return decodeEntry(buf, index)
     } catch (err) {
@@ -571,6 +571,10 @@ class Replay {
 
   private get readTimeoutMs(): number { return this.opts.readTimeoutMs ?? 30000 }
 
+  private unavailable(what: string): Inconclusive {
+    return new Inconclusive(`${what} is not available here, and no peer gave it within ${this.readTimeoutMs / 1000} s: is the host or a mirror online (and on the same DHT)?`)
+  }
+
   /** `p`, unless it waits for a peer longer than `readTimeoutMs`: then the replay stops, inconclusive. */
   private within<T>(p: Promise<T>, what: string): Promise<T> {
     let timer: NodeJS.Timeout | null = null
@@ -578,7 +582,7 @@ class Replay {
     return Promise.race([
       p.finally(() => { if (timer) clearTimeout(timer) }),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Inconclusive(`${what} is not available here, and no peer gave it within ${this.readTimeoutMs / 1000} s: is the host or a mirror online (and on the same DHT)?`)), this.readTimeoutMs)
+        timer = setTimeout(() => reject(this.unavailable(what)), this.readTimeoutMs)
       })
     ])
   }
@@ -617,7 +621,7 @@ class Replay {
     for (let k = 0; k < ops.length; k++) {
       const op = ops[k]!
       const block = blocks[k]
-      if (!block) throw new Inconclusive(`files block ${start + k} is not available here, and no peer gave it within ${this.readTimeoutMs / 1000} s: is the host or a mirror online (and on the same DHT)?`)
+      if (!block) throw this.unavailable(`files block ${start + k}`)
       let node
       try { node = BeeNode.decode(block) } catch { throw diverge(index, 'files-tampered', `files block ${start + k} does not decode`, op.op + ' ' + op.path, 'garbage') }
       let value: Uint8Array | null = null

@@ -188,7 +188,6 @@ async function loadOracles(specs: string[]): Promise<Record<string, (...args: an
   return out
 }
 
-/** The replay's progress line on stderr, with the rate since `start`. */
 /** A mirror's progress: blocks held while it catches up (stderr), and each time it holds all it knows of. */
 function mirrorReporter(key: string, json: boolean): (p: MirrorProgress) => void {
   let last = ''
@@ -207,6 +206,7 @@ function mirrorReporter(key: string, json: boolean): (p: MirrorProgress) => void
   }
 }
 
+/** The replay's progress line on stderr, with the rate since `start`. */
 function replayProgress(start: number): (p: { index: number; total: number; calls: number }) => void {
   return ({ index, total, calls }) => {
     const pct = Math.floor((index / total) * 100)

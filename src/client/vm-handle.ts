@@ -200,27 +200,15 @@ export class VmHandle {
    * and the log length whose files state it read.
    */
   async view(method: string, ...args: unknown[]): Promise<{ result: unknown; length: number }> {
-    if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
     const encoded = canonicalEncode(args, 64 * 1024)
-    await this.connected()
-    if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
-    const routes = [...this.routes]
-    const route = routes[this.nextView++ % routes.length]!
-    const id = this.nextId++
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { this.viewWaiters.delete(id); reject(new VmsError('TIMEOUT', `the view ${method} got no answer within ${this.timeoutMs} ms`)) }, this.timeoutMs)
-      this.viewWaiters.set(id, { route, settle: (res) => {
-        clearTimeout(timer)
-        if (res instanceof VmsError) { reject(res); return }
-        if (res.error) { reject(fromWireError(res.error)); return }
-        try {
-          resolve({ result: canonicalDecode(res.value), length: res.length })
-        } catch {
-          reject(new VmsError('MALFORMED_REQUEST', `the view ${method} was answered with a value that is not JSON: the peer is faulty`))
-        }
-      } })
-      route.views.send(encode(viewRequest, { id, method, args: encoded, caller: this.identity.publicKey }))
-    })
+    const res = await this.ask(this.viewWaiters, this.nextView++, this.timeoutMs, `the view ${method}`,
+      (route, id) => route.views.send(encode(viewRequest, { id, method, args: encoded, caller: this.identity.publicKey })))
+    if (res.error) throw fromWireError(res.error)
+    try {
+      return { result: canonicalDecode(res.value), length: res.length }
+    } catch {
+      throw new VmsError('MALFORMED_REQUEST', `the view ${method} was answered with a value that is not JSON: the peer is faulty`)
+    }
   }
 
   /**
@@ -230,22 +218,29 @@ export class VmHandle {
    * core's signed tree before use (`BlockFeed` does).
    */
   async blocks(core: BlockCore, start: number, end: number, timeoutMs = this.timeoutMs): Promise<Uint8Array[]> {
+    const res = await this.ask(this.blockWaiters, this.nextBlocks++, timeoutMs, `blocks ${start}–${end - 1}`,
+      (route, id) => route.blocks.send(encode(blocksRequest, { id, core, start, end })))
+    if (res.error) throw fromWireError(res.error)
+    if (res.start !== start) throw new VmsError('MALFORMED_REQUEST', `asked for blocks from ${start}, answered from ${res.start}: the peer is faulty`)
+    return res.blocks
+  }
+
+  /**
+   * Send a request to the peers of this VM in turn (`turn` picks one) and wait
+   * for its answer: TIMEOUT after `timeoutMs`, CONNECTION_LOST if that peer
+   * goes first, CLOSED if this handle does.
+   */
+  private async ask<T>(waiters: Map<number, Waiter<T>>, turn: number, timeoutMs: number, what: string, send: (route: Route, id: number) => void): Promise<T> {
     if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
     await this.connected(timeoutMs)
     if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
     const routes = [...this.routes]
-    const route = routes[this.nextBlocks++ % routes.length]!
+    const route = routes[turn % routes.length]!
     const id = this.nextId++
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { this.blockWaiters.delete(id); reject(new VmsError('TIMEOUT', `blocks ${start}–${end - 1} got no answer within ${timeoutMs} ms`)) }, timeoutMs)
-      this.blockWaiters.set(id, { route, settle: (res) => {
-        clearTimeout(timer)
-        if (res instanceof VmsError) reject(res)
-        else if (res.error) reject(fromWireError(res.error))
-        else if (res.start !== start) reject(new VmsError('MALFORMED_REQUEST', `asked for blocks from ${start}, answered from ${res.start}: the peer is faulty`))
-        else resolve(res.blocks)
-      } })
-      route.blocks.send(encode(blocksRequest, { id, core, start, end }))
+      const timer = setTimeout(() => { waiters.delete(id); reject(new VmsError('TIMEOUT', `${what} got no answer within ${timeoutMs} ms`)) }, timeoutMs)
+      waiters.set(id, { route, settle: (res) => { clearTimeout(timer); if (res instanceof VmsError) reject(res); else resolve(res) } })
+      send(route, id)
     })
   }
 

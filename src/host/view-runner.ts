@@ -27,9 +27,9 @@ export class ViewRunner {
   private view: FilesView | null = null
   private checkout: Hyperdrive | null = null
   private loadedAt = -1
-  private loaded: { methods: string[]; views: string[] } = { methods: [], views: [] }
-  private genesis: Genesis | null = null
+  /** The script's methods and views, as it last loaded here (null before it ever did). */
   private described: { methods: string[]; views: string[] } | null = null
+  private genesis: Genesis | null = null
   private queue: Promise<unknown> = Promise.resolve()
   /** When a view last ran here (the node stops idle sandboxes). */
   lastUsed = 0
@@ -42,7 +42,12 @@ export class ViewRunner {
   /** Run `method(...args)` read-only. `args` is the canonical JSON text of the args array. */
   run(method: string, args: string, caller: Uint8Array): Promise<ViewAnswer> {
     this.lastUsed = Date.now()
-    const next = this.queue.then(() => this.runNow(method, args, caller))
+    return this.serial(() => this.runNow(method, args, caller))
+  }
+
+  /** Views, describing and unloading take turns. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn)
     this.queue = next.catch(() => {})
     return next
   }
@@ -53,27 +58,22 @@ export class ViewRunner {
    * answer). Null while this peer holds no loaded state.
    */
   describe(): Promise<{ methods: string[]; views: string[] } | null> {
-    const next = this.queue.then(async () => {
+    return this.serial(async () => {
       if (this.described || this.log.length < 2) return this.described
       // Described once (the script is the genesis's); a sandbox started only for this stops again.
       const started = this.sandbox === null
       try {
-        const { methods, views } = await this.prepare()
-        this.described = { methods, views }
+        await this.prepare()
       } finally {
         if (started) await this.stopSandbox()
       }
       return this.described
     })
-    this.queue = next.catch(() => {})
-    return next
   }
 
   /** Stop the sandbox if one runs (the next view starts one again). True if one was stopped. */
   unload(): Promise<boolean> {
-    const next = this.queue.then(() => this.stopSandbox())
-    this.queue = next.catch(() => {})
-    return next
+    return this.serial(() => this.stopSandbox())
   }
 
   private async stopSandbox(): Promise<boolean> {
@@ -89,7 +89,7 @@ export class ViewRunner {
   private async prepare(): Promise<{ methods: string[]; views: string[]; length: number }> {
     const length = this.log.length
     if (length < 2) throw new VmsError('HOST_OFFLINE', 'this peer holds no loaded VM state yet')
-    if (this.loadedAt === length) return { ...this.loaded, length }
+    if (this.loadedAt === length) return { ...this.described!, length }
     if (!this.genesis) {
       const g = decodeEntry((await this.log.get(0))!, 0)
       if (g.type !== EntryType.GENESIS) throw new VmsError('MALFORMED_ENTRY', 'log entry 0 is not a genesis')
@@ -110,9 +110,9 @@ export class ViewRunner {
     if (!loaded.result.ok) throw new VmsError('CALL_FAILED', `the script does not load read-only: ${loaded.result.error?.name}: ${loaded.result.error?.message}`, loaded.result.error)
     // What init wrote is seen by the views of this isolate, never written anywhere.
     this.view.apply(loaded.result.ops)
-    this.loaded = { methods: loaded.methods, views: loaded.views }
+    this.described = { methods: loaded.methods, views: loaded.views }
     this.loadedAt = length
-    return { ...this.loaded, length }
+    return { ...this.described, length }
   }
 
   private async runNow(method: string, args: string, caller: Uint8Array): Promise<ViewAnswer> {

@@ -22,7 +22,7 @@ const MAX_PENDING = 16
 
 export interface BlockSources { log: Hypercore; files: Hypercore }
 
-export function addBlockMessages(channel: Channel, sources: () => Promise<BlockSources>): void {
+export function addBlockMessages(channel: Channel, sources: () => BlockSources): void {
   let pending = 0
   let answers: ReturnType<Channel['addMessage']>
   channel.addMessage({
@@ -35,8 +35,8 @@ export function addBlockMessages(channel: Channel, sources: () => Promise<BlockS
       if (req.core !== BlockCore.LOG && req.core !== BlockCore.FILES) return fail(new VmsError('MALFORMED_REQUEST', `no core ${req.core}: ask for the log (0) or the files hyperbee (1)`))
       if (pending >= MAX_PENDING) return fail(new VmsError('QUEUE_FULL', `${pending} block requests in flight on this connection: wait for answers`))
       pending++
-      sources()
-        .then((s) => readStretch(req.core === BlockCore.LOG ? s.log : s.files, req.start, req.end))
+      Promise.resolve()
+        .then(() => { const s = sources(); return readStretch(req.core === BlockCore.LOG ? s.log : s.files, req.start, req.end) })
         .then((blocks) => reply({ id: req.id, start: req.start, blocks, error: null }), fail)
         .finally(() => { pending-- })
     }
