@@ -1,8 +1,6 @@
 import test from 'brittle'
 import b4a from 'b4a'
 import c from 'compact-encoding'
-import Protomux from 'protomux'
-import Hyperswarm from 'hyperswarm'
 import { VmsNode, Identity, verifyReceipt, formatKey, replay } from '../src/index.js'
 import crypto from 'hypercore-crypto'
 import caps from 'hypercore/lib/caps.js'
@@ -10,7 +8,7 @@ import { PROTOCOL, Role, hello, request, response, proofSignable, type Response 
 import { encode, decodeStrict, decodeEntry, logEntry, EntryType, type CallEntry } from '../src/messages/index.js'
 import { MerkleRoots } from '../src/merkle.js'
 import { RSVP, until } from './helpers/index.js'
-import { testnet, node } from './helpers/net.js'
+import { testnet, node, rogueServer, rogueClient } from './helpers/net.js'
 
 test('node: serve a VM, dial it by key, call it, read its files, verify the receipt', async (t) => {
   const net = await testnet(t)
@@ -56,23 +54,16 @@ test('node: a peer that cannot prove the log key is never sent a call', async (t
   const hostNode = await node(t, net)
   const vm = await hostNode.host(RSVP, { name: 'rsvp' })
   // An impostor announces the VM's topic and answers the channel with a bogus proof.
-  const impostor = new Hyperswarm({ dht: net.createNode() })
-  t.teardown(() => impostor.destroy())
   let callsSeen = 0
   let offered = 0
-  impostor.on('connection', (conn) => {
-    conn.on('error', () => {})
-    const mux = Protomux.from(conn)
-    mux.pair({ protocol: PROTOCOL }, (id) => {
-      offered++
-      const ch = mux.createChannel({ protocol: PROTOCOL, id, handshake: c.raw })
-      if (!ch) return
-      ch.addMessage({ encoding: c.raw, onmessage: () => { callsSeen++ } })
-      ch.addMessage({ encoding: c.raw, onmessage: () => {} })
-      ch.open(encode(hello, { role: Role.HOST, signer: vm.log.keyPair!.publicKey, proof: b4a.alloc(64, 7), info: { methods: ['RSVP'], views: [], filesKey: vm.drive.key, length: 1, oracles: [] } }))
-    })
+  await rogueServer(t, net, vm.discoveryKey, (mux, id) => {
+    offered++
+    const ch = mux.createChannel({ protocol: PROTOCOL, id, handshake: c.raw })
+    if (!ch) return
+    ch.addMessage({ encoding: c.raw, onmessage: () => { callsSeen++ } })
+    ch.addMessage({ encoding: c.raw, onmessage: () => {} })
+    ch.open(encode(hello, { role: Role.HOST, signer: vm.log.keyPair!.publicKey, proof: b4a.alloc(64, 7), info: { methods: ['RSVP'], views: [], filesKey: vm.drive.key, length: 1, oracles: [] } }))
   })
-  await impostor.join(vm.discoveryKey, { server: true, client: false }).flushed()
   const client = await node(t, net)
   const handle = await client.dial(vm.key)
   await until(() => offered > 0, 10000, 'the client to open a channel with the impostor')
@@ -113,11 +104,7 @@ test('node: oversized frames get TOO_LARGE, a malformed frame or hello drops tha
   const net = await testnet(t)
   const hostNode = await node(t, net)
   const vm = await hostNode.host(RSVP, { name: 'rsvp' })
-  const rogue = new Hyperswarm({ dht: net.createNode() })
-  t.teardown(() => rogue.destroy())
-  const connected = new Promise<Protomux>((resolve) => rogue.on('connection', (conn) => { conn.on('error', () => {}); resolve(Protomux.from(conn)) }))
-  rogue.join(vm.discoveryKey, { server: false, client: true })
-  const mux = await connected
+  const mux = await rogueClient(t, net, vm.discoveryKey)
   /** A channel for the VM, opened with `helloBytes`; resolves its responses and when it closes. */
   const channel = (helloBytes: Uint8Array) => {
     const responses: Response[] = []
@@ -198,35 +185,28 @@ test('node: a host that holds the key but logs and answers a result that is not 
   await hostNode.close()
 
   // The rogue proves the log key like a host, then signs into its tree an entry whose result is not JSON.
-  const rogue = new Hyperswarm({ dht: net.createNode() })
-  t.teardown(() => rogue.destroy())
-  rogue.on('connection', (conn) => {
-    conn.on('error', () => {})
-    const mux = Protomux.from(conn)
-    mux.pair({ protocol: PROTOCOL }, (id) => {
-      const ch = mux.createChannel({ protocol: PROTOCOL, id, handshake: c.raw })
-      if (!ch) return
-      ch.addMessage({
-        encoding: c.raw,
-        onmessage: (raw: Uint8Array) => {
-          const { id: rid, call } = decodeStrict(request, raw, 'request')
-          const value = b4a.from('{not json')
-          const block = encode(logEntry, {
-            type: EntryType.CALL, publicKey: call.publicKey, signature: call.signature, method: call.method, args: call.args, nonce: call.nonce,
-            time: Date.now(), seed: b4a.alloc(16), oracles: [], outcome: { ok: true, limit: false, value, error: null }, files
-          })
-          const tree = before.clone()
-          tree.append(block)
-          const signature = crypto.sign(caps.treeSignable(key, tree.hash(), tree.length, 0), keyPair.secretKey!)
-          responses.send(encode(response, { id: rid, error: null, value, receipt: { index: before.length, fork: 0, signer: keyPair.publicKey, roots: before.roots, signature, entry: block } }))
-        }
-      })
-      const responses = ch.addMessage({ encoding: c.raw, onmessage: () => {} })
-      const proof = crypto.sign(proofSignable(conn.handshakeHash, key), keyPair.secretKey!)
-      ch.open(encode(hello, { role: Role.HOST, signer: keyPair.publicKey, proof, info: { methods: ['RSVP'], views: [], filesKey, length: before.length, oracles: [] } }))
+  await rogueServer(t, net, vm.discoveryKey, (mux, id, conn) => {
+    const ch = mux.createChannel({ protocol: PROTOCOL, id, handshake: c.raw })
+    if (!ch) return
+    ch.addMessage({
+      encoding: c.raw,
+      onmessage: (raw: Uint8Array) => {
+        const { id: rid, call } = decodeStrict(request, raw, 'request')
+        const value = b4a.from('{not json')
+        const block = encode(logEntry, {
+          type: EntryType.CALL, publicKey: call.publicKey, signature: call.signature, method: call.method, args: call.args, nonce: call.nonce,
+          time: Date.now(), seed: b4a.alloc(16), oracles: [], outcome: { ok: true, limit: false, value, error: null }, files
+        })
+        const tree = before.clone()
+        tree.append(block)
+        const signature = crypto.sign(caps.treeSignable(key, tree.hash(), tree.length, 0), keyPair.secretKey!)
+        responses.send(encode(response, { id: rid, error: null, value, receipt: { index: before.length, fork: 0, signer: keyPair.publicKey, roots: before.roots, signature, entry: block } }))
+      }
     })
+    const responses = ch.addMessage({ encoding: c.raw, onmessage: () => {} })
+    const proof = crypto.sign(proofSignable(conn.handshakeHash, key), keyPair.secretKey!)
+    ch.open(encode(hello, { role: Role.HOST, signer: keyPair.publicKey, proof, info: { methods: ['RSVP'], views: [], filesKey, length: before.length, oracles: [] } }))
   })
-  await rogue.join(vm.discoveryKey, { server: true, client: false }).flushed()
   const handle = await (await node(t, net)).dial(key)
   const err = await handle.call('RSVP', true).catch((e: { code: string; message: string; receipt?: unknown }) => e) as { code: string; message: string; receipt?: { index: number } }
   t.is(err.code, 'BAD_RECEIPT', err.message)
