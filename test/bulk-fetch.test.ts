@@ -1,15 +1,15 @@
 import test from 'brittle'
 import b4a from 'b4a'
 import c from 'compact-encoding'
-import Protomux from 'protomux'
-import Hyperswarm from 'hyperswarm'
-import { replay, BlockCore, VmsNode } from '../src/index.js'
+import Hyperswarm, { type Connection } from 'hyperswarm'
+import { replay, BlockCore, VmsNode, Identity } from '../src/index.js'
+import { openVmCores } from '../src/host/vm-storage.js'
 import { PROTOCOL, Role, hello } from '../src/messages/wire.js'
 import { encode } from '../src/messages/index.js'
 import { BlockFeed } from '../src/audit/block-feed.js'
 import { openReplica, downloadAll } from '../src/audit/swarm-replica.js'
-import { RSVP } from './helpers/index.js'
-import { testnet, node } from './helpers/net.js'
+import { RSVP, Corestore } from './helpers/index.js'
+import { testnet, node, rogueServer, rogueClient } from './helpers/net.js'
 
 test('bulk blocks: a host hands out stretches of its log and files hyperbee as they are; bad requests get a typed error or lose the channel', async (t) => {
   const net = await testnet(t)
@@ -28,11 +28,7 @@ test('bulk blocks: a host hands out stretches of its log and files hyperbee as t
   t.is((err as { code: string }).code, 'MALFORMED_REQUEST', 'an unknown core is a typed error')
 
   // A peer that sends a blocks request that does not decode loses that channel, nothing else.
-  const rogue = new Hyperswarm({ dht: net.createNode() })
-  t.teardown(() => rogue.destroy())
-  const connected = new Promise<Protomux>((resolve) => rogue.on('connection', (conn) => { conn.on('error', () => {}); resolve(Protomux.from(conn)) }))
-  rogue.join(vm.discoveryKey, { server: false, client: true })
-  const mux = await connected
+  const mux = await rogueClient(t, net, vm.discoveryKey)
   let closed!: () => void
   const gone = new Promise<void>((r) => { closed = r })
   let opened!: () => void
@@ -115,23 +111,16 @@ test('bulk blocks: a peer that drops the connection before it answers fails the 
   const length = vm.log.length
   await hostNode.close()
   // A peer that says it mirrors the VM, takes requests and never answers them.
-  const silent = new Hyperswarm({ dht: net.createNode() })
-  t.teardown(() => silent.destroy())
   let asked!: () => void
   const gotRequest = new Promise<void>((r) => { asked = r })
   const channels: Array<{ close(): void }> = []
-  silent.on('connection', (conn) => {
-    conn.on('error', () => {})
-    const mux = Protomux.from(conn)
-    mux.pair({ protocol: PROTOCOL }, (id) => {
-      const ch = mux.createChannel({ protocol: PROTOCOL, id, handshake: c.raw })
-      if (!ch) return
-      for (let i = 0; i < 10; i++) ch.addMessage({ encoding: c.raw, onmessage: () => { if (i === 8) asked() } })
-      ch.open(encode(hello, { role: Role.MIRROR, signer: null, proof: null, info: { methods: [], views: [], filesKey, length, oracles: [] } }))
-      channels.push(ch)
-    })
+  await rogueServer(t, net, vm.discoveryKey, (mux, id) => {
+    const ch = mux.createChannel({ protocol: PROTOCOL, id, handshake: c.raw })
+    if (!ch) return
+    for (let i = 0; i < 10; i++) ch.addMessage({ encoding: c.raw, onmessage: () => { if (i === 8) asked() } })
+    ch.open(encode(hello, { role: Role.MIRROR, signer: null, proof: null, info: { methods: [], views: [], filesKey, length, oracles: [] } }))
+    channels.push(ch)
   })
-  await silent.join(vm.discoveryKey, { server: true, client: false }).flushed()
   const handle = await (await node(t, net, { timeoutMs: 30000 })).dial(key)
   const started = Date.now()
   const pending = handle.blocks(BlockCore.LOG, 0, length).catch((e: { code: string }) => e.code)
@@ -186,4 +175,29 @@ exports.get = async () => System.files.readFile('/v', 'utf8')`
   const report = await replay(replica, { checkTrailing: false, readTimeoutMs: 300 })
   t.is(report.divergence, null, 'not a divergence: ' + JSON.stringify(report.divergence))
   t.ok(report.inconclusive?.includes('is the host or a mirror online'), report.inconclusive ?? '')
+})
+
+test('audit: a log whose last entry does not decode, served by a bare peer, is reported as a malformed entry (the audit does not throw)', async (t) => {
+  const net = await testnet(t)
+  const storage = await t.tmp()
+  const first = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => first.close()) // (also closed in the test)
+  const vm = await first.host(RSVP, { name: 'rsvp' })
+  await vm.call(Identity.generate().sign(vm.key, 'RSVP', [true, 'fine']))
+  await first.close()
+  // The host's cores, with garbage appended to the log, served by plain replication (no VM channel, so no bulk blocks).
+  const store = new Corestore(storage)
+  t.teardown(() => store.close())
+  const cores = await openVmCores(store.namespace('vm/rsvp'))
+  await cores.log.append(b4a.from('not a log entry'))
+  const garbage = cores.log.length - 1
+  const server = new Hyperswarm({ dht: net.createNode() })
+  t.teardown(() => server.destroy())
+  server.on('connection', (conn: Connection) => { conn.on('error', () => {}); store.replicate(conn) })
+  await server.join(vm.discoveryKey, { server: true, client: false }).flushed()
+
+  const report = await (await node(t, net, { timeoutMs: 2000 })).audit(vm.key)
+  t.is(report.divergence?.class, 'malformed-entry', JSON.stringify(report.divergence ?? report.inconclusive))
+  t.is(report.divergence?.index, garbage)
+  t.is(report.fetched, undefined, 'fetched by plain replication: the peer serves no bulk blocks')
 })

@@ -49,6 +49,33 @@ export async function openReplica(store: Corestore, swarm: Hyperswarm, key: Buff
 }
 
 /**
+ * How far an audit reads: the log's length now, and the archive's hyperbee up
+ * to what the log's last entry commits to (waiting a while for the replica to
+ * learn that length; a hyperbee that never gets there is taken as it is, and
+ * the replay names the entry whose files are missing).
+ */
+export async function auditExtent(replica: { log: Hypercore; drive: Hyperdrive }, timeoutMs = 15000): Promise<{ log: number; files: number }> {
+  const { log, drive } = replica
+  await log.update({ wait: true })
+  if (log.length === 0) return { log: 0, files: 0 }
+  const block = await log.get(log.length - 1, { timeout: timeoutMs }).catch(() => null)
+  if (!block) throw new VmsError('HOST_OFFLINE', `log entry ${log.length - 1} did not arrive within ${timeoutMs} ms: is the host or a mirror online?`)
+  const db = drive.db.core
+  let dbLength: number
+  try {
+    dbLength = decodeEntry(block, log.length - 1).files.dbLength
+  } catch {
+    dbLength = db.length // a malformed last entry: the replay names it
+  }
+  const end = Date.now() + 10000
+  while (db.length < dbLength && Date.now() < end) {
+    await db.update({ wait: true })
+    if (db.length < dbLength) await new Promise((r) => setTimeout(r, 50))
+  }
+  return { log: log.length, files: Math.min(dbLength, db.length) }
+}
+
+/**
  * Fetch what an audit reads: the whole log, and the archive's hyperbee up to
  * what the log commits to. File contents are not fetched: the replay checks
  * them against the blobs tree hash each entry commits to, and a script that
@@ -56,33 +83,9 @@ export async function openReplica(store: Corestore, swarm: Hyperswarm, key: Buff
  * measured slower: the volunteer is CPU-bound either way.)
  */
 export async function downloadAll(replica: Replica, onProgress?: (p: ReplicaProgress) => void): Promise<void> {
-  const { log, drive } = replica
-  await log.update({ wait: true })
-  // The last entry says how far the archive must go; the cores then download side by side.
-  const last = decodeEntry((await log.get(log.length - 1))!, log.length - 1)
-  await Promise.all([
-    fetch(log, 'log', onProgress),
-    reachThenFetch(drive.db.core, last.files.dbLength, onProgress)
-  ])
-}
-
-/**
- * Wait (a while) for the core to be as long as the log says, then fetch it. A
- * core that never gets there is fetched as it is: the replay then names the
- * entry whose files are missing.
- */
-async function reachThenFetch(core: Hypercore, length: number, onProgress?: (p: ReplicaProgress) => void): Promise<void> {
-  await reachLength(core, length)
-  await fetch(core, 'files', onProgress)
-}
-
-/** Wait (up to `timeoutMs`) until a replicated core is at least `length` long. */
-export async function reachLength(core: Hypercore, length: number, timeoutMs = 10000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (core.length < length && Date.now() < end) {
-    await core.update({ wait: true })
-    if (core.length < length) await new Promise((r) => setTimeout(r, 50))
-  }
+  await auditExtent(replica)
+  // The cores download side by side.
+  await Promise.all([fetch(replica.log, 'log', onProgress), fetch(replica.drive.db.core, 'files', onProgress)])
 }
 
 /** Keep downloading everything (from `from`, where given), now and as it grows (live). */

@@ -20,9 +20,8 @@ import { CONTROL_PROTOCOL } from '../messages/wire.js'
 import crypto from 'hypercore-crypto'
 import { openMirrorChannel } from './mirror-channel.js'
 import { AttestationBook } from './attestation-book.js'
-import { openReplica, downloadAll, keepAll, reachLength, type ReplicaProgress } from '../audit/swarm-replica.js'
+import { openReplica, downloadAll, keepAll, auditExtent, type ReplicaProgress } from '../audit/swarm-replica.js'
 import type { BlockFeed } from '../audit/block-feed.js'
-import { decodeEntry } from '../messages/index.js'
 import { HeadBook, headOf, equivocation, settleForks } from '../audit/head-book.js'
 import { watchConflicts, type Equivocation } from './head-exchange.js'
 import type { ViewRunner } from '../host/view-runner.js'
@@ -367,16 +366,12 @@ export class VmsNode extends ReadyResource {
   private async bulkFeeds(key: Buffer, replica: { log: Hypercore; drive: Hyperdrive }, onProgress?: (p: ReplicaProgress) => void): Promise<{ feeds: { log: BlockFeed; files: BlockFeed }; close(): Promise<void> } | null> {
     const { BlockFeed } = await import('../audit/block-feed.js')
     const { log, drive } = replica
-    await log.update({ wait: true })
-    const length = log.length
+    const timeoutMs = this.opts.timeoutMs ?? 15000
+    const { log: length, files: filesEnd } = await auditExtent(replica, timeoutMs)
     if (length === 0) return null
     const dialled = this.handles.has(b4a.toString(key, 'hex'))
-    const handle = await this.dial(key, { timeoutMs: this.opts.timeoutMs }).catch(() => null)
+    const handle = await this.dial(key, { timeoutMs }).catch(() => null)
     if (!handle) return null
-    const last = decodeEntry((await log.get(length - 1))!, length - 1)
-    await reachLength(drive.db.core, last.files.dbLength)
-    const timeoutMs = this.opts.timeoutMs ?? 15000
-    const filesEnd = Math.min(last.files.dbLength, drive.db.core.length)
     return {
       feeds: {
         log: new BlockFeed(log, (a, b) => handle.blocks(BlockCore.LOG, a, b), { end: length, timeoutMs, onVerified: (have) => onProgress?.({ phase: 'log', have, total: length }) }),
