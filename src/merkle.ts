@@ -35,8 +35,17 @@ export class MerkleRoots {
   }
 
   append(block: Uint8Array): void {
-    let node: TreeNode = { index: 2 * this.length, size: block.byteLength, hash: crypto.data(block) }
-    this.length++
+    this.appendNode(leafNode(this.length, block))
+  }
+
+  /**
+   * Append a whole subtree: a node (a leaf or a parent) whose leftmost leaf
+   * is at this length, as Merkle proofs carry them. Throws if it does not
+   * start there.
+   */
+  appendNode(node: TreeNode): void {
+    if (flat.leftSpan(node.index) !== 2 * this.length) throw new Error(`tree node ${node.index} does not start at leaf ${this.length}`)
+    this.length += (flat.rightSpan(node.index) - flat.leftSpan(node.index)) / 2 + 1
     while (this.roots.length > 0) {
       const last = this.roots[this.roots.length - 1]!
       if (flat.sibling(node.index) !== last.index) break
@@ -61,6 +70,43 @@ export class MerkleRoots {
   signable(manifestHash: Uint8Array, fork: number): Buffer {
     return caps.treeSignable(manifestHash, this.hash(), this.length, fork)
   }
+}
+
+/** A leaf node as hypercore hashes it: block `index` of the core. */
+export function leafNode(index: number, block: Uint8Array): TreeNode {
+  return { index: 2 * index, size: block.byteLength, hash: crypto.data(block) }
+}
+
+/**
+ * The few subtrees that cover leaves [from, to), left to right, each as large
+ * as alignment allows (at most two per tree level): what a holder of the tree
+ * at `from` needs to reach the tree at `to`. `leaf(i)` gives leaf i's node;
+ * `memo` keeps parents already hashed (pass one map for many covers of the
+ * same leaves).
+ */
+export function coverNodes(from: number, to: number, leaf: (i: number) => TreeNode, memo: Map<number, TreeNode> = new Map()): TreeNode[] {
+  const node = (index: number): TreeNode => {
+    if (index % 2 === 0) return leaf(index / 2)
+    let n = memo.get(index)
+    if (n === undefined) {
+      const [l, r] = flat.children(index)!
+      const left = node(l!)
+      const right = node(r!)
+      n = { index, size: left.size + right.size, hash: crypto.parent(left, right) }
+      memo.set(index, n)
+    }
+    return n
+  }
+  const out: TreeNode[] = []
+  let p = from
+  while (p < to) {
+    let width = 1
+    while (p % (width * 2) === 0 && p + width * 2 <= to) width *= 2
+    const depth = Math.log2(width)
+    out.push(node(flat.index(depth, p / width)))
+    p += width
+  }
+  return out
 }
 
 /** True when `signer` is the (default-manifest) signer of the core with this key. */

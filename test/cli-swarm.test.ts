@@ -45,6 +45,7 @@ test('cli over the swarm: serve, call, files, info, stop gracefully, serve the s
   const answer = JSON.parse(yes.out)
   t.is(answer.result, null)
   t.is(answer.receipt.index, 2, 'the receipt names the entry')
+  t.is(answer.receipt.length, 3, 'signed at the length after it (a lone call)')
 
   const view = await run(env, 'call', key, 'listRSVPs', '--view', '--json')
   t.is(view.code, 0, view.err)

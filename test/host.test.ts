@@ -1,6 +1,6 @@
 import test from 'brittle'
 import b4a from 'b4a'
-import { VmHost, Identity, verifyReceipt, EntryType, canonicalEncode } from '../src/index.js'
+import { VmHost, Identity, verifyReceipt, signedLength, EntryType, canonicalEncode } from '../src/index.js'
 import { callSignable } from '../src/messages/index.js'
 import crypto from 'hypercore-crypto'
 import { createHost, entries, RSVP } from './helpers/index.js'
@@ -25,6 +25,28 @@ test('a signed call runs, is logged, and its receipt verifies against the VM key
   const listed = await host.call(alice.sign(host.key, 'list', []))
   t.alike(listed.result, [alice.id + '.json'])
   t.is(b4a.toString((await host.drive.get('/rsvps/' + alice.id + '.json'))!), '{"isAttending":true,"reason":"yes!"}')
+})
+
+test('calls committed together share the log\'s own signature at the group\'s end; each receipt verifies', async (t) => {
+  const { host } = await createHost(t, RSVP)
+  const ids = Array.from({ length: 40 }, () => Identity.generate())
+  const calls = ids.map((id, i) => id.sign(host.key, 'RSVP', [i % 2 === 0, 'r' + i]))
+  const answers = await Promise.all(calls.map((c) => host.call(c)))
+  const lengths = new Set<number>()
+  let shared = 0
+  for (let i = 0; i < answers.length; i++) {
+    const { receipt } = answers[i]!
+    t.is(verifyReceipt(host.key, receipt, calls[i]).method, 'RSVP')
+    const end = signedLength(receipt)
+    t.ok(end > receipt.index && end <= host.log.length, 'signed at or after its entry')
+    lengths.add(end)
+    if (end > receipt.index + 1) shared++
+    // The signature is hypercore's own for that length: the log's signed tree hash there.
+    const signable = await (host.log as unknown as { signable(length: number, fork: number): Promise<Buffer> }).signable(end, receipt.fork)
+    t.ok(crypto.verify(signable, receipt.signature, receipt.signer), `the log's signature at ${end}`)
+  }
+  t.ok(shared > 0, `some receipts are signed after their entry (${shared} of 40, ${lengths.size} groups)`)
+  t.ok(lengths.size < 40, 'fewer signatures than calls')
 })
 
 test('a receipt does not verify for another VM or another call', async (t) => {

@@ -6,8 +6,8 @@ import Corestore from 'corestore'
 import { createRequire } from 'node:module'
 import type Hypercore from 'hypercore'
 import { Identity, makeNonce, nonceTime, verifyCallSignature, toKey, formatKey } from '../src/identity.js'
-import { MerkleRoots, isSignerOf, rootsFitLength } from '../src/merkle.js'
-import { verifyReceipt } from '../src/receipt.js'
+import { MerkleRoots, isSignerOf, rootsFitLength, coverNodes, leafNode } from '../src/merkle.js'
+import { verifyReceipt, signedLength, ReceiptCache } from '../src/receipt.js'
 import { VmsError } from '../src/errors.js'
 import { encode, logEntry, EntryType, LoadReason, type CallEntry, type LoadEntry, type Receipt, type SignedCall } from '../src/messages/index.js'
 
@@ -234,6 +234,32 @@ test('MerkleRoots matches hypercore, block by block', async (t) => {
   t.absent(rootsFitLength(roots.roots, 19))
 })
 
+test('coverNodes: the tree at `from` plus the cover is the tree at `to`, for every pair', (t) => {
+  const blocks = Array.from({ length: 40 }, (_, i) => crypto.randomBytes(1 + ((i * 37) % 90)))
+  const prefix: MerkleRoots[] = [new MerkleRoots()]
+  for (const b of blocks) { const r = prefix[prefix.length - 1]!.clone(); r.append(b); prefix.push(r) }
+  const leaf = (i: number) => leafNode(i, blocks[i]!)
+  let ok = 0
+  let most = 0
+  for (let from = 0; from <= 40; from++) {
+    const memo = new Map()
+    for (let to = from; to <= 40; to++) {
+      const cover = coverNodes(from, to, leaf, memo)
+      most = Math.max(most, cover.length)
+      const tree = prefix[from]!.clone()
+      for (const node of cover) tree.appendNode(node)
+      if (tree.length === to && b4a.equals(tree.hash(), prefix[to]!.hash()) && tree.byteLength() === prefix[to]!.byteLength()) ok++
+      else t.fail(`cover of [${from}, ${to})`)
+    }
+  }
+  t.is(ok, 41 * 42 / 2, 'every cover reaches the same tree')
+  t.ok(most <= 2 * Math.ceil(Math.log2(40)), `at most two subtrees per level (most: ${most})`)
+  const tree = prefix[5]!.clone()
+  t.exception(() => tree.appendNode(leaf(6)), /does not start at leaf 5/, 'a node that does not start at the length')
+  t.exception(() => tree.appendNode(coverNodes(4, 8, leaf)[0]!), /does not start at leaf 5/, 'a subtree that overlaps the tree')
+  t.is(tree.length, 5, 'a refused node changes nothing')
+})
+
 test('clone is independent', (t) => {
   const a = new MerkleRoots()
   a.append(b4a.from('one'))
@@ -295,7 +321,7 @@ async function appendWithReceipt(core: Hypercore, entry: Buffer): Promise<Receip
   const index = core.length
   await core.append(entry)
   const signature = crypto.sign(after.signable(core.key, core.fork), core.keyPair!.secretKey)
-  return { index, fork: core.fork, signer: core.keyPair!.publicKey, roots: before.roots.slice(), signature, entry }
+  return { index, fork: core.fork, signer: core.keyPair!.publicKey, roots: before.roots.slice(), after: [], signature, entry }
 }
 
 test('verifyReceipt: a hand-made receipt verifies, and every change breaks it', async (t) => {
@@ -342,6 +368,51 @@ test('verifyReceipt: a hand-made receipt verifies, and every change breaks it', 
     t.ok(message.test((err as Error | null)?.message ?? ''), name + ': ' + (err as Error | null)?.message)
   }
   t.is(codeOf(() => verifyReceipt(crypto.randomBytes(32), receipt)), 'BAD_RECEIPT', 'another VM key')
+})
+
+test('verifyReceipt: a receipt signed at the end of its group, with the subtrees after its entry', async (t) => {
+  const core = await openCore(t, 'group')
+  for (let i = 0; i < 3; i++) await core.append(crypto.randomBytes(20))
+  const alice = Identity.generate()
+  const calls = Array.from({ length: 6 }, (_, i) => alice.sign(core.key, 'RSVP', [i % 2 === 0, 'n' + i]))
+  const blocks = calls.map((c) => encode(logEntry, callEntry(c)))
+  const start = core.length
+  const before = await MerkleRoots.ofCore(core, start)
+  await core.append(blocks)
+  const signature = rawSignature(core)!
+  const leaf = (i: number) => leafNode(i, blocks[i - start]!)
+  const receipts: Receipt[] = []
+  const roots = before.clone()
+  for (let i = 0; i < blocks.length; i++) {
+    const index = start + i
+    receipts.push({ index, fork: 0, signer: core.keyPair!.publicKey, roots: roots.roots.slice(), after: coverNodes(index + 1, core.length, leaf), signature, entry: blocks[i]! })
+    roots.append(blocks[i]!)
+  }
+  const cache = new ReceiptCache()
+  for (let i = 0; i < receipts.length; i++) {
+    t.is(verifyReceipt(core.key, receipts[i]!, calls[i], cache).method, 'RSVP', `receipt ${i} verifies`)
+    t.is(signedLength(receipts[i]!), core.length, `receipt ${i} covers the group's end`)
+  }
+  t.is(receipts[receipts.length - 1]!.after.length, 0, 'the last of the group needs no subtrees')
+
+  const r = receipts[1]!
+  const flipped = r.after.map((n, i) => i === 0 ? { ...n, hash: flip(n.hash, 0) } : n)
+  const cases: Array<[string, Receipt, RegExp]> = [
+    ['a subtree hash changed', { ...r, after: flipped }, /signature does not verify/],
+    ['a subtree dropped', { ...r, after: r.after.slice(0, -1) }, /signature does not verify/],
+    ['the subtrees reordered', { ...r, after: r.after.slice().reverse() }, /do not follow one another/],
+    ['a subtree repeated', { ...r, after: [...r.after, r.after[r.after.length - 1]!] }, /do not follow one another/],
+    ['far too many subtrees', { ...r, after: Array.from({ length: 200 }, () => r.after[0]!) }, /carries 200 subtrees/],
+    ['its entry changed (the signature is in the cache)', { ...r, entry: flip(r.entry, r.entry.byteLength - 1) }, /signature does not verify/],
+    ['another receipt\'s subtrees', { ...r, after: receipts[2]!.after }, /signature does not verify|do not follow/]
+  ]
+  for (const [name, bad, message] of cases) {
+    for (const c of [undefined, cache]) {
+      const err = caught(() => verifyReceipt(core.key, bad, undefined, c)) as VmsError | null
+      t.is(err?.code, 'BAD_RECEIPT', name + (c ? ' (with the cache)' : ''))
+      t.ok(message.test(err?.message ?? ''), name + ': ' + err?.message)
+    }
+  }
 })
 
 test('verifyReceipt: an entry that is not a call, or does not decode', async (t) => {

@@ -129,6 +129,7 @@ test('receipt round-trips', (t) => {
     fork: 0,
     signer: crypto.randomBytes(32),
     roots: [{ index: 3, size: 1234, hash: crypto.randomBytes(32) }, { index: 8, size: 56, hash: crypto.randomBytes(32) }],
+    after: [{ index: 13, size: 99, hash: crypto.randomBytes(32) }],
     signature: crypto.randomBytes(64),
     entry: encode(logEntry, okCall())
   }
@@ -137,9 +138,18 @@ test('receipt round-trips', (t) => {
   const empty: Receipt = { ...r, index: 0, fork: 3, roots: [] }
   t.alike(norm(decodeStrict(receipt, encode(receipt, empty), 'receipt')), norm(empty))
   expectMalformed(t, () => decodeStrict(receipt, b4a.concat([buf, b4a.from([0])]), 'receipt'), /^MALFORMED_ENTRY: receipt has 1 trailing bytes$/, 'trailing byte')
-  const v2 = b4a.from(buf)
-  v2[0] = 2
-  expectMalformed(t, () => decodeStrict(receipt, v2, 'receipt'), /^MALFORMED_ENTRY: receipt does not decode: unknown receipt version 2$/, 'version 2')
+  const v3 = b4a.from(buf)
+  v3[0] = 3
+  expectMalformed(t, () => decodeStrict(receipt, v3, 'receipt'), /^MALFORMED_ENTRY: receipt does not decode: unknown receipt version 3$/, 'version 3')
+  // Signed at index + 1 (no subtrees after the entry): version 1, as before subtrees existed.
+  const bare: Receipt = { ...empty, after: [] }
+  const v1 = encode(receipt, bare)
+  t.is(v1[0], 1, 'version 1')
+  t.is(v1.byteLength, encode(receipt, empty).byteLength - 1 - 1 - 1 - 32, 'no subtree list')
+  t.alike(norm(decodeStrict(receipt, v1, 'receipt')), norm(bare), 'a version 1 receipt')
+  t.is(buf[0], 2, 'with subtrees: version 2')
+  const v2empty = b4a.concat([b4a.from([2]), v1.subarray(1, 36), b4a.from([0]), v1.subarray(36)])
+  expectMalformed(t, () => decodeStrict(receipt, v2empty, 'receipt'), /^MALFORMED_ENTRY: receipt is not in canonical form$/, 'version 2 with no subtrees')
   expectMalformed(t, () => decodeStrict(receipt, buf.subarray(0, buf.byteLength - 1), 'receipt'), /^MALFORMED_ENTRY: receipt does not decode/, 'truncated')
 })
 

@@ -200,7 +200,7 @@ test('node: a host that holds the key but logs and answers a result that is not 
         const tree = before.clone()
         tree.append(block)
         const signature = crypto.sign(caps.treeSignable(key, tree.hash(), tree.length, 0), keyPair.secretKey!)
-        responses.send(encode(response, { id: rid, error: null, value, receipt: { index: before.length, fork: 0, signer: keyPair.publicKey, roots: before.roots, signature, entry: block } }))
+        responses.send(encode(response, { id: rid, error: null, value, receipt: { index: before.length, fork: 0, signer: keyPair.publicKey, roots: before.roots, after: [], signature, entry: block } }))
       }
     })
     const responses = ch.addMessage({ encoding: c.raw, onmessage: () => {} })

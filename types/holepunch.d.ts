@@ -80,6 +80,10 @@ declare module 'flat-tree' {
     sibling(index: number, depth?: number): number
     parent(index: number, depth?: number): number
     depth(index: number): number
+    index(depth: number, offset: number): number
+    children(index: number, depth?: number): [number, number] | null
+    leftSpan(index: number, depth?: number): number
+    rightSpan(index: number, depth?: number): number
   }
   export default ft
 }
@@ -133,6 +137,11 @@ declare module 'hypercore/lib/merkle-tree.js' {
   import type { TreeNode } from 'hypercore-crypto'
   const mt: { MerkleTree: { getRoots(state: unknown, length: number): Promise<TreeNode[]> } }
   export default mt
+}
+
+declare module 'hypercore/lib/multisig.js' {
+  const multisig: { inflate(data: Uint8Array): { proofs: Array<{ signer: number; signature: Uint8Array; patch: number }> } }
+  export default multisig
 }
 
 declare module 'hypercore/lib/caps.js' {

@@ -15,6 +15,7 @@ import { replay, combineReports, type ReplayReport } from '../audit/replay.js'
 import { openVmCores, closeVmCores, type VmCores } from '../host/vm-storage.js'
 import { VmHost } from '../host/vm-host.js'
 import { formatKey, toKey } from '../identity.js'
+import { signedLength } from '../receipt.js'
 import { watchMirror, type MirrorProgress } from '../node/mirror-progress.js'
 import { decodeEntry, EntryType, LoadReason, type FilesState } from '../messages/index.js'
 import { VmsError } from '../errors.js'
@@ -251,7 +252,7 @@ const callCmd = command(
         return
       }
       const { result, receipt } = await vm.callWithReceipt(callCmd.args.method!, ...args)
-      if (callCmd.flags.json) console.log(JSON.stringify({ result: result ?? null, receipt: { index: receipt.index, fork: receipt.fork, signer: formatKey(receipt.signer), signature: b4a.toString(receipt.signature, 'hex') } }))
+      if (callCmd.flags.json) console.log(JSON.stringify({ result: result ?? null, receipt: { index: receipt.index, length: signedLength(receipt), fork: receipt.fork, signer: formatKey(receipt.signer), signature: b4a.toString(receipt.signature, 'hex') } }))
       else console.log(result === undefined ? '(no value)' : JSON.stringify(result, null, 2))
     })
   }

@@ -15,7 +15,7 @@ import { VmsError } from '../errors.js'
 import { canonicalDecode, canonicalEncode } from '../canonical-json.js'
 import { formatKey, type Identity } from '../identity.js'
 import { isSignerOf } from '../merkle.js'
-import { verifyReceipt } from '../receipt.js'
+import { verifyReceipt, ReceiptCache } from '../receipt.js'
 import { decodeStrict, encode, type Receipt } from '../messages/index.js'
 import {
   PROTOCOL, Role, hello, request, response, proofSignable, attestation, attestationSignable, attestationsRequest, attestationsResponse, verifyAttestation,
@@ -36,6 +36,8 @@ export class VmHandle {
   private routes = new Set<Route>()
   private waiters: Array<() => void> = []
   private pending = new Map<number, Pending>()
+  /** The receipts of one commit group share a signature: it is checked once. */
+  private receiptCache = new ReceiptCache()
   private attestationWaiters = new Map<number, (list: Attestation[]) => void>()
   /** Answers awaited, by request id, with the route asked; given an error when the route or the handle closes first. */
   private viewWaiters = new Map<number, Waiter<ViewResponse>>()
@@ -319,7 +321,7 @@ export class VmHandle {
     }
     let entry
     try {
-      entry = verifyReceipt(this.key, res.receipt!, p.call)
+      entry = verifyReceipt(this.key, res.receipt!, p.call, this.receiptCache)
     } catch (err) {
       p.reject(err as Error)
       return

@@ -1,7 +1,7 @@
 /**
- * Signatures off the main thread. An ed25519 verify costs ~50 µs here, the
- * largest single cost of a call, and a receipt signature ~18 µs; worker
- * threads take them to the other core while the main thread commits. Checks
+ * Signature checks off the main thread. An ed25519 verify costs ~50 µs here,
+ * the largest single cost of a call; worker threads take them to the other
+ * core while the main thread commits. Checks
  * asked for in the same tick go out as one batch. When nothing else is
  * waiting, a check runs inline: a lone call should not pay a thread round trip.
  */
@@ -19,7 +19,6 @@ export class SignaturePool {
   private workers: Worker[] = []
   private busy: number[] = []
   private waiting = new Map<number, { items: Item[]; resolves: Array<(ok: boolean) => void>; worker: number }>()
-  private signing = new Map<number, { resolve(sigs: Buffer[]): void; messages: Uint8Array[]; secretKey: Uint8Array; worker: number }>()
   private pending: Pending | null = null
   private nextId = 0
   private inflight = 0
@@ -74,23 +73,11 @@ export class SignaturePool {
     }
   }
 
-  /** Sign each message with `secretKey`; small batches inline, larger ones in a worker. */
-  sign(messages: Uint8Array[], secretKey: Uint8Array): Promise<Buffer[]> {
-    if (this.closed || this.size === 0 || messages.length < 8) return Promise.resolve(messages.map((m) => crypto.sign(m, secretKey)))
-    return new Promise((resolve) => {
-      const w = this.pick()
-      const id = this.nextId++
-      this.signing.set(id, { resolve, messages, secretKey, worker: w })
-      this.busy[w]!++
-      this.workers[w]!.postMessage({ id, op: 'sign', messages, secretKey })
-    })
-  }
-
   private pick(): number {
     if (this.workers.length < this.size) {
       const w = new Worker(WORKER)
       const index = this.workers.length
-      w.on('message', (msg: { id: number; ok?: Uint8Array; signatures?: Uint8Array[] }) => this.done(msg))
+      w.on('message', (msg: { id: number; ok: Uint8Array }) => this.done(msg))
       w.on('error', () => this.fail(index))
       w.unref()
       this.workers.push(w)
@@ -102,20 +89,13 @@ export class SignaturePool {
     return best
   }
 
-  private done(msg: { id: number; ok?: Uint8Array; signatures?: Uint8Array[] }): void {
-    const s = this.signing.get(msg.id)
-    if (s) {
-      this.signing.delete(msg.id)
-      this.busy[s.worker]!--
-      s.resolve(msg.signatures!.map((x) => Buffer.from(x.buffer, x.byteOffset, x.byteLength)))
-      return
-    }
+  private done(msg: { id: number; ok: Uint8Array }): void {
     const w = this.waiting.get(msg.id)
     if (!w) return
     this.waiting.delete(msg.id)
     this.busy[w.worker]!--
     this.inflight--
-    for (let i = 0; i < w.resolves.length; i++) w.resolves[i]!(msg.ok![i] === 1)
+    for (let i = 0; i < w.resolves.length; i++) w.resolves[i]!(msg.ok[i] === 1)
   }
 
   private fail(index: number): void {
@@ -126,18 +106,13 @@ export class SignaturePool {
       this.inflight--
       for (let i = 0; i < w.items.length; i++) w.resolves[i]!(crypto.verify(...w.items[i]!))
     }
-    for (const [id, s] of this.signing) {
-      if (s.worker !== index) continue
-      this.signing.delete(id)
-      s.resolve(s.messages.map((m) => crypto.sign(m, s.secretKey)))
-    }
     this.size = Math.max(0, this.size - 1)
   }
 
   async close(): Promise<void> {
     this.closed = true
     this.dispatch()
-    while (this.signing.size > 0 || this.waiting.size > 0) await new Promise((r) => setTimeout(r, 1))
+    while (this.waiting.size > 0) await new Promise((r) => setTimeout(r, 1))
     const workers = this.workers
     this.workers = []
     await Promise.all(workers.map((w) => w.terminate()))

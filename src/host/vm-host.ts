@@ -16,7 +16,9 @@ import { VmsError, type VmsErrorCode } from '../errors.js'
 import { isCanonical, canonicalStringify } from '../canonical-json.js'
 import { formatKey, nonceTime } from '../identity.js'
 import { SignaturePool } from '../crypto/signature-pool.js'
-import { MerkleRoots } from '../merkle.js'
+import { MerkleRoots, coverNodes, leafNode } from '../merkle.js'
+import multisig from 'hypercore/lib/multisig.js'
+import type { TreeNode } from 'hypercore-crypto'
 import {
   encode, logEntry, callSignable, sameFilesState, EntryType, LoadReason, SANDBOX_API_VERSION, SEED_BYTES,
   type Genesis, type Limits, type LogEntry, type Outcome, type Receipt, type SignedCall, type FilesState
@@ -635,16 +637,20 @@ export class VmHost extends ReadyResource {
     await this.answer(group, receipts)
   }
 
-  /** Encode, append and sign the group's entries; one receipt per call. */
+  /**
+   * Encode and append the group's entries; one receipt per call. Hypercore
+   * signs the log once for the append, at the group's end; each receipt
+   * carries that signature with the subtrees that lead from its entry to it.
+   */
   private async appendLog(group: Item[], states: FilesState[]): Promise<Receipt[]> {
     if (this.failure) throw this.failure
     const log = this.cores!.log
-    const secretKey = log.keyPair!.secretKey
     const signer = log.keyPair!.publicKey
     const fork = log.fork
+    const start = this.logRoots!.length
     const blocks: Buffer[] = []
+    const leaves: TreeNode[] = []
     const receipts: Receipt[] = []
-    const signables: Buffer[] = []
     for (let i = 0; i < group.length; i++) {
       const it = group[i]!
       const entry: LogEntry = it.kind === 'call'
@@ -656,23 +662,25 @@ export class VmHost extends ReadyResource {
           }
         : { type: EntryType.LOAD, reason: it.reason, time: it.time, seed: it.seed, note: it.note, outcome: toOutcome(it.result), files: states[i]! }
       const block = encode(logEntry, entry)
-      const roots = this.logRoots!.roots.slice()
-      const index = this.logRoots!.length
-      this.logRoots!.append(block)
-      if (it.kind === 'call') {
-        // The host signs the log's tree at this entry's length, as hypercore would.
-        signables.push(this.logRoots!.signable(log.key, fork))
-        receipts.push({ index, fork, signer, roots, signature: EMPTY, entry: block })
-      }
+      const index = start + i
+      const leaf = leafNode(index, block)
+      if (it.kind === 'call') receipts.push({ index, fork, signer, roots: this.logRoots!.roots.slice(), after: [], signature: EMPTY, entry: block })
+      this.logRoots!.appendNode(leaf)
+      leaves.push(leaf)
       blocks.push(block)
     }
-    // The append starts first; the receipts are signed while it is written
-    // (and, after a yield, while the caller starts the group's files append).
-    const appended = log.append(blocks)
-    await Promise.resolve()
-    const [signatures] = await Promise.all([this.verifier!.sign(signables, secretKey), appended])
-    for (let i = 0; i < receipts.length; i++) receipts[i]!.signature = signatures[i]!
-    if (log.length !== this.logRoots!.length) throw new Error('the log moved under the host')
+    await log.append(blocks)
+    const end = this.logRoots!.length
+    const state = log.state as unknown as { length: number; roots: TreeNode[]; signature: Uint8Array | null }
+    if (log.length !== end || state.length !== end || !state.signature || !b4a.equals(crypto.tree(state.roots), this.logRoots!.hash())) {
+      throw new Error('the log moved under the host')
+    }
+    const signature = rawSignature(state.signature)
+    const memo = new Map<number, TreeNode>()
+    for (const r of receipts) {
+      r.signature = signature
+      r.after = coverNodes(r.index + 1, end, (i) => leaves[i - start]!, memo)
+    }
     return receipts
   }
 
@@ -700,6 +708,14 @@ export class VmHost extends ReadyResource {
       }
     }
   }
+}
+
+/** Hypercore assembles a lone signer's signature into a multisig record; the receipt carries the ed25519 signature in it. */
+function rawSignature(signature: Uint8Array): Uint8Array {
+  if (signature.byteLength === 64) return signature
+  const { proofs } = multisig.inflate(signature)
+  if (proofs.length !== 1 || proofs[0]!.patch !== 0 || proofs[0]!.signature.byteLength !== 64) throw new Error('the log\'s signature is not a single ed25519 signature')
+  return proofs[0]!.signature
 }
 
 function toOutcome(r: RunResult): Outcome {

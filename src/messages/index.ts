@@ -124,7 +124,16 @@ export interface Receipt {
   signer: Uint8Array
   /** Merkle roots of the log at length `index` (before the entry). */
   roots: RootNode[]
-  /** The host's signature over the log's tree hash at length `index + 1`. */
+  /**
+   * The subtrees of the entries after this one up to the length the
+   * signature covers, left to right (empty when it covers `index + 1`).
+   */
+  after: RootNode[]
+  /**
+   * The log's own signature (the one hypercore makes at each append) over
+   * its tree hash at length `index + 1 + (leaves under after)`: the end of
+   * the group of calls this one was committed with.
+   */
   signature: Uint8Array
   /** The encoded log entry. */
   entry: Uint8Array
@@ -275,21 +284,30 @@ const rootNode: Encoding<RootNode> = {
 }
 const rootNodes = c.array(rootNode)
 
+/**
+ * Version 2 adds `after`, for receipts signed past their entry (at the end of
+ * their commit group); a receipt signed at `index + 1` has none and is encoded
+ * as version 1, as before.
+ */
 export const receipt: Encoding<Receipt> = {
   preencode(s, m) {
-    c.uint.preencode(s, 1); c.uint.preencode(s, m.index); c.uint.preencode(s, m.fork); c.fixed32.preencode(s, m.signer)
-    rootNodes.preencode(s, m.roots); c.fixed64.preencode(s, m.signature); c.buffer.preencode(s, m.entry)
+    const v = m.after.length > 0 ? 2 : 1
+    c.uint.preencode(s, v); c.uint.preencode(s, m.index); c.uint.preencode(s, m.fork); c.fixed32.preencode(s, m.signer)
+    rootNodes.preencode(s, m.roots); if (v === 2) rootNodes.preencode(s, m.after)
+    c.fixed64.preencode(s, m.signature); c.buffer.preencode(s, m.entry)
   },
   encode(s, m) {
-    c.uint.encode(s, 1); c.uint.encode(s, m.index); c.uint.encode(s, m.fork); c.fixed32.encode(s, m.signer)
-    rootNodes.encode(s, m.roots); c.fixed64.encode(s, m.signature); c.buffer.encode(s, m.entry)
+    const v = m.after.length > 0 ? 2 : 1
+    c.uint.encode(s, v); c.uint.encode(s, m.index); c.uint.encode(s, m.fork); c.fixed32.encode(s, m.signer)
+    rootNodes.encode(s, m.roots); if (v === 2) rootNodes.encode(s, m.after)
+    c.fixed64.encode(s, m.signature); c.buffer.encode(s, m.entry)
   },
   decode(s) {
     const v = c.uint.decode(s)
-    if (v !== 1) throw new Error(`unknown receipt version ${v}`)
+    if (v !== 1 && v !== 2) throw new Error(`unknown receipt version ${v}`)
     return {
       index: c.uint.decode(s), fork: c.uint.decode(s), signer: c.fixed32.decode(s),
-      roots: rootNodes.decode(s), signature: c.fixed64.decode(s), entry: bytes(s)
+      roots: rootNodes.decode(s), after: v === 2 ? rootNodes.decode(s) : [], signature: c.fixed64.decode(s), entry: bytes(s)
     }
   }
 }
