@@ -1,6 +1,7 @@
 import test, { type Test } from 'brittle'
 import b4a from 'b4a'
 import { spawn } from 'node:child_process'
+import Corestore from 'corestore'
 import { VmHost, Identity, replay, EntryType, LoadReason } from '../src/index.js'
 import { RSVP, openCores, entries } from './helpers/index.js'
 import { onLines } from './helpers/cli.js'
@@ -202,4 +203,50 @@ test('the redo journal keeps the last record; a torn write reads as none', async
   journal.write(big)
   await truncate(path, (await stat(path)).size - 1)
   t.is(journal.read(), null, 'a record cut short fails its hash')
+})
+
+test('the host\'s cores keep the bitfield pages they wrote; what is on disk stays right, across pages and after a truncation', async (t) => {
+  const dir = await t.tmp()
+  const { openVmCores, closeVmCores } = await import('../src/host/vm-storage.js')
+  const cores = await openVmCores(dir)
+  const log = cores.log
+  const PAGE = 32768 // blocks per bitfield page
+  const blocks = (n: number) => Array.from({ length: n }, (_, i) => b4a.from([i & 255]))
+  for (let n = 0; n < 2 * PAGE + 100; n += 8192) await log.append(blocks(Math.min(8192, 2 * PAGE + 100 - n)))
+  const stats = (cores.store as unknown as { storage: { db: { _state: { stats: { readBatches: number } } } } }).storage.db._state.stats
+  const reads = stats.readBatches
+  await log.append(blocks(10))
+  t.is(stats.readBatches, reads, 'an append reads no bitfield page from disk')
+  await log.truncate(PAGE + 10)
+  await log.append(blocks(50))
+  await log.append(blocks(PAGE)) // onto the page the truncation deleted
+  const length = log.length
+  t.is(length, 2 * PAGE + 60)
+  await closeVmCores(cores)
+
+  // A plain Corestore (nothing patched) reads the bitfield from disk.
+  const store = new Corestore(dir)
+  t.teardown(() => store.close())
+  const plain = store.get({ name: 'vms-log' })
+  await plain.ready()
+  t.is(plain.length, length)
+  t.is(plain.contiguousLength, length, 'every block is marked held on disk')
+  const held = []
+  for (const i of [0, PAGE - 1, PAGE, PAGE + 9, PAGE + 10, 2 * PAGE, length - 1]) held.push(await plain.has(i))
+  t.alike(held, [true, true, true, true, true, true, true], 'held on all three pages, before and after the truncation point')
+  t.absent(await plain.has(length), 'nothing past the end')
+  // Every bit of the pages as stored: all blocks held, none past the end (a stale page would leave holes or extra bits).
+  const storage = (plain as unknown as { state: { storage: { read(): { getBitfieldPage(i: number): Promise<Uint8Array | null>; tryFlush(): void } } } }).state.storage
+  const rx = storage.read()
+  const pending = [0, 1, 2, 3].map((i) => rx.getBitfieldPage(i))
+  rx.tryFlush()
+  const pages = await Promise.all(pending)
+  const bit = (i: number) => { const page = pages[Math.floor(i / PAGE)]; const j = i % PAGE; return !!page && (page[j >> 3]! & (1 << (j & 7))) !== 0 }
+  let missing = 0
+  let extra = 0
+  for (let i = 0; i < length; i++) if (!bit(i)) missing++
+  for (let i = length; i < 4 * PAGE; i++) if (bit(i)) extra++
+  t.is(missing, 0, 'every block is marked held in the bitfield on disk')
+  t.is(extra, 0, 'no block past the end is marked held')
+  t.alike(await plain.get(length - 1), b4a.from([(PAGE - 1) & 255]))
 })

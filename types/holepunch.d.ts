@@ -113,6 +113,7 @@ declare module 'hypercore' {
     discoveryKey: Buffer
     keyPair: KeyPair | null
     length: number
+    contiguousLength: number
     byteLength: number
     fork: number
     writable: boolean

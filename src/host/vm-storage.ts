@@ -48,7 +48,11 @@ export async function openVmCores(storage: string | Corestore, { existing = fals
     await batch.getRoot(true)
     await batch.close()
   }
-  for (const core of [log, drive.db.core, (await drive.getBlobs()).core]) if (core.writable) skipRedundantHintsWrite(core)
+  for (const core of [log, drive.db.core, (await drive.getBlobs()).core]) {
+    if (!core.writable) continue
+    skipRedundantHintsWrite(core)
+    cacheBitfieldPages(core)
+  }
   return { store, ownsStore, log, drive }
 }
 
@@ -80,6 +84,71 @@ function skipRedundantHintsWrite(session: Hypercore): void {
     onappend(tree, bitfield)
     // The append's batch wrote contiguousLength = start + length exactly when it was contiguous before.
     if (!pending && bitfield && before === bitfield.start && inner.header.hints.contiguousLength === bitfield.start + bitfield.length) inner.hintsChanged = false
+  }
+}
+
+/**
+ * Hypercore 11.37 reads the bitfield page it is about to extend from RocksDB
+ * at every append (a round trip through the storage threads before the
+ * append's write can start), then writes the page back. Only this host
+ * appends to its cores, so the page it wrote last is the page on disk: keep
+ * the pages this core's writes committed, and answer those reads from them.
+ * A page enters the cache only once the write that carried it is applied;
+ * any deletion of bitfield pages (a truncation) empties the cache. Like the
+ * hints patch above, this reaches into internals pinned by the lockfile; if
+ * they are not as expected, nothing changes.
+ */
+function cacheBitfieldPages(session: Hypercore): void {
+  interface Tx { putBitfieldPage(i: number, data: Uint8Array): void; deleteBitfieldPage(i: number): void; deleteBitfieldPageRange(s: number, e: number): void; flush(): Promise<boolean> }
+  interface Rx { getBitfieldPage(i: number): Promise<Uint8Array | null>; tryFlush(): void; destroy(): void }
+  interface Storage { read(fork?: number): Rx; write(): Tx; vmsBitfieldCached?: boolean }
+  const storage = (session as unknown as { core?: { state?: { storage?: Storage } } }).core?.state?.storage
+  if (!storage || storage.vmsBitfieldCached || typeof storage.read !== 'function' || typeof storage.write !== 'function') return
+  const probe = storage.write() as Partial<Tx>
+  if (typeof probe.putBitfieldPage !== 'function' || typeof probe.deleteBitfieldPage !== 'function' || typeof probe.deleteBitfieldPageRange !== 'function' || typeof probe.flush !== 'function') return
+  storage.vmsBitfieldCached = true
+  const pages = new Map<number, Uint8Array>()
+  const read = storage.read.bind(storage)
+  const write = storage.write.bind(storage)
+
+  storage.write = () => {
+    const tx = write()
+    const puts = new Map<number, Uint8Array>()
+    let cleared = false
+    const put = tx.putBitfieldPage.bind(tx)
+    const del = tx.deleteBitfieldPage.bind(tx)
+    const delRange = tx.deleteBitfieldPageRange.bind(tx)
+    const flush = tx.flush.bind(tx)
+    tx.putBitfieldPage = (i, data) => { puts.set(i, data); put(i, data) }
+    tx.deleteBitfieldPage = (i) => { cleared = true; pages.clear(); del(i) }
+    tx.deleteBitfieldPageRange = (s, e) => { cleared = true; pages.clear(); delRange(s, e) }
+    tx.flush = async () => {
+      const applied = await flush()
+      if (applied && !cleared) for (const [i, data] of puts) pages.set(i, b4a.from(data))
+      else pages.clear()
+      return applied
+    }
+    return tx
+  }
+
+  // A read batch is made only if something is asked that the cache cannot answer.
+  storage.read = (fork?: number) => {
+    let rx: Rx | null = null
+    const real = () => (rx ??= read(fork))
+    return new Proxy({} as Rx, {
+      get(_, prop) {
+        if (prop === 'getBitfieldPage') {
+          return (i: number) => {
+            const page = pages.get(i)
+            return page ? Promise.resolve(b4a.from(page)) : real().getBitfieldPage(i)
+          }
+        }
+        if (prop === 'tryFlush' || prop === 'destroy') return () => { if (rx) rx[prop]() }
+        const r = real() as unknown as Record<string | symbol, unknown>
+        const v = r[prop]
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(r) : v
+      }
+    })
   }
 }
 
