@@ -37,6 +37,6 @@ test('bare: brittle-bare runs the client tests under Bare against a Node host', 
   // The Bare TAP is shown (as comments) only on failure: its top-level lines would read as ours.
   if (code !== 0) t.comment(out.split('\n').map((l) => '  bare: ' + l).join('\n'))
   t.is(code, 0, 'brittle-bare exits 0')
-  t.ok(summary && summary[1] === summary[2] && Number(summary[2]) >= 6, `every Bare test passed (${summary?.[0] ?? 'no summary'})`)
+  t.ok(summary && summary[1] === summary[2] && Number(summary[2]) >= 7, `every Bare test passed (${summary?.[0] ?? 'no summary'})`)
   t.ok(/ok \d+ - call it: signed, logged/.test(out), 'including the call and its receipt')
 })

@@ -4,7 +4,7 @@
 // VMS_BARE_PORT (the loopback DHT's bootstrap port) and VMS_BARE_KEY (the VM).
 import test from 'brittle'
 import env from 'bare-env'
-import { VmsNode, verifyReceipt } from '../../src/client.js'
+import { VmsNode, verifyReceipt, signedLength } from '../../src/client.js'
 
 const g = globalThis as unknown as { Bare?: unknown }
 const { VMS_BARE_STORAGE: storage = '', VMS_BARE_PORT: port = '', VMS_BARE_KEY: key = '' } = env
@@ -36,6 +36,19 @@ test('read its files from the replicated archive', async (t) => {
   const names = await vm.files.readdir('/rsvps')
   t.is(names.length, 1)
   t.is(await vm.files.readFile('/rsvps/' + names[0], 'utf8'), '{"isAttending":true,"reason":"from Bare"}')
+})
+
+test('many calls at once: committed together, their receipts share the log\'s signature and each verifies', async (t) => {
+  const vm = await node.dial(key)
+  const answers = await Promise.all(Array.from({ length: 24 }, (_, i) => vm.callWithReceipt('RSVP', i % 2 === 0, 'burst ' + i)))
+  let ok = 0
+  let later = 0
+  for (const { receipt } of answers) {
+    if (verifyReceipt(vm.key, receipt).method === 'RSVP') ok++
+    if (signedLength(receipt) > receipt.index + 1) later++
+  }
+  t.is(ok, 24, 'every receipt verifies')
+  t.ok(later > 0, `some are signed at their group's end, past their entry (${later} of 24)`)
 })
 
 test('hosting needs Node: a clear error', async (t) => {
