@@ -188,7 +188,7 @@ test('durability "mirror": a call is answered only once a mirror holds its entry
   const mirrorNode = await node(t, net)
   const m = await mirrorNode.mirror(vm.key)
   const { receipt } = await caller.callWithReceipt('RSVP', false, 'mirrored')
-  t.ok((m.log as unknown as { contiguousLength: number }).contiguousLength > receipt.index, 'when the answer came, the mirror already held the entry')
+  t.ok(m.log.contiguousLength > receipt.index, 'when the answer came, the mirror already held the entry')
 })
 
 test('equivocation: a host that truncates what a volunteer verified is caught on the next audit', async (t) => {
@@ -421,7 +421,7 @@ exports.count.view = true`, { name: 'rsvp' })
 
 /** Wait until a mirror holds all of a VM's log and files archive, as the host has them. */
 async function mirrored(m: { log: Hypercore; drive: Hyperdrive }, vm: { log: Hypercore; drive: Hyperdrive }): Promise<void> {
-  const contiguous = (core: Hypercore) => (core as unknown as { contiguousLength: number }).contiguousLength
+  const contiguous = (core: Hypercore) => core.contiguousLength
   const [mirrorBlobs, hostBlobs] = [(await m.drive.getBlobs()).core, (await vm.drive.getBlobs()).core]
   await until(() => contiguous(m.log) >= vm.log.length && contiguous(m.drive.db.core) >= vm.drive.db.core.length && contiguous(mirrorBlobs) >= hostBlobs.length, 10000, 'the mirror to hold everything')
 }

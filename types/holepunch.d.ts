@@ -131,7 +131,14 @@ declare module 'hypercore' {
     session(opts?: Record<string, unknown>): Hypercore
     snapshot(): Hypercore
     createReadStream(opts?: { start?: number; end?: number; live?: boolean }): AsyncIterable<Buffer>
+    /** Fetch a range from peers (`end: -1`: and everything appended later). */
+    download(range?: { start?: number; end?: number }): { done(): Promise<void>; destroy(): void }
+    /** The replication peers of this core, as hypercore tracks them. */
+    peers: HypercorePeer[]
+    /** Marks a peer search in progress (reads wait for it); call the returned function when it is over. */
+    findingPeers(): () => void
   }
+  export interface HypercorePeer { remoteFork: number; remoteLength: number; remoteContiguousLength: number }
 }
 
 declare module 'hypercore/lib/merkle-tree.js' {

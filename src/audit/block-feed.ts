@@ -140,7 +140,7 @@ export class BlockFeed {
     this.failure = reason
     // The reader now reads block by block from the core: have hypercore fetch the rest meanwhile.
     try {
-      (this.core as unknown as { download(r: { start: number; end: number }): unknown }).download({ start: Math.max(0, this.base) * this.size, end: this.end })
+      this.core.download({ start: Math.max(0, this.base) * this.size, end: this.end })
     } catch {}
     return null
   }

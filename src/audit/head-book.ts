@@ -89,7 +89,7 @@ export async function equivocation(log: Hypercore, head: Head): Promise<string |
  * let hypercore verify and apply it before anything is compared.
  */
 export async function settleForks(log: Hypercore, timeoutMs = 5000): Promise<void> {
-  const peers = () => (log as unknown as { peers: Array<{ remoteFork: number; remoteLength: number }> }).peers
+  const peers = () => log.peers
   const end = Date.now() + timeoutMs
   // First hear some peer's head, then wait while any peer is on a newer fork than ours.
   while (!peers().some((p) => p.remoteLength > 0 || p.remoteFork > 0) && Date.now() < end) {

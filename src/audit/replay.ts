@@ -23,6 +23,7 @@ import { FilesView } from '../files/files-view.js'
 import { blobBlocks, dirValue, fileValue, filesKeyEncoding } from '../files/entries.js'
 import { NonceWindow } from '../host/nonce-window.js'
 import type { BlockFeed } from './block-feed.js'
+import { reach } from './swarm-replica.js'
 
 export type DivergenceClass =
   /** The files archive holds changes no log entry accounts for, or lacks ones it claims. */
@@ -614,7 +615,7 @@ class Replay {
       throw diverge(index, 'files-tampered', `the entry commits to ${claimed.dbLength - start} file changes; replaying it makes ${ops.length}`,
         `db length ${start + ops.length}`, `db length ${claimed.dbLength}`)
     }
-    await reach(db, claimed.dbLength)
+    if (mayGrow(db)) await reach(db, claimed.dbLength)
     if (db.length < claimed.dbLength) throw diverge(index, 'files-tampered', 'the files archive lacks changes this entry commits to', `db length ≥ ${claimed.dbLength}`, `db length ${db.length}`)
     const blocks = await Promise.all(ops.map((_, k) => this.block(start + k)))
     let blobLength = this.blobRoots.length
@@ -656,7 +657,7 @@ class Replay {
   /** The contents the log commits to must be the ones in the blobs core. */
   private async checkBlobsCore(blobsCore: Hypercore, first: number, entries: LogEntry[]): Promise<void> {
     if (this.state.blobsLength === 0) return
-    await reach(blobsCore, this.state.blobsLength)
+    if (mayGrow(blobsCore)) await reach(blobsCore, this.state.blobsLength)
     if (blobsCore.length < this.state.blobsLength) {
       throw diverge(first + entries.length - 1, 'files-tampered', 'the blobs core is shorter than the log says', `length ${this.state.blobsLength}`, `length ${blobsCore.length}`)
     }
@@ -674,15 +675,9 @@ class Replay {
   }
 }
 
-/** A replica may lag the log it follows: give it a moment to learn the length before calling it short. */
-async function reach(core: Hypercore, length: number, timeoutMs = 10000): Promise<void> {
-  // Local storage, or a replica with nobody to learn from: nothing more can arrive.
-  if (core.writable || (core as unknown as { peers: unknown[] }).peers.length === 0) return
-  const end = Date.now() + timeoutMs
-  while (core.length < length && Date.now() < end) {
-    await core.update({ wait: true })
-    if (core.length < length) await new Promise((r) => setTimeout(r, 50))
-  }
+/** False for local storage, or a replica with nobody to learn from: nothing more can arrive. */
+function mayGrow(core: Hypercore): boolean {
+  return !core.writable && core.peers.length > 0
 }
 
 /** Resolves true once the log is longer than `length`, false if `signal` aborts first. */

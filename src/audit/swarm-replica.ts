@@ -20,7 +20,7 @@ export async function openReplica(store: Corestore, swarm: Hyperswarm, key: Buff
   const log = store.get({ key })
   await log.ready()
   const discovery = swarm.join(crypto.discoveryKey(key), { client: true, server: !!opts.server })
-  const done = (log as unknown as { findingPeers(): () => void }).findingPeers()
+  const done = log.findingPeers()
   swarm.flush().then(done, done)
   const deadline = Date.now() + (opts.timeoutMs ?? 15000)
   while (log.length === 0) {
@@ -67,12 +67,17 @@ export async function auditExtent(replica: { log: Hypercore; drive: Hyperdrive }
   } catch {
     dbLength = db.length // a malformed last entry: the replay names it
   }
-  const end = Date.now() + 10000
-  while (db.length < dbLength && Date.now() < end) {
-    await db.update({ wait: true })
-    if (db.length < dbLength) await new Promise((r) => setTimeout(r, 50))
-  }
+  await reach(db, dbLength)
   return { log: log.length, files: Math.min(dbLength, db.length) }
+}
+
+/** A replica may lag the log it follows: give it a moment (`timeoutMs`) to learn that `core` is `length` long. */
+export async function reach(core: Hypercore, length: number, timeoutMs = 10000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (core.length < length && Date.now() < end) {
+    await core.update({ wait: true })
+    if (core.length < length) await new Promise((r) => setTimeout(r, 50))
+  }
 }
 
 /**
@@ -90,7 +95,7 @@ export async function downloadAll(replica: Replica, onProgress?: (p: ReplicaProg
 
 /** Keep downloading everything (from `from`, where given), now and as it grows (live). */
 export async function keepAll(replica: Replica, from: { log?: number; files?: number } = {}): Promise<void> {
-  const live = (core: Hypercore, start = 0) => (core as unknown as { download(r: { start: number; end: number }): unknown }).download({ start, end: -1 })
+  const live = (core: Hypercore, start = 0) => core.download({ start, end: -1 })
   live(replica.log, from.log)
   live(replica.drive.db.core, from.files)
   live((await replica.drive.getBlobs()).core)
@@ -99,8 +104,8 @@ export async function keepAll(replica: Replica, from: { log?: number; files?: nu
 async function fetch(core: Hypercore, phase: 'log' | 'files', onProgress?: (p: ReplicaProgress) => void): Promise<void> {
   const total = core.length
   if (total === 0) return
-  const range = (core as unknown as { download(r: { start: number; end: number }): { done(): Promise<void> } }).download({ start: 0, end: total })
-  const tick = onProgress ? setInterval(() => onProgress({ phase, have: (core as unknown as { contiguousLength: number }).contiguousLength, total }), 250) : null
+  const range = core.download({ start: 0, end: total })
+  const tick = onProgress ? setInterval(() => onProgress({ phase, have: core.contiguousLength, total }), 250) : null
   try {
     await range.done()
   } finally {

@@ -617,7 +617,7 @@ export class VmHost extends ReadyResource {
 
   /** Wait until some peer holds the log up to `length` (a mirror downloading it live). */
   private heldByAPeer(length: number): Promise<boolean> {
-    const log = this.cores!.log as unknown as { peers: Array<{ remoteContiguousLength: number }>; on(e: string, f: () => void): void; off(e: string, f: () => void): void }
+    const log = this.cores!.log
     const held = () => log.peers.some((p) => p.remoteContiguousLength >= length)
     if (held()) return Promise.resolve(true)
     return new Promise((resolve) => {
@@ -671,7 +671,7 @@ export class VmHost extends ReadyResource {
     }
     await log.append(blocks)
     const end = this.logRoots!.length
-    const state = log.state as unknown as { length: number; roots: TreeNode[]; signature: Uint8Array | null }
+    const state = log.state
     if (log.length !== end || state.length !== end || !state.signature || !b4a.equals(crypto.tree(state.roots), this.logRoots!.hash())) {
       throw new Error('the log moved under the host')
     }

@@ -46,7 +46,7 @@ export function addBlockMessages(channel: Channel, sources: () => BlockSources):
 
 /** Consecutive blocks from `start` that this peer holds, up to `end` and one answer's limits. */
 async function readStretch(core: Hypercore, start: number, end: number): Promise<Uint8Array[]> {
-  const held = core.writable ? core.length : (core as unknown as { contiguousLength: number }).contiguousLength
+  const held = core.writable ? core.length : core.contiguousLength
   const stop = Math.min(end, held, start + MAX_BLOCKS_PER_ANSWER)
   const out: Uint8Array[] = []
   if (start >= stop) return out

@@ -17,7 +17,7 @@ export interface MirrorProgress {
 
 export async function mirrorProgress(m: { log: Hypercore; drive: Hyperdrive }): Promise<MirrorProgress> {
   const blobs = (await m.drive.getBlobs()).core
-  const of = (core: Hypercore) => ({ have: (core as unknown as { contiguousLength: number }).contiguousLength, total: core.length })
+  const of = (core: Hypercore) => ({ have: core.contiguousLength, total: core.length })
   const p = { log: of(m.log), files: of(m.drive.db.core), blobs: of(blobs) }
   return { ...p, held: p.log.have === p.log.total && p.files.have === p.files.total && p.blobs.have === p.blobs.total }
 }
