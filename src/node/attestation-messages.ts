@@ -4,8 +4,9 @@
  */
 import c from 'compact-encoding'
 import type { Channel } from 'protomux'
-import { decodeStrict, encode } from '../messages/index.js'
+import { decodeStrict } from '../messages/index.js'
 import { attestation, attestationsRequest, attestationsResponse } from '../messages/wire.js'
+import { addRequestMessages } from './request-messages.js'
 import type { AttestationBook } from './attestation-book.js'
 
 export function addAttestationMessages(channel: Channel, book: AttestationBook): void {
@@ -15,13 +16,7 @@ export function addAttestationMessages(channel: Channel, book: AttestationBook):
       try { book.add(decodeStrict(attestation, raw, 'attestation')) } catch { channel.close() }
     }
   })
-  const answers = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
-  channel.addMessage({
-    encoding: c.raw,
-    onmessage(raw: Uint8Array) {
-      let req
-      try { req = decodeStrict(attestationsRequest, raw, 'attestations request') } catch { channel.close(); return }
-      answers.send(encode(attestationsResponse, { id: req.id, list: book.list() }))
-    }
-  })
+  addRequestMessages(channel, attestationsRequest, attestationsResponse, 'attestations request', (req, reply) => {
+    reply({ id: req.id, list: book.list() })
+  }, { answerFirst: true })
 }

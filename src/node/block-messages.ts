@@ -6,12 +6,11 @@
  * checks each stretch against the core's signed tree itself, so nothing
  * here is taken on trust.
  */
-import c from 'compact-encoding'
 import type Hypercore from 'hypercore'
 import type { Channel } from 'protomux'
 import { VmsError } from '../errors.js'
-import { decodeStrict, encode } from '../messages/index.js'
-import { BlockCore, blocksRequest, blocksResponse, toWireError, type BlocksResponse } from '../messages/wire.js'
+import { BlockCore, blocksRequest, blocksResponse, toWireError } from '../messages/wire.js'
+import { addRequestMessages } from './request-messages.js'
 
 /** Most blocks in one answer. */
 export const MAX_BLOCKS_PER_ANSWER = 1024
@@ -24,24 +23,16 @@ export interface BlockSources { log: Hypercore; files: Hypercore }
 
 export function addBlockMessages(channel: Channel, sources: () => BlockSources): void {
   let pending = 0
-  let answers: ReturnType<Channel['addMessage']>
-  channel.addMessage({
-    encoding: c.raw,
-    onmessage(raw: Uint8Array) {
-      let req
-      try { req = decodeStrict(blocksRequest, raw, 'blocks request') } catch { channel.close(); return }
-      const reply = (res: BlocksResponse) => { if (!channel.closed) answers.send(encode(blocksResponse, res)) }
-      const fail = (err: unknown) => reply({ id: req.id, start: req.start, blocks: [], error: toWireError(err) })
-      if (req.core !== BlockCore.LOG && req.core !== BlockCore.FILES) return fail(new VmsError('MALFORMED_REQUEST', `no core ${req.core}: ask for the log (0) or the files hyperbee (1)`))
-      if (pending >= MAX_PENDING) return fail(new VmsError('QUEUE_FULL', `${pending} block requests in flight on this connection: wait for answers`))
-      pending++
-      Promise.resolve()
-        .then(() => { const s = sources(); return readStretch(req.core === BlockCore.LOG ? s.log : s.files, req.start, req.end) })
-        .then((blocks) => reply({ id: req.id, start: req.start, blocks, error: null }), fail)
-        .finally(() => { pending-- })
-    }
+  addRequestMessages(channel, blocksRequest, blocksResponse, 'blocks request', (req, reply) => {
+    const fail = (err: unknown) => reply({ id: req.id, start: req.start, blocks: [], error: toWireError(err) })
+    if (req.core !== BlockCore.LOG && req.core !== BlockCore.FILES) return fail(new VmsError('MALFORMED_REQUEST', `no core ${req.core}: ask for the log (0) or the files hyperbee (1)`))
+    if (pending >= MAX_PENDING) return fail(new VmsError('QUEUE_FULL', `${pending} block requests in flight on this connection: wait for answers`))
+    pending++
+    Promise.resolve()
+      .then(() => { const s = sources(); return readStretch(req.core === BlockCore.LOG ? s.log : s.files, req.start, req.end) })
+      .then((blocks) => reply({ id: req.id, start: req.start, blocks, error: null }), fail)
+      .finally(() => { pending-- })
   })
-  answers = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
 }
 
 /** Consecutive blocks from `start` that this peer holds, up to `end` and one answer's limits. */

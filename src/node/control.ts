@@ -12,7 +12,8 @@ import type Protomux from 'protomux'
 import { VmsError } from '../errors.js'
 import { formatKey, type Identity } from '../identity.js'
 import { decodeStrict, encode } from '../messages/index.js'
-import { CONTROL_PROTOCOL, controlRequest, controlResponse, controlSignable, toWireError, fromWireError, type ControlResponse } from '../messages/wire.js'
+import { CONTROL_PROTOCOL, controlRequest, controlResponse, controlSignable, toWireError, fromWireError } from '../messages/wire.js'
+import { addRequestMessages } from './request-messages.js'
 
 export interface DeployPolicy {
   /** Caller keys allowed to deploy, list and stop. */
@@ -38,33 +39,26 @@ const MAX_SCRIPT = 1024 * 1024
 export function serveControl(mux: Protomux, nodeKey: Uint8Array, policy: DeployPolicy, handlers: ControlHandlers): void {
   const channel = mux.createChannel({ protocol: CONTROL_PROTOCOL, handshake: c.raw })
   if (!channel) return
-  const answers = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
-  channel.addMessage({
-    encoding: c.raw,
-    onmessage(raw: Uint8Array) {
-      let req
-      try { req = decodeStrict(controlRequest, raw, 'control request') } catch { channel.close(); return }
-      const reply = (res: ControlResponse) => { if (!channel.closed) answers.send(encode(controlResponse, res)) }
-      const refuse = (err: unknown) => reply({ id: req.id, error: toWireError(err), result: new Uint8Array(0) })
-      if (!policy.allow.some((k) => b4a.equals(k, req.caller))) return refuse(new VmsError('NOT_ALLOWED', `caller ${formatKey(req.caller)} may not manage this node: start it with --allow-deploy ${formatKey(req.caller)}`))
-      if (Math.abs(Date.now() - req.time) > CLOCK_WINDOW) return refuse(new VmsError('BAD_NONCE', 'the request is too old or from the future: check the clocks'))
-      if (!crypto.verify(controlSignable(nodeKey, req.op, req.payload, req.time), req.signature, req.caller)) return refuse(new VmsError('BAD_SIGNATURE', 'the request\'s signature does not verify'))
-      const done = (v: unknown) => reply({ id: req.id, error: null, result: b4a.from(JSON.stringify(v ?? null)) })
-      let body: Record<string, unknown>
-      try { body = JSON.parse(b4a.toString(req.payload)) } catch { return refuse(new VmsError('MALFORMED_REQUEST', 'the payload is not JSON')) }
-      if (body === null || typeof body !== 'object') return refuse(new VmsError('MALFORMED_REQUEST', 'the payload must be a JSON object'))
-      if (req.op === 'deploy') {
-        if (typeof body.script !== 'string' || b4a.byteLength(body.script) > MAX_SCRIPT) return refuse(new VmsError('TOO_LARGE', `a script must be a string of at most ${MAX_SCRIPT} bytes`))
-        handlers.deploy(body.script, typeof body.filename === 'string' ? body.filename : 'script.js').then(done, refuse)
-      } else if (req.op === 'ls') {
-        handlers.ls().then(done, refuse)
-      } else if (req.op === 'stop') {
-        handlers.stop(String(body.key)).then(done, refuse)
-      } else {
-        refuse(new VmsError('MALFORMED_REQUEST', `unknown operation ${req.op}`))
-      }
+  addRequestMessages(channel, controlRequest, controlResponse, 'control request', (req, reply) => {
+    const refuse = (err: unknown) => reply({ id: req.id, error: toWireError(err), result: new Uint8Array(0) })
+    if (!policy.allow.some((k) => b4a.equals(k, req.caller))) return refuse(new VmsError('NOT_ALLOWED', `caller ${formatKey(req.caller)} may not manage this node: start it with --allow-deploy ${formatKey(req.caller)}`))
+    if (Math.abs(Date.now() - req.time) > CLOCK_WINDOW) return refuse(new VmsError('BAD_NONCE', 'the request is too old or from the future: check the clocks'))
+    if (!crypto.verify(controlSignable(nodeKey, req.op, req.payload, req.time), req.signature, req.caller)) return refuse(new VmsError('BAD_SIGNATURE', 'the request\'s signature does not verify'))
+    const done = (v: unknown) => reply({ id: req.id, error: null, result: b4a.from(JSON.stringify(v ?? null)) })
+    let body: Record<string, unknown>
+    try { body = JSON.parse(b4a.toString(req.payload)) } catch { return refuse(new VmsError('MALFORMED_REQUEST', 'the payload is not JSON')) }
+    if (body === null || typeof body !== 'object') return refuse(new VmsError('MALFORMED_REQUEST', 'the payload must be a JSON object'))
+    if (req.op === 'deploy') {
+      if (typeof body.script !== 'string' || b4a.byteLength(body.script) > MAX_SCRIPT) return refuse(new VmsError('TOO_LARGE', `a script must be a string of at most ${MAX_SCRIPT} bytes`))
+      handlers.deploy(body.script, typeof body.filename === 'string' ? body.filename : 'script.js').then(done, refuse)
+    } else if (req.op === 'ls') {
+      handlers.ls().then(done, refuse)
+    } else if (req.op === 'stop') {
+      handlers.stop(String(body.key)).then(done, refuse)
+    } else {
+      refuse(new VmsError('MALFORMED_REQUEST', `unknown operation ${req.op}`))
     }
-  })
+  }, { answerFirst: true })
   channel.open(b4a.alloc(0))
 }
 
