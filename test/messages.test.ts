@@ -2,6 +2,8 @@ import test, { type Test } from 'brittle'
 import b4a from 'b4a'
 import crypto from 'hypercore-crypto'
 import { VmsError } from '../src/errors.js'
+import type { Encoding } from 'compact-encoding'
+import { response, viewResponse, blocksResponse, controlResponse } from '../src/messages/wire.js'
 import {
   encode, decodeEntry, decodeStrict, callSignable, logEntry, receipt, signedCall,
   EntryType, LoadReason, LOG_VERSION, SANDBOX_API_VERSION,
@@ -256,4 +258,30 @@ test('callSignable: namespace prefix and every field bound', (t) => {
     t.absent(b4a.equals(buf, base), name + ' changes the signable')
     t.alike(buf.subarray(0, 32), nsCall, name + ': same namespace')
   }
+})
+
+test('wire answers round-trip, errors included; an error\'s layout is pinned', (t) => {
+  const remote = { name: 'TypeError', message: 'boom', code: 'CALL_FAILED' }
+  const withRemote = { code: 'CALL_FAILED', message: 'CALL_FAILED: RSVP failed', remote }
+  const plain = { code: 'QUEUE_FULL', message: 'QUEUE_FULL: wait', remote: null }
+  const cases: Array<[string, Encoding<any>, unknown]> = [
+    ['response, an error with the script\'s own', response, { id: 7, error: withRemote, value: b4a.alloc(0), receipt: null }],
+    ['response, an error', response, { id: 8, error: plain, value: b4a.alloc(0), receipt: null }],
+    ['response, a value', response, { id: 9, error: null, value: b4a.from('[1]'), receipt: null }],
+    ['view response, an error with the script\'s own', viewResponse, { id: 1, length: 5, value: b4a.alloc(0), error: withRemote }],
+    ['view response, a value', viewResponse, { id: 2, length: 5, value: b4a.from('"x"'), error: null }],
+    ['blocks response, an error', blocksResponse, { id: 3, start: 10, blocks: [], error: plain }],
+    ['blocks response, blocks', blocksResponse, { id: 4, start: 10, blocks: [b4a.from('a'), b4a.from('bc')], error: null }],
+    ['control response, an error', controlResponse, { id: 5, error: plain, result: b4a.alloc(0) }],
+    ['control response, a result', controlResponse, { id: 6, error: null, result: b4a.from('{}') }]
+  ]
+  for (const [name, enc, value] of cases) t.alike(norm(decodeStrict(enc, encode(enc, value), name)), norm(value), name)
+  // Blocks and control answers carry no script error: it is left out, not sent.
+  const dropped = decodeStrict(blocksResponse, encode(blocksResponse, { id: 3, start: 0, blocks: [], error: withRemote }), 'blocks')
+  t.is(dropped.error?.remote, null, 'a blocks answer drops the script\'s error')
+  const str = (x: string) => [x.length, ...b4a.from(x)]
+  t.alike([...encode(response, { id: 7, error: withRemote, value: b4a.alloc(0), receipt: null })],
+    [7, 3, ...str(withRemote.code), ...str(withRemote.message), ...str(remote.name), ...str(remote.message), ...str(remote.code)], 'response: id, flags, code, message, then the script\'s name, message, code')
+  t.alike([...encode(controlResponse, { id: 5, error: withRemote, result: b4a.alloc(0) })],
+    [5, 1, ...str(withRemote.code), ...str(withRemote.message)], 'control: id, flag, code, message')
 })

@@ -4,7 +4,7 @@
  * Hello proves it holds the log's secret key by signing the connection's
  * handshake hash. Then requests and responses, matched by id.
  */
-import c, { type Encoding } from 'compact-encoding'
+import c, { type Encoding, type State } from 'compact-encoding'
 import crypto from 'hypercore-crypto'
 import b4a from 'b4a'
 import { receipt, signedCall, callError, strings, bytes, type Receipt, type SignedCall } from './index.js'
@@ -47,6 +47,22 @@ export function toWireError(err: unknown): WireError {
 /** The VmsError a peer sent (its message without the code prefix it carries). */
 export function fromWireError(e: WireError): VmsError {
   return new VmsError(e.code as VmsErrorCode, e.message.replace(/^[A-Z_]+: /, ''), e.remote)
+}
+
+/**
+ * An error's fields in an answer: code, message and — where the answer's
+ * flags say so (`withRemote`, for calls and views) — the script's own error.
+ */
+function preencodeError(s: State, e: WireError, withRemote: boolean): void {
+  c.string.preencode(s, e.code); c.string.preencode(s, e.message); if (withRemote && e.remote) callError.preencode(s, e.remote)
+}
+function encodeError(s: State, e: WireError, withRemote: boolean): void {
+  c.string.encode(s, e.code); c.string.encode(s, e.message); if (withRemote && e.remote) callError.encode(s, e.remote)
+}
+function decodeError(s: State, withRemote: boolean): WireError {
+  const code = c.string.decode(s)
+  const message = c.string.decode(s)
+  return { code, message, remote: withRemote ? callError.decode(s) : null }
 }
 
 export interface Response {
@@ -96,13 +112,13 @@ export const request: Encoding<Request> = {
 export const response: Encoding<Response> = {
   preencode(s, m) {
     c.uint.preencode(s, m.id); c.uint.preencode(s, 0)
-    if (m.error) { c.string.preencode(s, m.error.code); c.string.preencode(s, m.error.message); if (m.error.remote) callError.preencode(s, m.error.remote) } else c.buffer.preencode(s, m.value)
+    if (m.error) preencodeError(s, m.error, true); else c.buffer.preencode(s, m.value)
     if (m.receipt) receipt.preencode(s, m.receipt)
   },
   encode(s, m) {
     c.uint.encode(s, m.id)
     c.uint.encode(s, (m.error ? 1 : 0) | (m.error?.remote ? 2 : 0) | (m.receipt ? 4 : 0))
-    if (m.error) { c.string.encode(s, m.error.code); c.string.encode(s, m.error.message); if (m.error.remote) callError.encode(s, m.error.remote) } else c.buffer.encode(s, m.value)
+    if (m.error) encodeError(s, m.error, true); else c.buffer.encode(s, m.value)
     if (m.receipt) receipt.encode(s, m.receipt)
   },
   decode(s) {
@@ -111,9 +127,7 @@ export const response: Encoding<Response> = {
     let error: WireError | null = null
     let value: Uint8Array = new Uint8Array(0)
     if (flags & 1) {
-      const code = c.string.decode(s)
-      const message = c.string.decode(s)
-      error = { code, message, remote: flags & 2 ? callError.decode(s) : null }
+      error = decodeError(s, (flags & 2) !== 0)
     } else {
       value = bytes(s)
     }
@@ -183,21 +197,17 @@ export const viewRequest: Encoding<ViewRequest> = {
 export const viewResponse: Encoding<ViewResponse> = {
   preencode(s, m) {
     c.uint.preencode(s, m.id); c.uint.preencode(s, 0); c.uint.preencode(s, m.length)
-    if (m.error) { c.string.preencode(s, m.error.code); c.string.preencode(s, m.error.message); if (m.error.remote) callError.preencode(s, m.error.remote) } else c.buffer.preencode(s, m.value)
+    if (m.error) preencodeError(s, m.error, true); else c.buffer.preencode(s, m.value)
   },
   encode(s, m) {
     c.uint.encode(s, m.id); c.uint.encode(s, (m.error ? 1 : 0) | (m.error?.remote ? 2 : 0)); c.uint.encode(s, m.length)
-    if (m.error) { c.string.encode(s, m.error.code); c.string.encode(s, m.error.message); if (m.error.remote) callError.encode(s, m.error.remote) } else c.buffer.encode(s, m.value)
+    if (m.error) encodeError(s, m.error, true); else c.buffer.encode(s, m.value)
   },
   decode(s) {
     const id = c.uint.decode(s)
     const flags = c.uint.decode(s)
     const length = c.uint.decode(s)
-    if (flags & 1) {
-      const code = c.string.decode(s)
-      const message = c.string.decode(s)
-      return { id, length, value: new Uint8Array(0), error: { code, message, remote: flags & 2 ? callError.decode(s) : null } }
-    }
+    if (flags & 1) return { id, length, value: new Uint8Array(0), error: decodeError(s, (flags & 2) !== 0) }
     return { id, length, value: bytes(s), error: null }
   }
 }
@@ -225,16 +235,16 @@ const blockList = c.array(c.buffer)
 export const blocksResponse: Encoding<BlocksResponse> = {
   preencode(s, m) {
     c.uint.preencode(s, m.id); c.uint.preencode(s, m.start); c.uint.preencode(s, m.error ? 1 : 0)
-    if (m.error) { c.string.preencode(s, m.error.code); c.string.preencode(s, m.error.message) } else blockList.preencode(s, m.blocks)
+    if (m.error) preencodeError(s, m.error, false); else blockList.preencode(s, m.blocks)
   },
   encode(s, m) {
     c.uint.encode(s, m.id); c.uint.encode(s, m.start); c.uint.encode(s, m.error ? 1 : 0)
-    if (m.error) { c.string.encode(s, m.error.code); c.string.encode(s, m.error.message) } else blockList.encode(s, m.blocks)
+    if (m.error) encodeError(s, m.error, false); else blockList.encode(s, m.blocks)
   },
   decode(s) {
     const id = c.uint.decode(s)
     const start = c.uint.decode(s)
-    if (c.uint.decode(s) & 1) return { id, start, blocks: [], error: { code: c.string.decode(s), message: c.string.decode(s), remote: null } }
+    if (c.uint.decode(s) & 1) return { id, start, blocks: [], error: decodeError(s, false) }
     return { id, start, blocks: blockList.decode(s).map((b) => b ?? new Uint8Array(0)), error: null }
   }
 }
@@ -253,12 +263,12 @@ export const controlRequest: Encoding<ControlRequest> = {
 }
 
 export const controlResponse: Encoding<ControlResponse> = {
-  preencode(s, m) { c.uint.preencode(s, m.id); c.uint.preencode(s, 0); if (m.error) { c.string.preencode(s, m.error.code); c.string.preencode(s, m.error.message) } else c.buffer.preencode(s, m.result) },
-  encode(s, m) { c.uint.encode(s, m.id); c.uint.encode(s, m.error ? 1 : 0); if (m.error) { c.string.encode(s, m.error.code); c.string.encode(s, m.error.message) } else c.buffer.encode(s, m.result) },
+  preencode(s, m) { c.uint.preencode(s, m.id); c.uint.preencode(s, 0); if (m.error) preencodeError(s, m.error, false); else c.buffer.preencode(s, m.result) },
+  encode(s, m) { c.uint.encode(s, m.id); c.uint.encode(s, m.error ? 1 : 0); if (m.error) encodeError(s, m.error, false); else c.buffer.encode(s, m.result) },
   decode(s) {
     const id = c.uint.decode(s)
     const flags = c.uint.decode(s)
-    if (flags & 1) return { id, error: { code: c.string.decode(s), message: c.string.decode(s), remote: null }, result: new Uint8Array(0) }
+    if (flags & 1) return { id, error: decodeError(s, false), result: new Uint8Array(0) }
     return { id, error: null, result: bytes(s) }
   }
 }
