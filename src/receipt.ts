@@ -24,16 +24,18 @@ const MAX_AFTER = 2 * 53
  * client keeps one per VM.
  */
 export class ReceiptCache {
-  private seen = new Map<string, string>()
+  /** Signed bytes by signature (hex). */
+  private seen = new Map<string, Uint8Array>()
   constructor(private max = 256) {}
 
   has(signable: Uint8Array, signature: Uint8Array): boolean {
-    return this.seen.get(b4a.toString(signature, 'hex')) === b4a.toString(signable, 'hex')
+    const known = this.seen.get(b4a.toString(signature, 'hex'))
+    return known !== undefined && b4a.equals(known, signable)
   }
 
   add(signable: Uint8Array, signature: Uint8Array): void {
     if (this.seen.size >= this.max) this.seen.delete(this.seen.keys().next().value!)
-    this.seen.set(b4a.toString(signature, 'hex'), b4a.toString(signable, 'hex'))
+    this.seen.set(b4a.toString(signature, 'hex'), new Uint8Array(signable)) // a copy: not a view that keeps a pooled slab alive
   }
 }
 

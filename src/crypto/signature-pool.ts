@@ -1,9 +1,9 @@
 /**
  * Signature checks off the main thread. An ed25519 verify costs ~50 µs here,
  * the largest single cost of a call; worker threads take them to the other
- * core while the main thread commits. Checks
- * asked for in the same tick go out as one batch. When nothing else is
- * waiting, a check runs inline: a lone call should not pay a thread round trip.
+ * core while the main thread commits. Checks asked for in the same tick go
+ * out as one batch. When nothing else is waiting, a check runs inline: a
+ * lone call should not pay a thread round trip.
  */
 import { Worker } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
@@ -69,7 +69,7 @@ export class SignaturePool {
       this.busy[w]!++
       this.inflight++
       const packed = pack(items)
-      this.workers[w]!.postMessage({ id, op: 'verify', packed, count: items.length }, [packed.buffer as ArrayBuffer])
+      this.workers[w]!.postMessage({ id, packed, count: items.length }, [packed.buffer as ArrayBuffer])
     }
   }
 

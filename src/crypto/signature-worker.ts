@@ -2,7 +2,7 @@
 import { parentPort } from 'node:worker_threads'
 import crypto from 'hypercore-crypto'
 
-interface Msg { id: number; op: 'verify'; packed: Uint8Array; count: number }
+interface Msg { id: number; packed: Uint8Array; count: number }
 
 // Packed as (uint32 length, message, 64-byte signature, 32-byte key) per item.
 parentPort!.on('message', (msg: Msg) => {

@@ -149,6 +149,11 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     ObjectFreeze(oracles[name])
   }
 
+  /** A view may not change files (its isolate's `init` may: those writes stay in the isolate). */
+  function mayWrite(path: string) {
+    if (READ_ONLY && !loading) throw fsError('EROFS', 'a view cannot change files', path)
+  }
+
   function fsError(code: string, message: string, path: string) {
     const err: any = new Error(`${code}: ${message}, '${path}'`)
     err.code = code
@@ -310,7 +315,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     },
     async writeFile(path: any, data: any, enc?: any) {
       const p = normalize(path)
-      if (READ_ONLY && !loading) throw fsError('EROFS', 'a view cannot change files', p)
+      mayWrite(p)
       if (p === '/') throw fsError('EISDIR', 'is a directory', p)
       const bytes = toBytes(data, enc)
       if (bytes.length > MAX_FILE) throw fsError('EFBIG', `file larger than ${MAX_FILE} bytes`, p)
@@ -330,7 +335,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       if (n && n.kind === 'file') throw fsError('EEXIST', 'file already exists', p)
       if (n && n.marker) return
       // Only now would it change the archive (so a view may mkdir a directory that exists).
-      if (READ_ONLY && !loading) throw fsError('EROFS', 'a view cannot change files', p)
+      mayWrite(p)
       checkParents(p)
       if (n) setKnown(p, { kind: 'dir', size: 0, mtime: now, marker: true })
       else makeDir(p, true, now)
@@ -338,7 +343,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     },
     async unlink(path: any) {
       const p = normalize(path)
-      if (READ_ONLY && !loading) throw fsError('EROFS', 'a view cannot change files', p)
+      mayWrite(p)
       const n = lookup(p)
       if (!n) throw fsError('ENOENT', 'no such file or directory', p)
       if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory (use rmdir)', p)
@@ -351,7 +356,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     },
     async rmdir(path: any) {
       const p = normalize(path)
-      if (READ_ONLY && !loading) throw fsError('EROFS', 'a view cannot change files', p)
+      mayWrite(p)
       if (p === '/') throw fsError('EBUSY', 'cannot remove the root directory', p)
       const n = lookup(p)
       if (!n) throw fsError('ENOENT', 'no such file or directory', p)
