@@ -24,6 +24,8 @@ test('cli: create, log and replay a VM from its storage', async (t) => {
   t.is(ok.code, 0)
   t.ok(ok.out.startsWith('verified: entries 1–'), 'says what was verified')
   t.ok(ok.err.includes('100%'), 'shows progress')
+  t.absent(ok.err.includes('\r'), 'progress to a pipe is whole lines, not one line redrawn')
+  t.ok(ok.err.trimEnd().split('\n').pop()!.includes('100%'), 'its last line is where the replay ended')
   const json = await run('replay', dir, '--json')
   t.is(JSON.parse(json.out).ok, true)
 })

@@ -19,6 +19,7 @@ import { signedLength } from '../receipt.js'
 import { watchMirror, type MirrorProgress } from '../node/mirror-progress.js'
 import { decodeEntry, EntryType, LoadReason, type FilesState } from '../messages/index.js'
 import { VmsError } from '../errors.js'
+import { StatusLine } from './status-line.js'
 
 const replayCmd = command(
   'replay',
@@ -32,12 +33,12 @@ const replayCmd = command(
     const { storage } = replayCmd.args
     const json = !!replayCmd.flags.json
     await withCores(storage!, async (cores) => {
-      const start = Date.now()
+      const status = new StatusLine()
       const report = await replay(cores, {
         from: replayCmd.flags.from ? Number(replayCmd.flags.from) : undefined,
         to: replayCmd.flags.to ? Number(replayCmd.flags.to) : undefined,
-        onProgress: json ? undefined : replayProgress(start)
-      })
+        onProgress: json ? undefined : replayProgress(status, Date.now())
+      }).finally(() => status.end())
       printReport(report, json)
     })
   }
@@ -190,7 +191,7 @@ async function loadOracles(specs: string[]): Promise<Record<string, (...args: an
 }
 
 /** A mirror's progress: blocks held while it catches up (stderr), and each time it holds all it knows of. */
-function mirrorReporter(key: string, json: boolean): (p: MirrorProgress) => void {
+function mirrorReporter(key: string, json: boolean, status: StatusLine): (p: MirrorProgress) => void {
   let last = ''
   return (p) => {
     if (p.held) {
@@ -198,21 +199,24 @@ function mirrorReporter(key: string, json: boolean): (p: MirrorProgress) => void
       if (now === last) return
       last = now
       if (json) console.log(JSON.stringify({ event: 'held', key, length: p.log.total, files: p.files.total, blobs: p.blobs.total }))
-      else console.log(`held ${key.slice(0, 8)}…: entries 0–${p.log.total - 1}, files version ${p.files.total}`)
+      else {
+        status.clear()
+        console.log(`held ${key.slice(0, 8)}…: entries 0–${p.log.total - 1}, files version ${p.files.total}`)
+      }
     } else if (json) {
       console.log(JSON.stringify({ event: 'progress', key, log: p.log, files: p.files, blobs: p.blobs }))
     } else {
-      process.stderr.write(`\rmirroring ${key.slice(0, 8)}…  log ${p.log.have}/${p.log.total}  files ${p.files.have}/${p.files.total}  contents ${p.blobs.have}/${p.blobs.total}   `)
+      status.update(`mirroring ${key.slice(0, 8)}…  log ${p.log.have}/${p.log.total}  files ${p.files.have}/${p.files.total}  contents ${p.blobs.have}/${p.blobs.total}`)
     }
   }
 }
 
-/** The replay's progress line on stderr, with the rate since `start`. */
-function replayProgress(start: number): (p: { index: number; total: number; calls: number }) => void {
+/** The replay's progress line, with the rate since `start`. */
+function replayProgress(status: StatusLine, start: number): (p: { index: number; total: number; calls: number }) => void {
   return ({ index, total, calls }) => {
     const pct = Math.floor((index / total) * 100)
     const rate = Math.round(calls / Math.max(0.001, (Date.now() - start) / 1000))
-    process.stderr.write(`\rreplaying ${total.toLocaleString('en-US')} entries  ${bar(pct)} ${pct}%  ${rate.toLocaleString('en-US')} calls/s          `)
+    status.update(`replaying ${total.toLocaleString('en-US')} entries  ${bar(pct)} ${pct}%  ${rate.toLocaleString('en-US')} calls/s`)
   }
 }
 
@@ -354,8 +358,10 @@ const auditCmd = command(
       process.once('SIGTERM', () => abort.abort())
     }
     await withClient(auditCmd.flags, async (node) => {
-      const progress = replayProgress(Date.now())
+      const status = new StatusLine()
+      const progress = replayProgress(status, Date.now())
       let replaying = false
+      let following = false
       const report = await node.audit(auditCmd.args.key!, {
         from: auditCmd.flags.from ? Number(auditCmd.flags.from) : undefined,
         to: auditCmd.flags.to ? Number(auditCmd.flags.to) : undefined,
@@ -365,17 +371,19 @@ const auditCmd = command(
               signal: abort.signal,
               onVerified: (length) => {
                 if (json) console.log(JSON.stringify({ event: 'verified', length }))
-                else process.stderr.write(`\rverified: entries 0–${length - 1}; following…            `)
+                else status.update(`verified up to entry ${length - 1}; following…`)
+                following = true
               }
             }
           : undefined,
         onReplicate: json ? undefined : ({ phase, have, total }) => {
           if (replaying) return // blocks fetched in bulk arrive while the replay runs: its line says it all
           const pct = Math.floor((have / Math.max(1, total)) * 100)
-          process.stderr.write(`\rreplicating ${phase.padEnd(5)} ${bar(pct)} ${pct}%  ${have}/${total} blocks   `)
+          status.update(`replicating ${phase.padEnd(5)} ${bar(pct)} ${pct}%  ${have}/${total} blocks`)
         },
-        onProgress: json ? undefined : (p) => { replaying = true; progress(p) }
-      })
+        // Once following, the line says how far it verified: a new call's replay is too short for a bar.
+        onProgress: json ? undefined : (p) => { replaying = true; if (!following) progress(p) }
+      }).finally(() => status.end())
       printReport(report, json)
     })
   }
@@ -396,6 +404,7 @@ const mirrorCmd = command(
     const node = new VmsNode({ storage, bootstrap: dht.bootstrap })
     await node.ready().catch((err: Error) => fail(`cannot open ${storage}: ${err.message} (is another vms-node using it?)`))
     const watching: Array<() => void> = []
+    const status = new StatusLine()
     try {
       const mirrored = await node.mirrorStored()
       for (const k of keys) if (!mirrored.some((m) => formatKey(m.key) === formatKey(toKey(k)))) mirrored.push(await node.mirror(k))
@@ -404,7 +413,7 @@ const mirrorCmd = command(
         if (json) console.log(JSON.stringify({ event: 'mirroring', key: formatKey(m.key) }))
         else console.log(`vms-node mirroring ${formatKey(m.key)}`)
       }
-      for (const m of mirrored) watching.push(await watchMirror(m, mirrorReporter(formatKey(m.key), json), json ? 1000 : 250))
+      for (const m of mirrored) watching.push(await watchMirror(m, mirrorReporter(formatKey(m.key), json, status), json ? 1000 : 250))
     } catch (err) {
       await node.close()
       fail((err as Error).message)
@@ -412,6 +421,7 @@ const mirrorCmd = command(
     if (!json) console.log(`  on the ${dht.describe}; storage ${storage}; Ctrl-C to stop`)
     await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })
     for (const stop of watching) stop()
+    status.clear()
     await node.close()
     await dht.local?.destroy()
     if (json) console.log(JSON.stringify({ event: 'stopped' }))
@@ -546,7 +556,6 @@ const combineCmd = command(
 
 /** Print a replay report and set the exit code: 0 verified, 1 divergence, 2 could not finish. */
 function printReport(report: ReplayReport, json: boolean): void {
-  if (!json) process.stderr.write('\n')
   if (json) {
     console.log(JSON.stringify(reportToJson(report)))
   } else if (report.ok) {
