@@ -1,20 +1,11 @@
 import test from 'brittle'
 import b4a from 'b4a'
 import { canonicalStringify, canonicalEncode, canonicalDecode, isCanonical } from '../src/canonical-json.js'
+import { caught } from './helpers/index.js'
 
 const MAX = 1024 * 1024
 
 type CodedError = Error & { code?: string }
-
-/** The error `fn` throws, or null when it returns. */
-function caught(fn: () => unknown): CodedError | null {
-  try {
-    fn()
-  } catch (err) {
-    return err as CodedError
-  }
-  return null
-}
 
 function utf8(s: string): Uint8Array {
   return new TextEncoder().encode(s)

@@ -10,6 +10,7 @@ import { MerkleRoots, isSignerOf, rootsFitLength, coverNodes, leafNode } from '.
 import { verifyReceipt, signedLength, ReceiptCache } from '../src/receipt.js'
 import { VmsError } from '../src/errors.js'
 import { encode, logEntry, EntryType, LoadReason, type CallEntry, type LoadEntry, type Receipt, type SignedCall } from '../src/messages/index.js'
+import { caught } from './helpers/index.js'
 
 // hypercore stores a default-manifest (v1) core's signature as a multisig
 // envelope (68 bytes); the raw ed25519 signature is inside.
@@ -25,15 +26,6 @@ function rawSignature(core: Hypercore): Buffer | null {
 }
 
 const Z32 = /^[ybndrfg8ejkmcpqxot1uwisza345h769]{52}$/
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (err) {
-    return err
-  }
-  return null
-}
 
 function codeOf(fn: () => unknown): string | null {
   const err = caught(fn)

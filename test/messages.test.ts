@@ -9,15 +9,7 @@ import {
   EntryType, LoadReason, LOG_VERSION, SANDBOX_API_VERSION,
   type Genesis, type LoadEntry, type CallEntry, type Receipt, type SignedCall, type FilesState, type LogEntry
 } from '../src/messages/index.js'
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (err) {
-    return err
-  }
-  return null
-}
+import { caught } from './helpers/index.js'
 
 /** Uint8Arrays (Buffer or not) as 'hex:...' strings, so values compare by content. */
 function norm(v: unknown): unknown {

@@ -66,3 +66,13 @@ export async function until(ready: () => boolean | Promise<boolean>, ms: number,
     await new Promise((r) => setTimeout(r, 20))
   }
 }
+
+/** What `fn` throws (typed as the caller says), or null if it returns. */
+export function caught<E = Error & { code?: string }>(fn: () => unknown): E | null {
+  try {
+    fn()
+  } catch (err) {
+    return err as E
+  }
+  return null
+}
