@@ -109,8 +109,8 @@ const benches: Bench[] = [
     })
   },
   {
-    name: 'audit over the swarm',
-    figures: ['audit_swarm_calls_per_s'],
+    name: 'audit and mirror over the swarm',
+    figures: ['audit_swarm_calls_per_s', 'mirror_sync_entries_per_s'],
     runs: 1,
     run: auditSwarmBench
   },
@@ -209,30 +209,44 @@ async function swarmBench(): Promise<Figure[]> {
 
 /**
  * A host with a long log on a loopback testnet; fresh volunteers audit it over
- * the swarm, each in a process of its own (as on its own machine: the host's
- * uploads and the volunteer's replay do not share one thread).
+ * the swarm, then fresh mirrors copy all of it, each in a process of its own
+ * (as on its own machine: the host's uploads and the volunteer's work do not
+ * share one thread).
  */
 async function auditSwarmBench(): Promise<Figure[]> {
   return withTestnet(async (net, tmp) => {
     const hostNode = new VmsNode({ storage: await tmp(), dht: net.createNode() })
     const vm = await hostNode.host(RSVP, { name: 'rsvp', maxQueue: 4096 })
     await drive(vm, signCalls(vm.key, AUDIT_CALLS), 256)
+    const volunteer = (...job: string[]) => runVolunteer(net.bootstrap[0]!.port, formatKey(vm.key), ...job)
     const rates: number[] = []
     for (let r = 0; r < 3; r++) {
-      const out = await new Promise<string>((resolve, reject) => {
-        const child = spawn(process.execPath, [VOLUNTEER, String(net.bootstrap[0]!.port), formatKey(vm.key)], { stdio: ['ignore', 'pipe', 'inherit'] })
-        let text = ''
-        child.stdout.on('data', (d) => { text += d })
-        child.on('error', reject)
-        child.on('exit', (code) => code === 0 ? resolve(text) : reject(new Error(`the volunteer process exited with ${code}`)))
-      })
-      const result = JSON.parse(out.trim().split('\n').pop()!) as { ok: boolean; calls: number; secs: number; fetched: { bulk: number; fallback: string | null } | null; problem: unknown }
+      const result = await volunteer('audit') as { ok: boolean; calls: number; secs: number; fetched: { bulk: number; fallback: string | null } | null; problem: unknown }
       if (!result.ok) throw new Error('audit of an honest host failed: ' + JSON.stringify(result.problem))
       if (!result.fetched || result.fetched.fallback) throw new Error('the volunteer fell back to block-by-block replication: ' + JSON.stringify(result.fetched))
       rates.push(result.calls / result.secs)
     }
+    const mirrorRates: number[] = []
+    for (let r = 0; r < 3; r++) {
+      const result = await volunteer('mirror', String(vm.log.length)) as { entries: number; secs: number }
+      mirrorRates.push(result.entries / result.secs)
+    }
     await hostNode.close()
-    return [{ name: 'audit_swarm_calls_per_s', value: Math.round(median(rates)), unit: 'calls/s' }]
+    return [
+      { name: 'audit_swarm_calls_per_s', value: Math.round(median(rates)), unit: 'calls/s' },
+      { name: 'mirror_sync_entries_per_s', value: Math.round(median(mirrorRates)), unit: 'entries/s' }
+    ]
+  })
+}
+
+/** bench/volunteer.js in a process of its own; its JSON line. */
+function runVolunteer(port: number, key: string, ...job: string[]): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [VOLUNTEER, String(port), key, ...job], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let text = ''
+    child.stdout.on('data', (d) => { text += d })
+    child.on('error', reject)
+    child.on('exit', (code) => code === 0 ? resolve(JSON.parse(text.trim().split('\n').pop()!)) : reject(new Error(`the volunteer process (${job.join(' ')}) exited with ${code}`)))
   })
 }
 
