@@ -1,7 +1,7 @@
 import test from 'brittle'
 import b4a from 'b4a'
 import c from 'compact-encoding'
-import { VmsNode, Identity, verifyReceipt, formatKey, replay } from '../src/index.js'
+import { VmsNode, Identity, verifyReceipt, formatKey, replay, type VmsError } from '../src/index.js'
 import crypto from 'hypercore-crypto'
 import caps from 'hypercore/lib/caps.js'
 import { PROTOCOL, Role, hello, request, response, proofSignable, type Response } from '../src/messages/wire.js'
@@ -28,6 +28,12 @@ test('node: serve a VM, dial it by key, call it, read its files, verify the rece
   t.is(await handle.files.readFile('/rsvps/' + alice.identity.id + '.json', 'utf8'), '{"isAttending":false,"reason":"changed my mind"}')
   t.is((await handle.files.stat('/rsvps'))?.isDirectory, true)
   t.is(await handle.files.exists('/nope'), false)
+  const missing = await handle.files.readFile('/nope').catch((e: VmsError) => e) as VmsError
+  t.is(missing.code, 'NOT_FOUND')
+  t.ok(missing.message.includes('/nope is not a file'), 'reading a missing file says so')
+  const dir = await handle.files.readFile('/rsvps').catch((e: VmsError) => e) as VmsError
+  t.is(dir.code, 'NOT_FOUND')
+  t.ok(dir.message.includes('/rsvps is a directory') && dir.message.includes('readdir'), 'reading a directory says it is one and how to list it')
   const entry = verifyReceipt(vm.key, receipt)
   await handle.files.waitFor(entry.files.dbLength)
   t.ok((await handle.files.version()) >= entry.files.dbLength)

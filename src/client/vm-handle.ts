@@ -410,7 +410,10 @@ export class VmFiles {
   async readFile(path: string, encoding?: 'utf8'): Promise<Uint8Array | string> {
     const drive = await this.fresh()
     const data = await drive.get(path, { wait: true, timeout: this.handle.timeoutMs })
-    if (data === null) throw new VmsError('NOT_FOUND', `${path} is not a file in this VM's archive`)
+    if (data === null) {
+      const isDir = (await this.stat(path))?.isDirectory === true
+      throw new VmsError('NOT_FOUND', isDir ? `${path} is a directory in this VM's archive, not a file: list it (readdir, or \`files KEY ls ${path}\`)` : `${path} is not a file in this VM's archive`)
+    }
     return encoding ? b4a.toString(data, 'utf8') : data
   }
 
