@@ -34,23 +34,27 @@ export class MerkleRoots {
     return new MerkleRoots(this.roots, this.length)
   }
 
-  append(block: Uint8Array): void {
-    this.appendNode(leafNode(this.length, block))
+  /** Append a block; with `created`, every tree node this makes (its leaf, then each parent) is pushed there. */
+  append(block: Uint8Array, created?: TreeNode[]): void {
+    this.appendNode(leafNode(this.length, block), created)
   }
 
   /**
    * Append a whole subtree: a node (a leaf or a parent) whose leftmost leaf
    * is at this length, as Merkle proofs carry them. Throws if it does not
-   * start there.
+   * start there. With `created`, the node and each parent it completes are
+   * pushed there.
    */
-  appendNode(node: TreeNode): void {
+  appendNode(node: TreeNode, created?: TreeNode[]): void {
     if (flat.leftSpan(node.index) !== 2 * this.length) throw new Error(`tree node ${node.index} does not start at leaf ${this.length}`)
     this.length += (flat.rightSpan(node.index) - flat.leftSpan(node.index)) / 2 + 1
+    created?.push(node)
     while (this.roots.length > 0) {
       const last = this.roots[this.roots.length - 1]!
       if (flat.sibling(node.index) !== last.index) break
       this.roots.pop()
       node = { index: flat.parent(node.index), size: last.size + node.size, hash: crypto.parent(last, node) }
+      created?.push(node)
     }
     this.roots.push(node)
   }

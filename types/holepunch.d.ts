@@ -147,6 +147,14 @@ declare module 'hypercore/lib/merkle-tree.js' {
   export default mt
 }
 
+declare module 'hypercore/lib/bit-interlude.js' {
+  /** Bitfield ranges set in one write batch (hypercore's own, as its verify uses it). */
+  export default class BitInterlude {
+    setRange(start: number, end: number, value: boolean): void
+    flush(tx: unknown, bitfield: unknown): Array<{ start: number; end: number; value: boolean }>
+  }
+}
+
 declare module 'hypercore/lib/multisig.js' {
   const multisig: { inflate(data: Uint8Array): { proofs: Array<{ signer: number; signature: Uint8Array; patch: number }> } }
   export default multisig

@@ -10,6 +10,7 @@
  */
 import b4a from 'b4a'
 import type Hypercore from 'hypercore'
+import type { TreeNode } from 'hypercore-crypto'
 import { MerkleRoots } from '../merkle.js'
 
 export interface BlockFeedOptions {
@@ -22,6 +23,12 @@ export interface BlockFeedOptions {
   timeoutMs?: number
   /** Called as stretches check out, with how far the feed has verified. */
   onVerified?: (upTo: number) => void
+  /**
+   * Each stretch once it checked out, in order, with the tree nodes its blocks
+   * make (leaves, then parents as they complete): a mirror stores them. The
+   * next stretch waits for it; if it throws, the feed gives up.
+   */
+  onStretch?: (start: number, blocks: Uint8Array[], nodes: TreeNode[]) => Promise<void>
 }
 
 type Fetch = (start: number, end: number) => Promise<Uint8Array[]>
@@ -39,6 +46,7 @@ export class BlockFeed {
   private ahead: number
   private timeoutMs: number
   private onVerified: (upTo: number) => void
+  private onStretch: BlockFeedOptions['onStretch']
   /** First stretch fetched (the first one read); roots are chained from its start. */
   private base = -1
   private next = 0
@@ -53,6 +61,7 @@ export class BlockFeed {
     this.ahead = opts.ahead ?? 4
     this.timeoutMs = opts.timeoutMs ?? 15000
     this.onVerified = opts.onVerified ?? (() => {})
+    this.onStretch = opts.onStretch
   }
 
   /** Block `index`, verified; null if this feed cannot give it (read it from the core instead). */
@@ -91,16 +100,29 @@ export class BlockFeed {
         return this.fail(`blocks ${start}–${end - 1}: ${(err as Error).message}`)
       }
       const next = roots.clone()
-      for (const b of got) next.append(b)
+      const nodes: TreeNode[] | undefined = this.onStretch ? [] : undefined
+      for (const b of got) next.append(b, nodes)
       const signed = await this.signedTreeHash(end).catch((err: Error) => err)
       if (signed instanceof Error) return this.fail(`the signed tree at ${end}: ${signed.message}`)
       if (!b4a.equals(next.hash(), signed)) return this.fail(`blocks ${start}–${end - 1} are not the ones the core's owner signed`)
+      if (this.onStretch) {
+        try {
+          await this.onStretch(start, got, nodes!)
+        } catch (err) {
+          return this.fail(`storing blocks ${start}–${end - 1}: ${(err as Error).message}`)
+        }
+      }
       this.verified += got.length
       this.onVerified(end)
       return { roots: next, got }
     })
     this.roots = verified.then((v) => v?.roots ?? null)
     this.stretches.set(s, verified.then((v) => v?.got ?? null))
+  }
+
+  /** Resolves once every stretch asked for so far has been checked (or the feed gave up). */
+  async settled(): Promise<void> {
+    await this.roots
   }
 
   /** A whole stretch, asked for again from where an answer stopped short. */

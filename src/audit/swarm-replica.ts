@@ -94,11 +94,11 @@ export async function downloadAll(replica: Replica, onProgress?: (p: ReplicaProg
 }
 
 /** Keep downloading everything (from `from`, where given), now and as it grows (live). */
-export async function keepAll(replica: Replica, from: { log?: number; files?: number } = {}): Promise<void> {
+export async function keepAll(replica: Replica, from: { log?: number; files?: number; blobs?: number | false } = {}): Promise<void> {
   const live = (core: Hypercore, start = 0) => core.download({ start, end: -1 })
   live(replica.log, from.log)
   live(replica.drive.db.core, from.files)
-  live((await replica.drive.getBlobs()).core)
+  if (from.blobs !== false) live((await replica.drive.getBlobs()).core, from.blobs)
 }
 
 async function fetch(core: Hypercore, phase: 'log' | 'files', onProgress?: (p: ReplicaProgress) => void): Promise<void> {

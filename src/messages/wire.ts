@@ -213,7 +213,8 @@ export const viewResponse: Encoding<ViewResponse> = {
 }
 
 /** Which of a VM's cores a blocks request reads: its log, or its files archive's hyperbee. */
-export enum BlockCore { LOG = 0, FILES = 1 }
+/** Which core a bulk block request is for (BLOBS, the file contents, since the mirror's bulk copy). */
+export enum BlockCore { LOG = 0, FILES = 1, BLOBS = 2 }
 
 /** Message 8: blocks `start`..`end`-1 of one core, as they are (a volunteer's bulk fetch). */
 export interface BlocksRequest { id: number; core: BlockCore; start: number; end: number }

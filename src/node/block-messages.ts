@@ -1,9 +1,10 @@
 /**
  * Messages 8–9 of a VM channel on a host's or a mirror's side: hand out a
- * stretch of the log's or the files hyperbee's blocks in one answer. A
- * volunteer fetches a long log this way instead of block by block (hypercore
+ * stretch of the log's, the files hyperbee's or the file contents' blocks in
+ * one answer. A volunteer's audit (log and hyperbee) and a new mirror's first
+ * copy (all three) fetch this way instead of block by block (hypercore
  * replication proves each block on its own: ≈ 6,000 blocks/s here), and
- * checks each stretch against the core's signed tree itself, so nothing
+ * check each stretch against the core's signed tree themselves, so nothing
  * here is taken on trust.
  */
 import type Hypercore from 'hypercore'
@@ -19,17 +20,17 @@ export const MAX_ANSWER_BYTES = 1024 * 1024
 /** Most unanswered block requests per channel; more are answered QUEUE_FULL. */
 const MAX_PENDING = 16
 
-export interface BlockSources { log: Hypercore; files: Hypercore }
+export interface BlockSources { log: Hypercore; files: Hypercore; blobs: Hypercore }
 
-export function addBlockMessages(channel: Channel, sources: () => BlockSources): void {
+export function addBlockMessages(channel: Channel, sources: () => Promise<BlockSources>): void {
   let pending = 0
   addRequestMessages(channel, blocksRequest, blocksResponse, 'blocks request', (req, reply) => {
     const fail = (err: unknown) => reply({ id: req.id, start: req.start, blocks: [], error: toWireError(err) })
-    if (req.core !== BlockCore.LOG && req.core !== BlockCore.FILES) return fail(new VmsError('MALFORMED_REQUEST', `no core ${req.core}: ask for the log (0) or the files hyperbee (1)`))
+    if (req.core !== BlockCore.LOG && req.core !== BlockCore.FILES && req.core !== BlockCore.BLOBS) return fail(new VmsError('MALFORMED_REQUEST', `no core ${req.core}: ask for the log (0), the files hyperbee (1) or the file contents (2)`))
     if (pending >= MAX_PENDING) return fail(new VmsError('QUEUE_FULL', `${pending} block requests in flight on this connection: wait for answers`))
     pending++
     Promise.resolve()
-      .then(() => { const s = sources(); return readStretch(req.core === BlockCore.LOG ? s.log : s.files, req.start, req.end) })
+      .then(async () => { const s = await sources(); return readStretch(req.core === BlockCore.LOG ? s.log : req.core === BlockCore.FILES ? s.files : s.blobs, req.start, req.end) })
       .then((blocks) => reply({ id: req.id, start: req.start, blocks, error: null }), fail)
       .finally(() => { pending-- })
   })

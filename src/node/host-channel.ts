@@ -78,7 +78,7 @@ export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, b
   addAttestationMessages(channel, book)
   const heads = addHeadExchange(channel, host.key, host.log, onEquivocation)
   addViewMessages(channel, views)
-  addBlockMessages(channel, () => ({ log: host.log, files: host.drive.db.core }))
+  addBlockMessages(channel, async () => ({ log: host.log, files: host.drive.db.core, blobs: (await host.drive.getBlobs()).core }))
 
   function reply(res: Response): void {
     if (channel!.closed) return

@@ -30,6 +30,6 @@ export async function openMirrorChannel(mux: Protomux, vm: { key: Buffer; log: H
   addAttestationMessages(channel, book)
   const heads = addHeadExchange(channel, vm.key, vm.log, onEquivocation)
   addViewMessages(channel, views)
-  addBlockMessages(channel, () => ({ log: vm.log, files: vm.drive.db.core }))
+  addBlockMessages(channel, async () => ({ log: vm.log, files: vm.drive.db.core, blobs: (await vm.drive.getBlobs()).core }))
   channel.open(encode(hello, { role: Role.MIRROR, signer: null, proof: null, info: { methods: described?.methods ?? [], views: described?.views ?? [], filesKey: vm.drive.key, length: vm.log.length, oracles } }))
 }

@@ -1,8 +1,9 @@
 /**
  * How much of a VM a mirror holds: its log, its files hyperbee and its file
  * contents, each as blocks held in a row from the start against the length
- * the mirror knows. `watchMirror` reports as blocks arrive (at most every
- * `intervalMs`), and says when the mirror holds everything it knows of.
+ * the mirror knows. `watchMirror` reports as blocks arrive, and every
+ * `intervalMs` while it catches up (at most that often), and says when the
+ * mirror holds everything it knows of.
  */
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
@@ -29,7 +30,13 @@ export async function watchMirror(m: { log: Hypercore; drive: Hyperdrive }, onPr
   let stopped = false
   const report = () => {
     timer = null
-    if (!stopped) mirrorProgress(m).then((p) => { if (!stopped) onProgress(p) }, () => {})
+    if (stopped) return
+    mirrorProgress(m).then((p) => {
+      if (stopped) return
+      onProgress(p)
+      // While it catches up, look again: a bulk copy stores stretches without per-block events.
+      if (!p.held) changed()
+    }, () => {})
   }
   const changed = () => { if (!timer && !stopped) timer = setTimeout(report, intervalMs) }
   for (const core of cores) { core.on('download', changed); core.on('append', changed) }

@@ -21,6 +21,7 @@ import crypto from 'hypercore-crypto'
 import { openMirrorChannel } from './mirror-channel.js'
 import { AttestationBook } from './attestation-book.js'
 import { openReplica, downloadAll, keepAll, auditExtent, type ReplicaProgress } from '../audit/swarm-replica.js'
+import { MirrorFill, type FillResult } from './mirror-fill.js'
 import type { BlockFeed } from '../audit/block-feed.js'
 import { HeadBook, headOf, equivocation, settleForks } from '../audit/head-book.js'
 import { watchConflicts, type Equivocation } from './head-exchange.js'
@@ -58,6 +59,15 @@ export interface VmsNodeOptions {
   onLog?: (vm: string, level: string, message: string) => void
 }
 
+/** A VM this node mirrors: its log and files archive, held in full and served to others. */
+export interface Mirrored {
+  key: Buffer
+  log: Hypercore
+  drive: Hyperdrive
+  /** The first copy's bulk part: how many blocks came in checked stretches, and why it stopped short if it did. */
+  filled: Promise<FillResult>
+}
+
 interface Registry { vms: Array<{ name: string; filename: string; key?: string }>; mirrors?: string[] }
 
 export class VmsNode extends ReadyResource {
@@ -68,7 +78,7 @@ export class VmsNode extends ReadyResource {
   private network: Network | null = null
   private hosts = new Map<string, VmHost>()
   private handles = new Map<string, VmHandle>()
-  private mirrors = new Map<string, { key: Buffer; log: Hypercore; drive: Hyperdrive; close(): Promise<void> }>()
+  private mirrors = new Map<string, Mirrored & { close(): Promise<void> }>()
   private muxes = new Set<{ mux: Protomux; conn: Connection }>()
   private books = new Map<string, AttestationBook>()
   private quotas = new Map<string, Quota>()
@@ -391,7 +401,7 @@ export class VmsNode extends ReadyResource {
    * Mirror a VM: keep a full, live replica of its log and archive, and serve
    * them to others on the VM's topic. Survives restarts (`mirrorStored`).
    */
-  async mirror(key: Uint8Array | string): Promise<{ key: Buffer; log: Hypercore; drive: Hyperdrive }> {
+  async mirror(key: Uint8Array | string): Promise<Mirrored> {
     await this.ready()
     const k = toKey(key)
     const hex = b4a.toString(k, 'hex')
@@ -399,8 +409,17 @@ export class VmsNode extends ReadyResource {
     if (existing) return existing
     const replica = await openReplica(this.store, this.swarm, k, { server: true, timeoutMs: this.opts.timeoutMs })
     watchConflicts(replica.log, k, this.onEquivocation)
-    await keepAll(replica)
-    const m = { key: k, log: replica.log, drive: replica.drive, close: replica.close }
+    // A long log is copied in bulk first; replication does the rest and keeps the copy live.
+    const timeoutMs = this.opts.timeoutMs ?? 15000
+    const fill = new MirrorFill(replica, async () => {
+      const dialled = this.handles.has(hex)
+      const handle = await this.dial(k, { timeoutMs })
+      return { fetch: (core, start, end) => handle.blocks(core, start, end), release: async () => { if (!dialled) await handle.close() } }
+    }, timeoutMs)
+    const m = {
+      key: k, log: replica.log, drive: replica.drive, filled: fill.done,
+      close: async () => { await fill.stop(); await replica.close() }
+    }
     this.mirrors.set(hex, m)
     for (const { mux } of this.muxes) openMirrorChannel(mux, m, this.book(m.key), this.onEquivocation, () => this.viewRunner(m.key, m.log, m.drive)).catch(() => {})
     await replica.announced
@@ -409,7 +428,7 @@ export class VmsNode extends ReadyResource {
   }
 
   /** Mirror again every VM this storage mirrored before. */
-  async mirrorStored(): Promise<Array<{ key: Buffer; log: Hypercore; drive: Hyperdrive }>> {
+  async mirrorStored(): Promise<Mirrored[]> {
     const out = []
     for (const hex of (await this.registry()).mirrors ?? []) out.push(await this.mirror(hex))
     return out
@@ -433,7 +452,8 @@ export class VmsNode extends ReadyResource {
         onClose: () => {
           this.handles.delete(hex)
           log.close().catch(() => {})
-          if (!this.hosts.has(hex)) this.swarm.leave(discoveryKey).catch(() => {})
+          // This handle's own lookup only: a mirror of the same VM keeps announcing it.
+          discovery?.destroy().catch(() => {})
         }
       })
       handle = created
