@@ -1,7 +1,8 @@
 import test from 'brittle'
 import b4a from 'b4a'
 import { VmHost, Identity, verifyReceipt, signedLength, EntryType, canonicalEncode } from '../src/index.js'
-import { callSignable } from '../src/messages/index.js'
+import { callSignable, type CallEntry } from '../src/messages/index.js'
+import { openVmCores, closeVmCores, callsSince } from '../src/host/vm-storage.js'
 import crypto from 'hypercore-crypto'
 import { createHost, entries, RSVP } from './helpers/index.js'
 
@@ -118,6 +119,30 @@ test('a reused nonce is refused, also after a restart', async (t) => {
   t.teardown(() => again.close())
   t.is((await again.call(call).catch((e) => e)).code, 'BAD_NONCE', 'seen nonces are rebuilt from the log')
   await again.call(alice.sign(again.key, 'RSVP', [false]))
+})
+
+test('a restart rebuilds the nonces of every call in the window (found by bisection, read in chunks)', async (t) => {
+  const { host, dir } = await createHost(t, RSVP)
+  const ids = Array.from({ length: 20 }, () => Identity.generate())
+  const calls = Array.from({ length: 700 }, (_, i) => ids[i % 20]!.sign(host.key, 'RSVP', [i % 2 === 0, 'n' + i]))
+  let next = 0
+  await Promise.all(Array.from({ length: 32 }, async () => { while (next < calls.length) await host.call(calls[next++]!) }))
+  const logged = await entries(host.log)
+  await host.close()
+  const cores = await openVmCores(dir, { existing: true })
+  // Against every entry read one by one: the calls at or after a time, for times before, inside and after the log.
+  const times = [...new Set(logged.map((e) => e.time))]
+  const points: Array<[string, number]> = [['before the log', 0], ['the first call\'s time', times[1]!], ['a time in the middle', times[Math.floor(times.length / 2)]!], ['the last time', times[times.length - 1]!], ['after the log', times[times.length - 1]! + 1]]
+  for (const [label, since] of points) {
+    const expected = logged.filter((e) => e.type === EntryType.CALL && e.time >= since).map((e) => b4a.toString((e as CallEntry).nonce, 'hex'))
+    const got: string[] = []
+    for await (const e of callsSince(cores.log, since)) got.push(b4a.toString(e.nonce, 'hex'))
+    t.alike(got, expected, `from ${label}: the ${expected.length} calls logged at or after it`)
+  }
+  await closeVmCores(cores)
+  const again = await VmHost.open(dir)
+  t.teardown(() => again.close())
+  for (const i of [0, 255, 256, 699]) t.is((await again.call(calls[i]!).catch((e) => e)).code, 'BAD_NONCE', `call ${i} cannot be replayed after the restart`)
 })
 
 test('results that are too large or not encodable fail the call with a clear error', async (t) => {

@@ -30,7 +30,7 @@ import { FilesWriter, type PreparedFiles } from '../files/files-writer.js'
 import { RedoJournal, finishFromJournal } from './redo-journal.js'
 import { DEFAULT_LIMITS, METHOD_NAME, RESERVED_METHODS } from './limits.js'
 import { NonceWindow } from './nonce-window.js'
-import { openVmCores, closeVmCores, readGenesis, lastFilesState, rollBackUnlogged, readEntry, redoJournalPath, type VmCores } from './vm-storage.js'
+import { openVmCores, closeVmCores, readGenesis, lastFilesState, rollBackUnlogged, readEntry, callsSince, redoJournalPath, type VmCores } from './vm-storage.js'
 
 export interface VmHostOptions {
   /** The service script (required to create a VM; checked against the genesis on reopen). */
@@ -302,13 +302,8 @@ export class VmHost extends ReadyResource {
   }
 
   private async rebuildNonces(): Promise<void> {
-    const log = this.cores!.log
     const horizon = Date.now() - this.genesis!.limits.nonceWindowMs - this.genesis!.limits.nonceSkewMs
-    for (let i = log.length - 1; i > 0; i--) {
-      const e = await readEntry(log, i)
-      if (e.type === EntryType.GENESIS || e.time < horizon) break
-      if (e.type === EntryType.CALL) this.nonces!.add(e.publicKey, e.nonce, e.time)
-    }
+    for await (const e of callsSince(this.cores!.log, horizon)) this.nonces!.add(e.publicKey, e.nonce, e.time)
   }
 
   private clock(): number {
