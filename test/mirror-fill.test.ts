@@ -28,12 +28,18 @@ async function held(m: { log: Hypercore; drive: Hyperdrive }, lengths: number[])
   await until(() => cs.every((c, i) => c.contiguousLength >= lengths[i]!), 20000, 'the mirror to hold every block')
 }
 
-/** Every block of `core`, downloaded by plain hypercore replication from whoever serves it: each comes with a proof hypercore checks. */
-async function replicateAll(t: Test, net: Awaited<ReturnType<typeof testnet>>, discoveryKey: Uint8Array, key: Uint8Array, length: number): Promise<Hypercore> {
+/** A plain Corestore on the testnet that replicates with every peer it meets (no vms-node), closed when the test ends. */
+async function plainPeer(t: Test, net: Awaited<ReturnType<typeof testnet>>): Promise<{ store: Corestore; swarm: Hyperswarm }> {
   const store = new Corestore(await t.tmp())
   const swarm = new Hyperswarm({ dht: net.createNode() })
   t.teardown(async () => { await swarm.destroy(); await store.close() })
   swarm.on('connection', (conn: Connection) => { conn.on('error', () => {}); store.replicate(conn) })
+  return { store, swarm }
+}
+
+/** Every block of `core`, downloaded by plain hypercore replication from whoever serves it: each comes with a proof hypercore checks. */
+async function replicateAll(t: Test, net: Awaited<ReturnType<typeof testnet>>, discoveryKey: Uint8Array, key: Uint8Array, length: number): Promise<Hypercore> {
+  const { store, swarm } = await plainPeer(t, net)
   swarm.join(discoveryKey, { client: true, server: false })
   const core = store.get({ key })
   await core.ready()
@@ -92,10 +98,7 @@ test('mirror: a stretch that is not what the core\'s owner signed is not stored;
   await busyHost(vm)
   const lengths = (await cores(vm.logAndFiles())).map((c) => c.length)
 
-  const store = new Corestore(await t.tmp())
-  const swarm = new Hyperswarm({ dht: net.createNode() })
-  t.teardown(async () => { await swarm.destroy(); await store.close() })
-  swarm.on('connection', (conn: Connection) => { conn.on('error', () => {}); store.replicate(conn) })
+  const { store, swarm } = await plainPeer(t, net)
   const replica = await openReplica(store, swarm, vm.key, { timeoutMs: 5000 })
   t.teardown(() => replica.close())
   // A peer that alters one block of the log's second stretch, and hands out the rest as it should.
