@@ -85,6 +85,16 @@ test('bulk blocks: a feed hands out only stretches that match the signed tree; a
   t.alike(b4a.from((await eager.get(length - 1))!), await vm.log.get(length - 1), 'a feed that asks for more than the peer takes at once still gets every stretch')
   t.is(eager.failure, null)
 
+  // Peers that hold none of a stretch (a mirror still catching up) answer nothing: the feed asks again, which goes to the next peer.
+  let turn = 0
+  const partial = new BlockFeed(replica.log, async (a, b) => turn++ % 2 === 0 ? [] : handle.blocks(BlockCore.LOG, a, b), { end: length, stretch: 8 })
+  for (let i = 0; i < length; i++) t.ok(await partial.get(i), `block ${i}, with every other peer holding nothing`)
+  t.is(partial.failure, null)
+  t.is(partial.verified, length, 'every block still came in bulk')
+  const nobody = new BlockFeed(replica.log, async () => [], { end: length, stretch: 8 })
+  t.is(await nobody.get(0), null, 'when no peer holds a stretch, the feed gives up')
+  t.ok(nobody.failure?.includes('no peer holds blocks from 0'), nobody.failure ?? '')
+
   // A peer that alters block 12: the stretch 8–15 does not hash to the signed tree.
   const lying = (): BlockFeed => new BlockFeed(replica.log, async (a, b) => {
     const got = await handle.blocks(BlockCore.LOG, a, b)

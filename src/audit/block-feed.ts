@@ -33,6 +33,9 @@ export interface BlockFeedOptions {
 
 type Fetch = (start: number, end: number) => Promise<Uint8Array[]>
 
+/** Empty answers in a row (peers that do not hold a stretch) before a feed gives up on it. */
+const MAX_EMPTY = 8
+
 export class BlockFeed {
   /** Why the feed gave up (then every read falls back to the core), or null. */
   failure: string | null = null
@@ -129,6 +132,7 @@ export class BlockFeed {
   private async collect(start: number, end: number): Promise<Uint8Array[]> {
     const out: Uint8Array[] = []
     let busy = 0
+    let empty = 0
     while (start + out.length < end) {
       let got: Uint8Array[]
       try {
@@ -141,7 +145,12 @@ export class BlockFeed {
         await new Promise((r) => setTimeout(r, 20))
         continue
       }
-      if (got.length === 0) throw new Error(`the peer holds no blocks from ${start + out.length}`)
+      if (got.length === 0) {
+        // That peer does not hold them (a mirror still catching up): the next request goes to the next peer.
+        if (++empty > MAX_EMPTY) throw new Error(`no peer holds blocks from ${start + out.length}`)
+        continue
+      }
+      empty = 0
       for (const b of got) out.push(b)
     }
     if (out.length > end - start) out.length = end - start
