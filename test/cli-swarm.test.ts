@@ -89,16 +89,21 @@ test('cli over the swarm: serve, call, files, info, stop gracefully, serve the s
 
   const head = JSON.parse((await run(env, 'info', key, '--json')).out) as { length: number }
   const mirrorStorage = await t.tmp()
-  // The mirror says when it holds every entry the host has.
+  // The mirror says how its first copy went, and when it holds every entry the host has.
+  let filled: { bulk: number; failure: string | null } | null = null
   const mirror = await new Promise<ChildProcess>((resolve, reject) => {
     const m = spawn(process.execPath, [BIN, 'mirror', '--json', key, '--storage', mirrorStorage], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    let held = false
     onLines(m.stdout, (line) => {
-      const ev = JSON.parse(line) as { event: string; length?: number }
-      if (ev.event === 'held' && ev.length! >= head.length) resolve(m)
+      const ev = JSON.parse(line) as { event: string; length?: number; bulk?: number; failure?: string | null }
+      if (ev.event === 'filled') filled = { bulk: ev.bulk!, failure: ev.failure! }
+      if (ev.event === 'held' && ev.length! >= head.length) held = true
+      if (held && filled) resolve(m)
     })
     m.on('exit', (code) => reject(new Error('mirror exited ' + code)))
   })
   t.teardown(() => { if (mirror.exitCode === null) mirror.kill('SIGKILL') })
+  t.alike(filled, { bulk: 0, failure: null }, 'a log this short is copied by plain replication, and the mirror says so')
 
   t.is(await stop(child), 0, 'SIGINT stops it cleanly')
 

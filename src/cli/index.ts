@@ -413,7 +413,17 @@ const mirrorCmd = command(
         if (json) console.log(JSON.stringify({ event: 'mirroring', key: formatKey(m.key) }))
         else console.log(`vms-node mirroring ${formatKey(m.key)}`)
       }
-      for (const m of mirrored) watching.push(await watchMirror(m, mirrorReporter(formatKey(m.key), json, status), json ? 1000 : 250))
+      for (const m of mirrored) {
+        watching.push(await watchMirror(m, mirrorReporter(formatKey(m.key), json, status), json ? 1000 : 250))
+        // The first copy's bulk part: say how it went when it brought something or stopped short.
+        m.filled.then(({ bulk, failure }) => {
+          const key = formatKey(m.key)
+          if (json) return console.log(JSON.stringify({ event: 'filled', key, bulk, failure }))
+          if (bulk === 0 && !failure) return
+          status.clear()
+          console.log(`copied ${key.slice(0, 8)}…: ${bulk.toLocaleString('en-US')} blocks in checked stretches` + (failure ? `; the bulk copy stopped (${failure}): replicating the rest block by block` : ''))
+        }, () => {})
+      }
     } catch (err) {
       await node.close()
       fail((err as Error).message)
