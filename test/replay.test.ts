@@ -171,6 +171,25 @@ test('replay catches a malformed entry and a replayed (duplicate) call', async (
   t.ok(report.divergence!.message.includes('nonce'))
 })
 
+test('replay from a checkpoint remembers the nonces of the calls before it: a call replayed across a restart is caught', async (t) => {
+  const { dir } = await history(t)
+  const cores = await openCores(t, dir)
+  const list = await entries(cores.log)
+  const checkpoint = list.findIndex((e, i) => i > 1 && e.type === EntryType.LOAD)
+  const honest = await replay(cores, { from: checkpoint })
+  t.ok(honest.ok, 'the honest stretch checks out')
+  // Every call before the checkpoint, signed again right after it (each its own rewrite): the host let an old call through twice.
+  for (const before of [firstCall(list), checkpoint - 1]) {
+    const e = list[before]!
+    if (e.type !== EntryType.CALL) return t.fail('expected a call before the checkpoint')
+    await rewrite(cores.log, checkpoint + 1, [encode(logEntry, { ...e, time: list[checkpoint]!.time })])
+    const report = await replay(cores, { from: checkpoint })
+    t.is(report.divergence?.index, checkpoint + 1, `call ${before}, replayed after the checkpoint, is caught there`)
+    t.is(report.divergence?.class, 'signature-invalid')
+    t.ok(report.divergence!.message.includes('nonce'), report.divergence!.message)
+  }
+})
+
 test('parallel audits: stretches between checkpoints, audited apart, combine into the whole', async (t) => {
   const dir = await t.tmp()
   let host = await VmHost.create(dir, { script: RSVP })

@@ -21,7 +21,7 @@ import { SandboxProcess } from '../sandbox/sandbox-process.js'
 import type { CallInput, FileOp, ReadOp, RunResult, SandboxConfig } from '../sandbox/protocol.js'
 import { FilesView } from '../files/files-view.js'
 import { blobBlocks, dirValue, fileValue, filesKeyEncoding } from '../files/entries.js'
-import { NonceWindow } from '../host/nonce-window.js'
+import { NonceWindow, callsSince } from '../host/nonce-window.js'
 import type { BlockFeed } from './block-feed.js'
 import { reach } from './swarm-replica.js'
 
@@ -378,13 +378,10 @@ class Replay {
     return this.checkout
   }
 
+  /** The nonces of the calls in the window before entry `from` (a stretch audit starts there). */
   private async seedNonces(from: number, time: number): Promise<void> {
     const horizon = time - this.nonces.windowMs - this.nonces.skewMs
-    for (let i = from - 1; i > 0; i--) {
-      const e = await this.entry(i)
-      if (e.type === EntryType.GENESIS || e.time < horizon) break
-      if (e.type === EntryType.CALL) this.nonces.add(e.publicKey, e.nonce, e.time)
-    }
+    for await (const e of callsSince((i) => this.entry(i), from, horizon)) this.nonces.add(e.publicKey, e.nonce, e.time)
   }
 
   private checkTime(index: number, time: number): void {

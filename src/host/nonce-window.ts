@@ -5,6 +5,7 @@
  */
 import b4a from 'b4a'
 import { nonceTime } from '../identity.js'
+import { EntryType, type CallEntry, type LogEntry } from '../messages/index.js'
 
 export class NonceWindow {
   private seen = new Map<string, number>()
@@ -43,4 +44,27 @@ export class NonceWindow {
 
 function key(publicKey: Uint8Array, nonce: Uint8Array): string {
   return b4a.toString(nonce, 'hex') + b4a.toString(publicKey, 'hex')
+}
+
+/**
+ * The call entries among entries 1..`end`-1 logged at or after time `since`
+ * (ms), oldest first: the calls whose nonces a host restarting, or a replay
+ * starting at entry `end`, must remember. `read(i)` gives entry i. Entry times
+ * never go back along a log (the host's clock only goes forward, and replay
+ * refuses a log where they go back), so the first one is found by bisection
+ * and only the window is read, 256 entries at a time (one at a time, back from
+ * the end, cost ~60 µs each: 50,000 calls in the window took 4.4 s to reopen).
+ */
+export async function* callsSince(read: (index: number) => Promise<LogEntry>, end: number, since: number): AsyncGenerator<CallEntry> {
+  let lo = 1
+  let hi = end
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if ((await read(mid)).time < since) lo = mid + 1
+    else hi = mid
+  }
+  for (let start = lo; start < end; start += 256) {
+    const chunk = await Promise.all(Array.from({ length: Math.min(256, end - start) }, (_, k) => read(start + k)))
+    for (const e of chunk) if (e.type === EntryType.CALL) yield e
+  }
 }

@@ -29,8 +29,8 @@ import { FilesView } from '../files/files-view.js'
 import { FilesWriter, type PreparedFiles } from '../files/files-writer.js'
 import { RedoJournal, finishFromJournal } from './redo-journal.js'
 import { DEFAULT_LIMITS, METHOD_NAME, RESERVED_METHODS } from './limits.js'
-import { NonceWindow } from './nonce-window.js'
-import { openVmCores, closeVmCores, readGenesis, lastFilesState, rollBackUnlogged, readEntry, callsSince, redoJournalPath, type VmCores } from './vm-storage.js'
+import { NonceWindow, callsSince } from './nonce-window.js'
+import { openVmCores, closeVmCores, readGenesis, lastFilesState, rollBackUnlogged, readEntry, redoJournalPath, type VmCores } from './vm-storage.js'
 
 export interface VmHostOptions {
   /** The service script (required to create a VM; checked against the genesis on reopen). */
@@ -303,7 +303,8 @@ export class VmHost extends ReadyResource {
 
   private async rebuildNonces(): Promise<void> {
     const horizon = Date.now() - this.genesis!.limits.nonceWindowMs - this.genesis!.limits.nonceSkewMs
-    for await (const e of callsSince(this.cores!.log, horizon)) this.nonces!.add(e.publicKey, e.nonce, e.time)
+    const log = this.cores!.log
+    for await (const e of callsSince((i) => readEntry(log, i), log.length, horizon)) this.nonces!.add(e.publicKey, e.nonce, e.time)
   }
 
   private clock(): number {

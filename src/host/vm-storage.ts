@@ -9,7 +9,7 @@ import b4a from 'b4a'
 import Corestore from 'corestore'
 import Hyperdrive from 'hyperdrive'
 import type Hypercore from 'hypercore'
-import { decodeEntry, EntryType, type CallEntry, type FilesState, type Genesis, type LogEntry } from '../messages/index.js'
+import { decodeEntry, EntryType, type FilesState, type Genesis, type LogEntry } from '../messages/index.js'
 import { VmsError } from '../errors.js'
 
 export interface VmCores {
@@ -162,34 +162,6 @@ export async function readEntry(log: Hypercore, index: number): Promise<LogEntry
   const buf = await log.get(index)
   if (!buf) throw new VmsError('STORAGE_INVALID', `log entry ${index} is missing`)
   return decodeEntry(buf, index)
-}
-
-/**
- * The call entries logged at or after time `since` (ms), oldest first: what a
- * restart needs to refuse replayed nonces. Entry times never decrease along a
- * log (the host's clock only goes forward, and replay refuses a log where
- * they go back), so the first one is found by bisection and only the window
- * is read, 256 blocks at a time (a block at a time cost ~60 µs each: 50,000
- * calls in the window took 4.4 s to reopen).
- */
-export async function* callsSince(log: Hypercore, since: number): AsyncGenerator<CallEntry> {
-  const end = log.length
-  let lo = 1
-  let hi = end
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if ((await readEntry(log, mid)).time < since) lo = mid + 1
-    else hi = mid
-  }
-  for (let start = lo; start < end; start += 256) {
-    const blocks = await Promise.all(Array.from({ length: Math.min(256, end - start) }, (_, k) => log.get(start + k)))
-    for (let k = 0; k < blocks.length; k++) {
-      const buf = blocks[k]
-      if (!buf) throw new VmsError('STORAGE_INVALID', `log entry ${start + k} is missing`)
-      const e = decodeEntry(buf, start + k)
-      if (e.type === EntryType.CALL) yield e
-    }
-  }
 }
 
 export async function readGenesis(log: Hypercore): Promise<Genesis> {
