@@ -405,6 +405,7 @@ const mirrorCmd = command(
     await node.ready().catch((err: Error) => fail(`cannot open ${storage}: ${err.message} (is another vms-node using it?)`))
     const watching: Array<() => void> = []
     const status = new StatusLine()
+    let stopping = false
     try {
       const mirrored = await node.mirrorStored()
       for (const k of keys) if (!mirrored.some((m) => formatKey(m.key) === formatKey(toKey(k)))) mirrored.push(await node.mirror(k))
@@ -417,6 +418,7 @@ const mirrorCmd = command(
         watching.push(await watchMirror(m, mirrorReporter(formatKey(m.key), json, status), json ? 1000 : 250))
         // The first copy's bulk part: say how it went when it brought something or stopped short.
         m.filled.then(({ bulk, failure }) => {
+          if (stopping) return // stopped short because it is closing: nothing to report
           const key = formatKey(m.key)
           if (json) return console.log(JSON.stringify({ event: 'filled', key, bulk, failure }))
           if (bulk === 0 && !failure) return
@@ -430,6 +432,7 @@ const mirrorCmd = command(
     }
     if (!json) console.log(`  on the ${dht.describe}; storage ${storage}; Ctrl-C to stop`)
     await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })
+    stopping = true
     for (const stop of watching) stop()
     status.clear()
     await node.close()
