@@ -53,8 +53,9 @@ export class MirrorFill {
     const blobsCore = (await replica.drive.getBlobs()).core
     await blobsCore.update({ wait: true }).catch(() => {})
     const blobs = blobsCore.length
-    // Live from where the bulk copy will end: a host waiting for a mirror to hold
-    // each new entry is not kept waiting.
+    // Live from where the bulk copy will end: entries logged meanwhile arrive as
+    // they are logged (they count as held, for a host's `durability: 'mirror'`,
+    // once the copy below them is complete).
     await keepAll(replica, { log, files, blobs })
     const missing = log - replica.log.contiguousLength + files - dbCore.contiguousLength + blobs - blobsCore.contiguousLength
     if (missing >= MIN_BULK && !this.stopped) {
