@@ -40,9 +40,13 @@ export class MirrorFill {
     this.done = this.run(replica, fetcher, timeoutMs)
   }
 
-  /** Stop after the stretch in hand. */
-  async stop(): Promise<void> {
+  /** Stop after the stretch in hand; what is left is not a failure (a closing node says so before it closes its connections). */
+  halt(): void {
     this.stopped = true
+  }
+
+  async stop(): Promise<void> {
+    this.halt()
     await this.done
   }
 
@@ -59,7 +63,7 @@ export class MirrorFill {
     await keepAll(replica, { log, files, blobs })
     const missing = log - replica.log.contiguousLength + files - dbCore.contiguousLength + blobs - blobsCore.contiguousLength
     if (missing >= MIN_BULK && !this.stopped) {
-      const peers = await fetcher().catch(() => null)
+      const peers = await fetcher().catch((err: Error) => { result.failure = `no peer serves stretches (${err.message})`; return null })
       if (peers) {
         try {
           const fill = async (core: Hypercore, which: BlockCore, end: number) => {
@@ -77,7 +81,7 @@ export class MirrorFill {
             }
             await feed.settled()
             result.bulk += feed.verified
-            result.failure ??= feed.failure
+            if (!this.stopped) result.failure ??= feed.failure
           }
           await Promise.all([fill(replica.log, BlockCore.LOG, log), fill(dbCore, BlockCore.FILES, files), fill(blobsCore, BlockCore.BLOBS, blobs)])
         } finally {

@@ -78,7 +78,7 @@ export class VmsNode extends ReadyResource {
   private network: Network | null = null
   private hosts = new Map<string, VmHost>()
   private handles = new Map<string, VmHandle>()
-  private mirrors = new Map<string, Mirrored & { close(): Promise<void> }>()
+  private mirrors = new Map<string, Mirrored & { halt(): void; close(): Promise<void> }>()
   private muxes = new Set<{ mux: Protomux; conn: Connection }>()
   private books = new Map<string, AttestationBook>()
   private quotas = new Map<string, Quota>()
@@ -137,6 +137,7 @@ export class VmsNode extends ReadyResource {
 
   protected override async _close(): Promise<void> {
     if (this.idleTimer) clearInterval(this.idleTimer)
+    for (const m of this.mirrors.values()) m.halt() // a first copy in progress stops, it does not fail
     for (const h of [...this.handles.values()]) await h.close()
     // Leave the DHT first, then let every admitted call finish.
     for (const host of this.hosts.values()) await this.swarm.leave(host.discoveryKey).catch(() => {})
@@ -418,6 +419,7 @@ export class VmsNode extends ReadyResource {
     }, timeoutMs)
     const m = {
       key: k, log: replica.log, drive: replica.drive, filled: fill.done,
+      halt: () => fill.halt(),
       close: async () => { await fill.stop(); await replica.close() }
     }
     this.mirrors.set(hex, m)
