@@ -91,6 +91,32 @@ test('mirror: a first copy comes in checked bulk stretches; its stored tree prov
   t.alike(reopened.map((c) => c.contiguousLength), lengths, 'after a restart the mirror holds every block, with no peer to ask')
 })
 
+test('mirror: a node closed during a first copy halts it without a failure; reopened, it resumes in bulk from what it holds', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp', maxQueue: 4096 })
+  await busyHost(vm)
+  const lengths = (await cores(vm.logAndFiles())).map((c) => c.length)
+  const total = lengths.reduce((a, b) => a + b, 0)
+  const storage = await t.tmp()
+  const first = new VmsNode({ storage, dht: net.createNode(), timeoutMs: 5000 })
+  const m = await first.mirror(vm.key)
+  let done = false
+  m.filled.then(() => { done = true }, () => {})
+  await until(() => done || m.log.contiguousLength >= 1024, 10000, 'the first stretch')
+  await first.close()
+  const cut = await m.filled
+  t.is(cut.failure, null, `closing is not a failure (${cut.bulk} of ${total} blocks had come)`)
+  const again = new VmsNode({ storage, dht: net.createNode(), timeoutMs: 5000 })
+  t.teardown(() => again.close())
+  const [m2] = await again.mirrorStored()
+  const resumed = await m2!.filled
+  t.is(resumed.failure, null)
+  t.ok(cut.bulk + resumed.bulk >= total, `the rest came in bulk too (${cut.bulk} + ${resumed.bulk} of ${total})`)
+  await held(m2!, lengths)
+  t.alike(await m2!.log.treeHash(lengths[0]), await vm.log.treeHash(lengths[0]), 'the log is the host\'s')
+})
+
 test('mirror: a stretch that is not what the core\'s owner signed is not stored; replication brings the rest', async (t) => {
   const net = await testnet(t)
   const hostNode = await node(t, net)
