@@ -7,6 +7,7 @@ import type Hyperdrive from 'hyperdrive'
 import { VmsNode, Identity, type VmHost } from '../src/index.js'
 import { openReplica } from '../src/audit/swarm-replica.js'
 import { MirrorFill } from '../src/node/mirror-fill.js'
+import { storeVerified } from '../src/node/store-verified.js'
 import { BlockCore } from '../src/messages/wire.js'
 import { RSVP, until } from './helpers/index.js'
 import { testnet, node } from './helpers/net.js'
@@ -152,4 +153,8 @@ test('mirror: a stretch that is not what the core\'s owner signed is not stored;
   await held(replica, lengths)
   t.alike(await replica.log.get(1500), await vm.log.get(1500), 'block 1500 came by replication, as the host wrote it')
   t.alike(await replica.log.treeHash(lengths[0]), await vm.log.treeHash(lengths[0]), 'and the log is the host\'s')
+  // Blocks checked against another fork's tree, or past the core's length, are never stored.
+  const block0 = (await vm.log.get(0))!
+  await t.exception(storeVerified(replica.log, replica.log.fork + 1, 0, [block0], []), /forked/, 'a stretch checked before the core forked')
+  await t.exception(storeVerified(replica.log, replica.log.fork, replica.log.length, [block0], []), /past the core's length/, 'a stretch past the core\'s length')
 })

@@ -67,13 +67,14 @@ export class MirrorFill {
       if (peers) {
         try {
           const fill = async (core: Hypercore, which: BlockCore, end: number) => {
+            const fork = core.fork
             const feed = new BlockFeed(core, (a, b) => peers.fetch(which, a, b), {
               end,
               stretch: STRETCH,
               timeoutMs,
               onStretch: async (start, blocks, nodes) => {
                 if (this.stopped) throw new Error('the mirror is closing')
-                await storeVerified(core, start, blocks, nodes)
+                await storeVerified(core, fork, start, blocks, nodes)
               }
             })
             for (let s = Math.floor(core.contiguousLength / STRETCH) * STRETCH; s < end && !this.stopped; s += STRETCH) {

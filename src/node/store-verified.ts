@@ -23,6 +23,7 @@ interface WriteBatch {
 interface CoreInternals {
   state: {
     length: number
+    fork: number
     mutex: { lock(): Promise<void>; unlock(): void }
     createWriteBatch(): WriteBatch
     flush(): Promise<boolean>
@@ -36,13 +37,16 @@ interface CoreInternals {
   replicator: { onhave(start: number, length: number, drop: boolean): void }
 }
 
-export async function storeVerified(core: Hypercore, start: number, blocks: Uint8Array[], nodes: TreeNode[]): Promise<void> {
+/** Store `blocks` from `start`, checked against the core's signed tree while the core was at `fork`. */
+export async function storeVerified(core: Hypercore, fork: number, start: number, blocks: Uint8Array[], nodes: TreeNode[]): Promise<void> {
   if (blocks.length === 0) return
   const inner = (core as unknown as { core: CoreInternals }).core
   const end = start + blocks.length
-  if (end > inner.state.length) throw new Error(`blocks ${start}–${end - 1} reach past the core's length ${inner.state.length}`)
   await inner.state.mutex.lock()
   try {
+    // The tree they were checked against must still be the core's (no truncation since).
+    if (inner.state.fork !== fork) throw new Error(`the core forked (${fork} → ${inner.state.fork}) since blocks ${start}–${end - 1} were checked`)
+    if (end > inner.state.length) throw new Error(`blocks ${start}–${end - 1} reach past the core's length ${inner.state.length}`)
     const tx = inner.state.createWriteBatch()
     for (let i = 0; i < blocks.length; i++) tx.putBlock(start + i, blocks[i]!)
     for (const node of nodes) tx.putTreeNode(node)
