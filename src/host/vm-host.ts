@@ -66,6 +66,13 @@ export interface VmHostOptions {
   signatures?: SignaturePool
   /** Where sandbox processes come from (a node hands out warm spares). @default a new one each time */
   sandboxes?: (hooks: SandboxHooks) => SandboxProcess
+  /**
+   * Reopen without loading the script (a node reopening many VMs): no sandbox
+   * and no load entry until the first call, which loads it first (a load
+   * entry, reason restart), as a wake does. `methods` and `views`, as of the
+   * last load, answer clients meanwhile. Ignored when creating a VM.
+   */
+  lazy?: { methods: string[]; views: string[] }
 }
 
 export interface CallAnswer {
@@ -179,8 +186,9 @@ export class VmHost extends ReadyResource {
   protected override async _open(): Promise<void> {
     const cores = this.cores = await openVmCores(this.storage)
     this.verifier = this.opts.signatures ?? new SignaturePool()
+    const lazy = cores.log.length > 0 ? this.opts.lazy ?? null : null
     try {
-      this.sandbox = this.newSandbox()
+      if (!lazy) this.sandbox = this.newSandbox()
       let reason = LoadReason.RESTART
       let note = ''
       if (cores.log.length === 0) {
@@ -215,8 +223,17 @@ export class VmHost extends ReadyResource {
         maxFileBytes: this.genesis.limits.maxFileBytes,
         oracles: this.genesis.oracles
       }
-      const load = await this.load(reason, note)
-      await this.commit([load])
+      if (lazy) {
+        // Unloaded from the start: the first call loads the script, with this restart's note.
+        this.methods = lazy.methods.slice()
+        this.views = lazy.views.slice()
+        this.unloaded = true
+        this.needsLoad = { reason, note }
+        this.journal.release()
+      } else {
+        const load = await this.load(reason, note)
+        await this.commit([load])
+      }
     } catch (err) {
       await this.sandbox?.close()
       if (!this.opts.signatures) await this.verifier.close()
@@ -263,7 +280,8 @@ export class VmHost extends ReadyResource {
     this.unloaded = true
     const old = this.sandbox
     this.pastSpawns += old?.spawns ?? 0
-    this.sandbox = this.newSandbox()
+    // No process while unloaded: the wake takes one (a node's warm spare).
+    this.sandbox = null
     this.needsLoad = { reason: LoadReason.WAKE, note: 'woken after being unloaded while idle' }
     this.journal?.release()
     await old?.close()
@@ -318,7 +336,8 @@ export class VmHost extends ReadyResource {
     const seed = crypto.randomBytes(SEED_BYTES)
     let result: RunResult
     try {
-      const loaded = await this.sandbox!.load(this.sandboxConfig!, time, seed)
+      this.sandbox ??= this.newSandbox()
+      const loaded = await this.sandbox.load(this.sandboxConfig!, time, seed)
       result = loaded.result
       this.methods = loaded.methods
       this.views = loaded.views

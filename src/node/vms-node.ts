@@ -68,7 +68,10 @@ export interface Mirrored {
   filled: Promise<FillResult>
 }
 
-interface Registry { vms: Array<{ name: string; filename: string; key?: string }>; mirrors?: string[] }
+/** A hosted VM as the node remembers it; `methods`/`views` as of its last load let a restart reopen it unloaded. */
+interface RegisteredVm { name: string; filename: string; key?: string; methods?: string[]; views?: string[] }
+
+interface Registry { vms: RegisteredVm[]; mirrors?: string[] }
 
 export class VmsNode extends ReadyResource {
   readonly opts: VmsNodeOptions
@@ -85,6 +88,7 @@ export class VmsNode extends ReadyResource {
   private signatures: SignaturePool | null = null
   private sandboxes: ((hooks: SandboxHooks) => SandboxProcess) | null = null
   private spare: SandboxProcess | null = null
+  private spareTimer: NodeJS.Timeout | null = null
   private idleTimer: NodeJS.Timeout | null = null
   private views = new Map<string, ViewRunner>()
   private ViewRunnerClass: (typeof import('../host/view-runner.js'))['ViewRunner'] | null = null
@@ -137,6 +141,7 @@ export class VmsNode extends ReadyResource {
 
   protected override async _close(): Promise<void> {
     if (this.idleTimer) clearInterval(this.idleTimer)
+    if (this.spareTimer) clearTimeout(this.spareTimer)
     for (const m of this.mirrors.values()) m.halt() // a first copy in progress stops, it does not fail
     for (const h of [...this.handles.values()]) await h.close()
     // Leave the DHT first, then let every admitted call finish.
@@ -251,7 +256,7 @@ export class VmsNode extends ReadyResource {
    * Host a VM: create it (named `name` in this node's storage) or reopen it,
    * and announce it on its discovery key.
    */
-  async host(script: string | null, opts: { name: string; filename?: string } & Pick<VmHostOptions, 'limits' | 'maxQueue' | 'durability' | 'durabilityTimeoutMs' | 'oracles' | 'oracleTimeoutMs'>): Promise<VmHost> {
+  async host(script: string | null, opts: { name: string; filename?: string } & Pick<VmHostOptions, 'limits' | 'maxQueue' | 'durability' | 'durabilityTimeoutMs' | 'oracles' | 'oracleTimeoutMs' | 'lazy'>): Promise<VmHost> {
     await this.ready()
     // Hosting needs the sandbox (Node + isolated-vm); a Bare client loads none of it.
     const missing = sandboxMissing()
@@ -264,9 +269,23 @@ export class VmsNode extends ReadyResource {
       const make = () => { const p = new SandboxProcess(idleHooks); p.warm(); return p }
       this.spare = make()
       this.sandboxes = (hooks) => {
-        const p = this.spare && !this.closing ? this.spare : new SandboxProcess(hooks)
+        const spare = this.closing ? null : this.spare
+        const p = spare ?? new SandboxProcess(hooks)
+        this.spare = null
         p.setHooks(hooks)
-        this.spare = this.closing ? null : make()
+        if (this.closing) return p
+        if (!spare) {
+          // A burst (VMs created one after another): keep the next one booting.
+          this.spare = make()
+        } else if (!this.spareTimer) {
+          // A lone wake: the next spare starts a little later, not while this
+          // one loads and runs its call (a fork booting meanwhile took the cores:
+          // a wake took ~15 ms instead of ~11).
+          this.spareTimer = setTimeout(() => {
+            this.spareTimer = null
+            if (!this.spare && !this.closing) this.spare = make()
+          }, 100)
+        }
         return p
       }
     }
@@ -278,23 +297,30 @@ export class VmsNode extends ReadyResource {
     const onLog = (level: string, message: string) => this.opts.onLog?.(opts.name, level, message)
     const durability = { durability: opts.durability, durabilityTimeoutMs: opts.durabilityTimeoutMs, oracles: opts.oracles, oracleTimeoutMs: opts.oracleTimeoutMs, signatures: this.signatures, sandboxes: this.sandboxes }
     const host = script === null
-      ? await VmHost.open(ns, { onLog, ...durability })
+      ? await VmHost.open(ns, { onLog, lazy: opts.lazy, ...durability })
       : await VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, onLog, ...durability })
     this.hosts.set(b4a.toString(host.key, 'hex'), host)
     watchConflicts(host.log, host.key, this.onEquivocation)
-    await this.remember(opts.name, opts.filename ?? opts.name, b4a.toString(host.key, 'hex'))
+    await this.remember({ name: opts.name, filename: opts.filename ?? opts.name, key: b4a.toString(host.key, 'hex'), methods: host.methods, views: host.views })
     for (const { mux, conn } of this.muxes) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation, () => this.viewRunner(host.key, host.log, host.drive), this.quotaFor(host))
     const discovery = this.swarm.join(host.discoveryKey, { server: true, client: false })
     await discovery.flushed()
     return host
   }
 
-  /** Host again every VM this storage hosted before. */
+  /**
+   * Host again every VM this storage hosted before. Each reopens unloaded (no
+   * sandbox until its first call, which loads it and logs the restart), so a
+   * node with many VMs starts at once and holds no process for an idle one;
+   * a VM the node does not yet know the methods of loads at once.
+   */
   async hostStored(opts: Pick<VmHostOptions, 'oracles' | 'oracleTimeoutMs'> = {}): Promise<VmHost[]> {
     const missing = sandboxMissing()
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
     const out: VmHost[] = []
-    for (const { name, filename } of (await this.registry()).vms) out.push(await this.host(null, { name, filename, ...opts }))
+    for (const { name, filename, methods, views } of (await this.registry()).vms) {
+      out.push(await this.host(null, { name, filename, ...opts, lazy: methods && views ? { methods, views } : undefined }))
+    }
     return out
   }
 
@@ -526,10 +552,12 @@ export class VmsNode extends ReadyResource {
     await writeFile(join(this.opts.storage, 'vms.json'), JSON.stringify(reg, null, 2))
   }
 
-  private async remember(name: string, filename: string, key: string): Promise<void> {
+  private async remember(vm: RegisteredVm): Promise<void> {
     const reg = await this.registry()
-    if (reg.vms.some((v) => v.name === name)) return
-    reg.vms.push({ name, filename, key })
+    const known = reg.vms.find((v) => v.name === vm.name)
+    if (known && (vm.methods === undefined || (String(known.methods) === String(vm.methods) && String(known.views) === String(vm.views)))) return
+    if (known) Object.assign(known, { methods: vm.methods, views: vm.views })
+    else reg.vms.push(vm)
     await this.saveRegistry(reg)
   }
 }
