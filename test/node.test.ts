@@ -106,6 +106,31 @@ test('node: restarting the host node serves the same VMs under the same keys', a
   t.alike(await h2.call('list'), [client.identity.id + '.json'])
 })
 
+test('node: its registry of VMs survives concurrent changes, and a damaged one is reported, never read as empty', async (t) => {
+  const { readFile, writeFile } = await import('node:fs/promises')
+  const net = await testnet(t)
+  const storage = await t.tmp()
+  const first = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => first.close()) // (also closed in the test)
+  // Six VMs created at once (deploys can arrive together): each is remembered.
+  const vms = await Promise.all(Array.from({ length: 6 }, (_, i) => first.host(RSVP, { name: 'vm' + i })))
+  await first.close()
+  const second = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => second.close())
+  const hosted = await second.hostStored()
+  t.alike(hosted.map((h) => formatKey(h.key)).sort(), vms.map((v) => formatKey(v.key)).sort(), 'all six are served again')
+  await second.close()
+  const damaged = (await readFile(storage + '/vms.json', 'utf8')).slice(0, 40)
+  await writeFile(storage + '/vms.json', damaged)
+  const third = new VmsNode({ storage, dht: net.createNode() })
+  t.teardown(() => third.close())
+  const err = await third.hostStored().catch((e: VmsError) => e) as VmsError
+  t.is(err.code, 'STORAGE_INVALID')
+  t.ok(err.message.includes('vms.json') && err.message.includes('damaged'), err.message)
+  await t.exception(third.host(RSVP, { name: 'another' }), /STORAGE_INVALID/, 'nothing is added to a damaged registry')
+  t.is(await readFile(storage + '/vms.json', 'utf8'), damaged, 'and it is left as it was, for repair')
+})
+
 test('node: oversized frames get TOO_LARGE, a malformed frame or hello drops that channel, never the node', async (t) => {
   const net = await testnet(t)
   const hostNode = await node(t, net)

@@ -23,6 +23,12 @@ const files = find(dir).filter((f) => only.length === 0 || only.some((o) => f.in
 let passed = 0
 let failed = 0
 const failures = []
+/**
+ * A test file whose tests all ended but whose process does not exit left
+ * something open (a swarm, a timer, a child process): after this long it is
+ * killed and counted as a failure, instead of hanging the run.
+ */
+const FILE_TIMEOUT_MS = Number(process.env.VMS_TEST_FILE_TIMEOUT_MS || 300000)
 
 for (const file of files) {
   const name = relative(root, file)
@@ -42,9 +48,14 @@ for (const file of files) {
         else if (/^not ok \d+/.test(line)) { failed++; failures.push(`${name}: ${line}`) }
       }
     })
-    child.on('exit', (c) => resolve(c))
+    let hung = false
+    const timer = setTimeout(() => { hung = true; child.kill('SIGKILL') }, FILE_TIMEOUT_MS)
+    child.on('exit', (c) => { clearTimeout(timer); resolve(hung ? 'hung' : c) })
   })
-  if (code !== 0 && !failures.some((f) => f.startsWith(name))) {
+  if (code === 'hung') {
+    failed++
+    failures.push(`${name}: did not exit within ${FILE_TIMEOUT_MS / 1000} s (a swarm, timer or process left open?); killed`)
+  } else if (code !== 0 && !failures.some((f) => f.startsWith(name))) {
     failed++
     failures.push(`${name}: exited with code ${code}`)
   }

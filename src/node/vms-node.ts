@@ -22,6 +22,7 @@ import { openMirrorChannel } from './mirror-channel.js'
 import { AttestationBook } from './attestation-book.js'
 import { openReplica, downloadAll, keepAll, auditExtent, type ReplicaProgress } from '../audit/swarm-replica.js'
 import { MirrorFill, type FillResult } from './mirror-fill.js'
+import { NodeRegistry, type RegisteredVm } from './node-registry.js'
 import type { BlockFeed } from '../audit/block-feed.js'
 import { HeadBook, headOf, equivocation, settleForks } from '../audit/head-book.js'
 import { watchConflicts, type Equivocation } from './head-exchange.js'
@@ -68,10 +69,6 @@ export interface Mirrored {
   filled: Promise<FillResult>
 }
 
-/** A hosted VM as the node remembers it; `methods`/`views` as of its last load let a restart reopen it unloaded. */
-interface RegisteredVm { name: string; filename: string; key?: string; methods?: string[]; views?: string[] }
-
-interface Registry { vms: RegisteredVm[]; mirrors?: string[] }
 
 export class VmsNode extends ReadyResource {
   readonly opts: VmsNodeOptions
@@ -89,6 +86,8 @@ export class VmsNode extends ReadyResource {
   private sandboxes: ((hooks: SandboxHooks) => SandboxProcess) | null = null
   private spare: SandboxProcess | null = null
   private spareTimer: NodeJS.Timeout | null = null
+  private mirroring = new Map<string, Promise<Mirrored>>()
+  private registry: NodeRegistry
   private idleTimer: NodeJS.Timeout | null = null
   private views = new Map<string, ViewRunner>()
   private ViewRunnerClass: (typeof import('../host/view-runner.js'))['ViewRunner'] | null = null
@@ -106,6 +105,7 @@ export class VmsNode extends ReadyResource {
     super()
     this.opts = opts
     this.identity = opts.identity ?? Identity.generate()
+    this.registry = new NodeRegistry(opts.storage)
   }
 
   protected override async _open(): Promise<void> {
@@ -203,9 +203,11 @@ export class VmsNode extends ReadyResource {
     this.hosts.delete(hex)
     await this.swarm.leave(host.discoveryKey).catch(() => {})
     await host.close()
-    const reg = await this.registry()
-    reg.vms = reg.vms.filter((v) => v.key !== hex)
-    await this.saveRegistry(reg)
+    await this.registry.update((reg) => {
+      const before = reg.vms.length
+      reg.vms = reg.vms.filter((v) => v.key !== hex)
+      return reg.vms.length !== before
+    })
   }
 
   /** Manage a remote node by its key: deploy a script as a new VM, list its VMs, stop one. Signed by this node's identity. */
@@ -262,9 +264,11 @@ export class VmsNode extends ReadyResource {
     const missing = sandboxMissing()
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
     const { VmHost } = await import('../host/vm-host.js')
+    // Imported before the checks below: VMs hosted at the same time must not each make their own spare and pool.
+    const { SandboxProcess } = await import('../sandbox/sandbox-process.js')
+    const { SignaturePool } = await import('../crypto/signature-pool.js')
     if (!this.sandboxes) {
       // A warm spare sandbox process: creating or waking a VM takes it instead of waiting for a fork.
-      const { SandboxProcess } = await import('../sandbox/sandbox-process.js')
       const idleHooks = { read: () => Promise.reject(new Error('no VM yet')), log: () => {} }
       const make = () => { const p = new SandboxProcess(idleHooks); p.warm(); return p }
       this.spare = make()
@@ -289,10 +293,7 @@ export class VmsNode extends ReadyResource {
         return p
       }
     }
-    if (!this.signatures) {
-      const { SignaturePool } = await import('../crypto/signature-pool.js')
-      this.signatures = new SignaturePool()
-    }
+    this.signatures ??= new SignaturePool()
     const ns = this.store.namespace('vm/' + opts.name)
     const onLog = (level: string, message: string) => this.opts.onLog?.(opts.name, level, message)
     const durability = { durability: opts.durability, durabilityTimeoutMs: opts.durabilityTimeoutMs, oracles: opts.oracles, oracleTimeoutMs: opts.oracleTimeoutMs, signatures: this.signatures, sandboxes: this.sandboxes }
@@ -318,7 +319,7 @@ export class VmsNode extends ReadyResource {
     const missing = sandboxMissing()
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
     const out: VmHost[] = []
-    for (const { name, filename, methods, views } of (await this.registry()).vms) {
+    for (const { name, filename, methods, views } of (await this.registry.read()).vms) {
       out.push(await this.host(null, { name, filename, ...opts, lazy: methods && views ? { methods, views } : undefined }))
     }
     return out
@@ -432,8 +433,19 @@ export class VmsNode extends ReadyResource {
     await this.ready()
     const k = toKey(key)
     const hex = b4a.toString(k, 'hex')
-    const existing = this.mirrors.get(hex)
+    const existing = this.mirrors.get(hex) ?? this.mirroring.get(hex)
     if (existing) return existing
+    // Asked twice at once, the VM is mirrored once.
+    const opening = this.openMirror(k, hex)
+    this.mirroring.set(hex, opening)
+    try {
+      return await opening
+    } finally {
+      this.mirroring.delete(hex)
+    }
+  }
+
+  private async openMirror(k: Buffer, hex: string): Promise<Mirrored> {
     const replica = await openReplica(this.store, this.swarm, k, { server: true, timeoutMs: this.opts.timeoutMs })
     watchConflicts(replica.log, k, this.onEquivocation)
     // A long log is copied in bulk first; replication does the rest and keeps the copy live.
@@ -458,7 +470,7 @@ export class VmsNode extends ReadyResource {
   /** Mirror again every VM this storage mirrored before. */
   async mirrorStored(): Promise<Mirrored[]> {
     const out = []
-    for (const hex of (await this.registry()).mirrors ?? []) out.push(await this.mirror(hex))
+    for (const hex of (await this.registry.read()).mirrors ?? []) out.push(await this.mirror(hex))
     return out
   }
 
@@ -526,39 +538,26 @@ export class VmsNode extends ReadyResource {
     for (const handle of this.handles.values()) handle.attach(mux, conn)
   }
 
-  private async registry(): Promise<Registry> {
-    const { readFile } = await import('node:fs/promises')
-    const { join } = await import('node:path')
-    try {
-      const reg = JSON.parse(await readFile(join(this.opts.storage, 'vms.json'), 'utf8')) as Registry
-      reg.vms = reg.vms ?? []
-      return reg
-    } catch {
-      return { vms: [] }
-    }
-  }
-
   private async rememberMirror(hex: string): Promise<void> {
-    const reg = await this.registry()
-    reg.mirrors = reg.mirrors ?? []
-    if (reg.mirrors.includes(hex)) return
-    reg.mirrors.push(hex)
-    await this.saveRegistry(reg)
-  }
-
-  private async saveRegistry(reg: Registry): Promise<void> {
-    const { writeFile } = await import('node:fs/promises')
-    const { join } = await import('node:path')
-    await writeFile(join(this.opts.storage, 'vms.json'), JSON.stringify(reg, null, 2))
+    await this.registry.update((reg) => {
+      reg.mirrors = reg.mirrors ?? []
+      if (reg.mirrors.includes(hex)) return false
+      reg.mirrors.push(hex)
+      return true
+    })
   }
 
   private async remember(vm: RegisteredVm): Promise<void> {
-    const reg = await this.registry()
-    const known = reg.vms.find((v) => v.name === vm.name)
-    if (known && (vm.methods === undefined || (String(known.methods) === String(vm.methods) && String(known.views) === String(vm.views)))) return
-    if (known) Object.assign(known, { methods: vm.methods, views: vm.views })
-    else reg.vms.push(vm)
-    await this.saveRegistry(reg)
+    await this.registry.update((reg) => {
+      const known = reg.vms.find((v) => v.name === vm.name)
+      if (!known) {
+        reg.vms.push(vm)
+        return true
+      }
+      if (vm.methods === undefined || (String(known.methods) === String(vm.methods) && String(known.views) === String(vm.views))) return false
+      Object.assign(known, { methods: vm.methods, views: vm.views })
+      return true
+    })
   }
 }
 
