@@ -131,6 +131,27 @@ test('node: its registry of VMs survives concurrent changes, and a damaged one i
   t.is(await readFile(storage + '/vms.json', 'utf8'), damaged, 'and it is left as it was, for repair')
 })
 
+test('node: its own key is kept across restarts; a damaged key file is reported, never replaced by a new key', async (t) => {
+  const { readFile, writeFile } = await import('node:fs/promises')
+  const net = await testnet(t)
+  const storage = await t.tmp()
+  const keyOf = async () => {
+    const n = new VmsNode({ storage, dht: net.createNode() })
+    try {
+      await n.ready()
+      return formatKey(n.key)
+    } finally {
+      await n.close()
+    }
+  }
+  const key = await keyOf()
+  t.is(await keyOf(), key, 'the same key after a restart')
+  await writeFile(storage + '/node-key.json', (await readFile(storage + '/node-key.json', 'utf8')).slice(0, 20))
+  const err = await keyOf().catch((e: VmsError) => e) as VmsError
+  t.is(err.code, 'STORAGE_INVALID')
+  t.ok(err.message.includes('node-key.json') && err.message.includes('damaged'), err.message)
+})
+
 test('node: oversized frames get TOO_LARGE, a malformed frame or hello drops that channel, never the node', async (t) => {
   const net = await testnet(t)
   const hostNode = await node(t, net)

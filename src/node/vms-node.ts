@@ -175,17 +175,29 @@ export class VmsNode extends ReadyResource {
   /** The node's swarm key pair, made once and kept in its storage (a Bare client makes a new one each time). */
   private async nodeKeyPair(): Promise<{ publicKey: Buffer; secretKey: Buffer }> {
     if (sandboxMissing()) return crypto.keyPair()
-    const { readFile, writeFile } = await import('node:fs/promises')
+    const { readFile, writeFile, rename } = await import('node:fs/promises')
     const { join } = await import('node:path')
     const file = join(this.opts.storage, 'node-key.json')
+    let text: string | null = null
     try {
-      const { seed } = JSON.parse(await readFile(file, 'utf8')) as { seed: string }
-      return crypto.keyPair(b4a.from(seed, 'hex'))
-    } catch {
-      const seed = crypto.randomBytes(32)
-      await writeFile(file, JSON.stringify({ seed: b4a.toString(seed, 'hex') }) + '\n', { mode: 0o600 })
-      return crypto.keyPair(seed)
+      text = await readFile(file, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
     }
+    if (text !== null) {
+      // A damaged key is never replaced silently: deployers find this node by it.
+      let seed: unknown
+      try { seed = (JSON.parse(text) as { seed?: unknown } | null)?.seed } catch {}
+      if (typeof seed !== 'string' || !/^[0-9a-f]{64}$/.test(seed)) {
+        throw new VmsError('STORAGE_INVALID', `${file} (this node's key) is damaged: restore it from a backup, or move it away to give the node a new key`)
+      }
+      return crypto.keyPair(b4a.from(seed, 'hex'))
+    }
+    const seed = crypto.randomBytes(32)
+    // Written whole: a crash leaves no key or the whole key, never half of one.
+    await writeFile(file + '.tmp', JSON.stringify({ seed: b4a.toString(seed, 'hex') }) + '\n', { mode: 0o600 })
+    await rename(file + '.tmp', file)
+    return crypto.keyPair(seed)
   }
 
   /** The VMs this node hosts. */
