@@ -70,6 +70,9 @@ export interface Mirrored {
 }
 
 
+/** VMs a restarting node reopens at a time. */
+const REOPEN_CONCURRENCY = 16
+
 export class VmsNode extends ReadyResource {
   readonly opts: VmsNodeOptions
   store!: Corestore
@@ -330,10 +333,18 @@ export class VmsNode extends ReadyResource {
   async hostStored(opts: Pick<VmHostOptions, 'oracles' | 'oracleTimeoutMs'> = {}): Promise<VmHost[]> {
     const missing = sandboxMissing()
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
-    const out: VmHost[] = []
-    for (const { name, filename, methods, views } of (await this.registry.read()).vms) {
-      out.push(await this.host(null, { name, filename, ...opts, lazy: methods && views ? { methods, views } : undefined }))
+    const vms = (await this.registry.read()).vms
+    const out: VmHost[] = new Array(vms.length)
+    // Several at a time: most of a reopen is waiting (storage reads, the DHT announce).
+    let next = 0
+    const worker = async () => {
+      while (next < vms.length) {
+        const i = next++
+        const { name, filename, methods, views } = vms[i]!
+        out[i] = await this.host(null, { name, filename, ...opts, lazy: methods && views ? { methods, views } : undefined })
+      }
     }
+    await Promise.all(Array.from({ length: Math.min(REOPEN_CONCURRENCY, vms.length) }, worker))
     return out
   }
 
