@@ -124,6 +124,17 @@ test('cli over the swarm: serve, call, files, info, stop gracefully, serve the s
   const list2 = await run(env, 'call', key, 'listRSVPs', '--json')
   t.is(Object.keys(JSON.parse(list2.out).result).length, 1, 'with its state (one caller identity: the same VMS_HOME)')
   t.is(await stop(again.child), 0)
+
+  // The node's storage, stopped: its VM's log and a replay, by the name serve gave it.
+  const log = await run(env, 'log', storage, '--json')
+  t.is(log.code, 0, 'log reads a node\'s storage when it holds one VM')
+  t.is(JSON.parse(log.out.split('\n')[0]!).key, key)
+  const replayed = await run(env, 'replay', storage, '--vm', 'rsvp', '--json')
+  t.is(replayed.code, 0)
+  t.is(JSON.parse(replayed.out).ok, true, 'replay from the node\'s storage, by VM name')
+  const wrong = await run(env, 'log', storage, '--vm', 'nope')
+  t.is(wrong.code, 1)
+  t.ok(wrong.err.includes('no VM named nope') && wrong.err.includes('rsvp'), wrong.err.trim())
 })
 
 test('cli: dialling a key nobody serves fails with a hint, missing arguments say how to get help', async (t) => {

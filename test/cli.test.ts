@@ -99,3 +99,21 @@ test('cli: a damaged identity file is reported, never replaced (its key would be
   t.ok(/cannot read identity .*identity\.json.*repair or move it/.test(res.err), res.err)
   t.is(await readFile(home + '/identity.json', 'utf8'), '{"seed": "ab', 'the file is untouched')
 })
+
+test('cli: output piped into a reader that stops early (`| head`) ends quietly, exit 0', async (t) => {
+  const dir = await t.tmp()
+  const host = await VmHost.create(dir, { script: RSVP })
+  const alice = Identity.generate()
+  await Promise.all(Array.from({ length: 600 }, (_, i) => host.call(alice.sign(host.key, 'RSVP', [true, 'n' + i]))))
+  await host.close()
+  const { spawn } = await import('node:child_process')
+  const { BIN } = await import('./helpers/cli.js')
+  const child = spawn(process.execPath, [BIN, 'log', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let err = ''
+  child.stderr.on('data', (d) => { err += d })
+  // Read one chunk (far less than the ~90 KB the log prints), then stop reading, as `head` does.
+  await new Promise<void>((resolve) => child.stdout.once('data', () => { child.stdout.destroy(); resolve() }))
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  t.is(code, 0)
+  t.is(err, '', 'no stack trace')
+})

@@ -20,19 +20,22 @@ import { watchMirror, type MirrorProgress } from '../node/mirror-progress.js'
 import { decodeEntry, EntryType, LoadReason, type FilesState } from '../messages/index.js'
 import { VmsError } from '../errors.js'
 import { StatusLine } from './status-line.js'
+import { NodeRegistry } from '../node/node-registry.js'
+import Corestore from 'corestore'
 
 const replayCmd = command(
   'replay',
   summary('Audit a VM\'s call log and files archive from its storage directory'),
   description('Re-executes every call in a sandbox and checks signatures, outcomes and the files after each entry.\nThe VM must not be running (its storage is locked while it is).\nExits 0 when everything checks out, 1 on a divergence (named), 2 when the audit could not finish.'),
-  arg('<storage>', 'the VM\'s storage directory'),
+  arg('<storage>', 'the VM\'s storage directory, or a node\'s (`serve --storage`) with --vm'),
+  flag('--vm [name]', 'in a node\'s storage: the VM (its script\'s name, as `serve` named it)'),
   flag('--from [index]', 'start at this load entry (a checkpoint) instead of the genesis'),
   flag('--to [index]', 'stop before this entry (audit a stretch; combine the reports with `vms-node combine`)'),
   flag('--json', 'print the report as one JSON object'),
   async () => {
     const { storage } = replayCmd.args
     const json = !!replayCmd.flags.json
-    await withCores(storage!, async (cores) => {
+    await withCores(storage!, replayCmd.flags.vm, async (cores) => {
       const status = new StatusLine()
       const report = await replay(cores, {
         from: replayCmd.flags.from ? Number(replayCmd.flags.from) : undefined,
@@ -47,11 +50,12 @@ const replayCmd = command(
 const logCmd = command(
   'log',
   summary('Print a VM\'s call log, one entry per line'),
-  arg('<storage>', 'the VM\'s storage directory'),
+  arg('<storage>', 'the VM\'s storage directory, or a node\'s (`serve --storage`) with --vm'),
+  flag('--vm [name]', 'in a node\'s storage: the VM (its script\'s name, as `serve` named it)'),
   flag('--json', 'one JSON object per line'),
   async () => {
     const { storage } = logCmd.args
-    await withCores(storage!, async (cores) => {
+    await withCores(storage!, logCmd.flags.vm, async (cores) => {
       console.log(logCmd.flags.json ? JSON.stringify({ key: formatKey(cores.log.key), length: cores.log.length }) : `VM ${formatKey(cores.log.key)}: ${cores.log.length} entries`)
       for (let i = 0; i < cores.log.length; i++) {
         const e = decodeEntry((await cores.log.get(i))!, i)
@@ -586,12 +590,33 @@ function printReport(report: ReplayReport, json: boolean): void {
 }
 
 /** Open a VM's storage for reading (it must hold a VM, and not be open elsewhere), run `fn`, close. */
-async function withCores(storage: string, fn: (cores: VmCores) => Promise<void>): Promise<void> {
-  const cores = await openVmCores(storage, { existing: true }).catch((err) => fail(err.code === 'STORAGE_INVALID' ? err.message : `cannot open ${storage}: ${err.message} (is the VM still running?)`))
+/**
+ * A VM's cores from its storage directory (`create`), or from a node's
+ * (`serve --storage`, which keeps each VM in a namespace named for it): `vm`
+ * names it, and may be left out when the node holds one VM.
+ */
+async function withCores(storage: string, vm: string | undefined, fn: (cores: VmCores) => Promise<void>): Promise<void> {
+  const registry = await new NodeRegistry(storage).read().catch((err: Error) => fail(err.message))
+  const names = registry.vms.map((v) => v.name)
+  if (vm !== undefined && names.length === 0) fail(`${storage} is not a node's storage (no VMs listed in it): give the VM's own storage directory, without --vm`)
+  let store: Corestore | null = null
+  if (names.length > 0) {
+    if (vm === undefined && names.length > 1) fail(`${storage} is a node's storage with ${names.length} VMs (${names.join(', ')}): pick one with --vm NAME`)
+    const name = vm ?? names[0]!
+    if (!names.includes(name)) fail(`${storage} holds no VM named ${name} (it has: ${names.join(', ')})`)
+    store = new Corestore(storage)
+    await store.ready().catch((err: Error) => fail(`cannot open ${storage}: ${err.message} (is the node still running?)`))
+  }
+  const source = store ? store.namespace('vm/' + (vm ?? names[0]!)) : storage
+  const cores = await openVmCores(source, { existing: true }).catch(async (err) => {
+    await store?.close()
+    return fail(err.code === 'STORAGE_INVALID' ? err.message : `cannot open ${storage}: ${err.message} (is the VM still running?)`)
+  })
   try {
     await fn(cores)
   } finally {
     await closeVmCores(cores)
+    await store?.close()
   }
 }
 
@@ -604,6 +629,9 @@ function fail(message: string): never {
   console.error(`vms-node: ${message}`)
   process.exit(1)
 }
+
+// Output piped into a command that stops reading (`vms-node log DIR | head`): stop quietly, as Unix tools do.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(0); else throw err })
 
 process.on('unhandledRejection', (err) => {
   console.error(`vms-node: ${err instanceof VmsError ? err.message : (err as Error)?.stack ?? err}`)
