@@ -12,6 +12,7 @@ import flat from 'flat-tree'
 import Hypercore from 'hypercore'
 import b4a from 'b4a'
 import merkleTree from 'hypercore/lib/merkle-tree.js'
+import multisig from 'hypercore/lib/multisig.js'
 
 export class MerkleRoots {
   roots: TreeNode[]
@@ -123,4 +124,12 @@ export function rootsFitLength(roots: TreeNode[], length: number): boolean {
   const expected = length === 0 ? [] : flat.fullRoots(2 * length)
   if (expected.length !== roots.length) return false
   return expected.every((index, i) => roots[i]!.index === index)
+}
+
+/** The ed25519 signature in a core's signed head: hypercore stores a lone signer's signature as a multisig record. */
+export function rawSignature(signature: Uint8Array): Uint8Array {
+  if (signature.byteLength === 64) return signature
+  const { proofs } = multisig.inflate(signature)
+  if (proofs.length !== 1 || proofs[0]!.patch !== 0 || proofs[0]!.signature.byteLength !== 64) throw new Error('the log\'s signature is not a single ed25519 signature')
+  return proofs[0]!.signature
 }

@@ -387,12 +387,6 @@ declare module 'protomux-rpc' {
   }
 }
 
-declare module 'hypercore/lib/messages.js' {
-  import type { Encoding } from 'compact-encoding'
-  const m: { multiSignature: Encoding<{ proofs: Array<{ signature: Buffer }> }> }
-  export default m
-}
-
 declare module 'hyperblobs' {
   import type Hypercore from 'hypercore'
   export default class Hyperblobs { constructor(core: Hypercore) }

@@ -8,7 +8,6 @@
  * report about an honest host cannot verify, whatever it claims.
  */
 import b4a from 'b4a'
-import c from 'compact-encoding'
 import crypto from 'hypercore-crypto'
 import Hypercore from 'hypercore'
 import Corestore from 'corestore'
@@ -16,8 +15,7 @@ import Hyperdrive from 'hyperdrive'
 import Hyperbee from 'hyperbee'
 import Hyperblobs from 'hyperblobs'
 import caps from 'hypercore/lib/caps.js'
-import hcMessages from 'hypercore/lib/messages.js'
-import { MerkleRoots } from '../merkle.js'
+import { MerkleRoots, rawSignature } from '../merkle.js'
 import { formatKey, toKey } from '../identity.js'
 import { decodeEntry, EntryType } from '../messages/index.js'
 import { replay, type Divergence } from './replay.js'
@@ -49,7 +47,7 @@ export interface Evidence {
 async function signedCore(core: Hypercore): Promise<SignedCore> {
   const raw = core.state.signature
   if (!raw) throw new Error('the core has no signed head yet')
-  const signature = raw.byteLength === 64 ? raw : c.decode(hcMessages.multiSignature, raw).proofs[0]!.signature
+  const signature = rawSignature(raw)
   // An auditor's replica lacks the file contents (the audit checks them by tree hash):
   // fetch what is missing as one range, pipelined, not block by block as they are read.
   if (core.contiguousLength < core.length) await core.download({ start: 0, end: core.length }).done()

@@ -16,8 +16,7 @@ import { VmsError, type VmsErrorCode } from '../errors.js'
 import { isCanonical, canonicalStringify } from '../canonical-json.js'
 import { formatKey, nonceTime } from '../identity.js'
 import { SignaturePool } from '../crypto/signature-pool.js'
-import { MerkleRoots, coverNodes, leafNode } from '../merkle.js'
-import multisig from 'hypercore/lib/multisig.js'
+import { MerkleRoots, coverNodes, leafNode, rawSignature } from '../merkle.js'
 import type { TreeNode } from 'hypercore-crypto'
 import {
   encode, logEntry, callSignable, sameFilesState, EntryType, LoadReason, SANDBOX_API_VERSION, SEED_BYTES,
@@ -725,13 +724,6 @@ export class VmHost extends ReadyResource {
   }
 }
 
-/** Hypercore assembles a lone signer's signature into a multisig record; the receipt carries the ed25519 signature in it. */
-function rawSignature(signature: Uint8Array): Uint8Array {
-  if (signature.byteLength === 64) return signature
-  const { proofs } = multisig.inflate(signature)
-  if (proofs.length !== 1 || proofs[0]!.patch !== 0 || proofs[0]!.signature.byteLength !== 64) throw new Error('the log\'s signature is not a single ed25519 signature')
-  return proofs[0]!.signature
-}
 
 function toOutcome(r: RunResult): Outcome {
   return r.ok

@@ -8,10 +8,9 @@ import c from 'compact-encoding'
 import b4a from 'b4a'
 import crypto from 'hypercore-crypto'
 import caps from 'hypercore/lib/caps.js'
-import hcMessages from 'hypercore/lib/messages.js'
 import type Hypercore from 'hypercore'
 import type { Channel } from 'protomux'
-import { isSignerOf } from '../merkle.js'
+import { isSignerOf, rawSignature } from '../merkle.js'
 import { decodeStrict, encode } from '../messages/index.js'
 import { signedHead, type SignedHead } from '../messages/wire.js'
 
@@ -34,7 +33,7 @@ export function watchConflicts(log: Hypercore, vmKey: Uint8Array, onEquivocation
 export async function currentHead(log: Hypercore): Promise<SignedHead | null> {
   const raw = log.state.signature
   if (!raw || log.length === 0) return null
-  const signature = raw.byteLength === 64 ? raw : c.decode(hcMessages.multiSignature, raw).proofs[0]!.signature
+  const signature = rawSignature(raw)
   const manifest = (log as unknown as { manifest: { signers: Array<{ publicKey: Uint8Array }> } | null }).manifest
   const signer = manifest?.signers[0]?.publicKey
   if (!signer) return null
