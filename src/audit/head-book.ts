@@ -6,7 +6,7 @@
  */
 import b4a from 'b4a'
 import type Hypercore from 'hypercore'
-import { VmsError } from '../errors.js'
+import { readJsonFile, writeJsonFile, isObject } from '../json-file.js'
 
 export interface Head { length: number; fork: number; treeHash: string; signature: string | null }
 
@@ -27,23 +27,10 @@ export class HeadBook {
 
   private async read(): Promise<void> {
     if (!this.path) return
-    // Imported here: the client side (Bare) never loads node:fs.
-    const { readFile } = await import('node:fs/promises')
-    let text: string
-    try {
-      text = await readFile(this.path, 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-      throw err
-    }
-    let data: Record<string, Head>
-    try {
-      data = JSON.parse(text) as Record<string, Head>
-    } catch {
-      // Never forget silently: the heads are what equivocation is checked against.
-      throw new VmsError('STORAGE_INVALID', `${this.path} (the heads this node verified) is damaged: repair it, or move it away to forget them`)
-    }
-    for (const [k, v] of Object.entries(data)) this.heads.set(k, v)
+    // Never forget silently: the heads are what equivocation is checked against.
+    const data = await readJsonFile(this.path, (v): v is Record<string, Head> => isObject(v),
+      '(the heads this node verified) is damaged: repair it, or move it away to forget them')
+    for (const [k, v] of Object.entries(data ?? {})) this.heads.set(k, v)
   }
 
   async get(key: Uint8Array): Promise<Head | null> {
@@ -60,12 +47,8 @@ export class HeadBook {
     this.heads.set(k, head)
     const path = this.path
     if (!path) return
-    // One write at a time, each whole: a file written next to it, then renamed over it.
-    this.writing = this.writing.catch(() => {}).then(async () => {
-      const { writeFile, rename } = await import('node:fs/promises')
-      await writeFile(path + '.tmp', JSON.stringify(Object.fromEntries(this.heads), null, 2))
-      await rename(path + '.tmp', path)
-    })
+    // One write at a time, each whole.
+    this.writing = this.writing.catch(() => {}).then(() => writeJsonFile(path, Object.fromEntries(this.heads)))
     await this.writing
   }
 }

@@ -20,7 +20,7 @@ import { watchMirror, type MirrorProgress } from '../node/mirror-progress.js'
 import { decodeEntry, EntryType, LoadReason, type FilesState } from '../messages/index.js'
 import { VmsError } from '../errors.js'
 import { StatusLine } from './status-line.js'
-import { NodeRegistry } from '../node/node-registry.js'
+import { NodeRegistry, vmNamespace } from '../node/node-registry.js'
 import Corestore from 'corestore'
 
 const replayCmd = command(
@@ -589,25 +589,27 @@ function printReport(report: ReplayReport, json: boolean): void {
   process.exitCode = report.ok ? 0 : report.divergence ? 1 : 2
 }
 
-/** Open a VM's storage for reading (it must hold a VM, and not be open elsewhere), run `fn`, close. */
 /**
- * A VM's cores from its storage directory (`create`), or from a node's
- * (`serve --storage`, which keeps each VM in a namespace named for it): `vm`
- * names it, and may be left out when the node holds one VM.
+ * Open a VM's storage for reading (it must hold a VM, and not be open
+ * elsewhere), run `fn`, close. The storage is the VM's own directory
+ * (`create`), or a node's (`serve --storage`, which keeps each VM in a
+ * namespace named for it): `vm` names it, and may be left out when the node
+ * holds one VM.
  */
 async function withCores(storage: string, vm: string | undefined, fn: (cores: VmCores) => Promise<void>): Promise<void> {
   const registry = await new NodeRegistry(storage).read().catch((err: Error) => fail(err.message))
   const names = registry.vms.map((v) => v.name)
   if (vm !== undefined && names.length === 0) fail(`${storage} is not a node's storage (no VMs listed in it): give the VM's own storage directory, without --vm`)
   let store: Corestore | null = null
+  let source: string | Corestore = storage
   if (names.length > 0) {
     if (vm === undefined && names.length > 1) fail(`${storage} is a node's storage with ${names.length} VMs (${names.join(', ')}): pick one with --vm NAME`)
     const name = vm ?? names[0]!
     if (!names.includes(name)) fail(`${storage} holds no VM named ${name} (it has: ${names.join(', ')})`)
     store = new Corestore(storage)
     await store.ready().catch((err: Error) => fail(`cannot open ${storage}: ${err.message} (is the node still running?)`))
+    source = vmNamespace(store, name)
   }
-  const source = store ? store.namespace('vm/' + (vm ?? names[0]!)) : storage
   const cores = await openVmCores(source, { existing: true }).catch(async (err) => {
     await store?.close()
     return fail(err.code === 'STORAGE_INVALID' ? err.message : `cannot open ${storage}: ${err.message} (is the VM still running?)`)

@@ -26,17 +26,15 @@ export interface FillResult {
 }
 
 type Fetch = (core: BlockCore, start: number, end: number) => Promise<Uint8Array[]>
+/** A way to ask peers for stretches, and to let it go; null when no peer answers on the VM's channel. */
+type Fetcher = () => Promise<{ fetch: Fetch; release(): Promise<void> } | null>
 
 export class MirrorFill {
   /** Resolves when the bulk part is over (replication then does the rest). */
   readonly done: Promise<FillResult>
   private stopped = false
 
-  /**
-   * `fetcher` gives a way to ask peers for stretches (null when none answers
-   * on the VM's channel) and a function to release it.
-   */
-  constructor(replica: Replica, fetcher: () => Promise<{ fetch: Fetch; release(): Promise<void> } | null>, timeoutMs: number) {
+  constructor(replica: Replica, fetcher: Fetcher, timeoutMs: number) {
     this.done = this.run(replica, fetcher, timeoutMs)
   }
 
@@ -50,7 +48,7 @@ export class MirrorFill {
     await this.done
   }
 
-  private async run(replica: Replica, fetcher: () => Promise<{ fetch: Fetch; release(): Promise<void> } | null>, timeoutMs: number): Promise<FillResult> {
+  private async run(replica: Replica, fetcher: Fetcher, timeoutMs: number): Promise<FillResult> {
     const result: FillResult = { bulk: 0, failure: null }
     const { log, files } = await auditExtent(replica, timeoutMs).catch(() => ({ log: 0, files: 0 }))
     const dbCore = replica.drive.db.core

@@ -22,7 +22,8 @@ import { openMirrorChannel } from './mirror-channel.js'
 import { AttestationBook } from './attestation-book.js'
 import { openReplica, downloadAll, keepAll, auditExtent, type ReplicaProgress } from '../audit/swarm-replica.js'
 import { MirrorFill, type FillResult } from './mirror-fill.js'
-import { NodeRegistry, type RegisteredVm } from './node-registry.js'
+import { NodeRegistry, vmNamespace, type RegisteredVm } from './node-registry.js'
+import { readJsonFile, writeJsonFile, isObject } from '../json-file.js'
 import type { BlockFeed } from '../audit/block-feed.js'
 import { HeadBook, headOf, equivocation, settleForks } from '../audit/head-book.js'
 import { watchConflicts, type Equivocation } from './head-exchange.js'
@@ -68,7 +69,6 @@ export interface Mirrored {
   /** The first copy's bulk part: how many blocks came in checked stretches, and why it stopped short if it did. */
   filled: Promise<FillResult>
 }
-
 
 /** VMs a restarting node reopens at a time. */
 const REOPEN_CONCURRENCY = 16
@@ -178,28 +178,13 @@ export class VmsNode extends ReadyResource {
   /** The node's swarm key pair, made once and kept in its storage (a Bare client makes a new one each time). */
   private async nodeKeyPair(): Promise<{ publicKey: Buffer; secretKey: Buffer }> {
     if (sandboxMissing()) return crypto.keyPair()
-    const { readFile, writeFile, rename } = await import('node:fs/promises')
-    const { join } = await import('node:path')
-    const file = join(this.opts.storage, 'node-key.json')
-    let text: string | null = null
-    try {
-      text = await readFile(file, 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-    }
-    if (text !== null) {
-      // A damaged key is never replaced silently: deployers find this node by it.
-      let seed: unknown
-      try { seed = (JSON.parse(text) as { seed?: unknown } | null)?.seed } catch {}
-      if (typeof seed !== 'string' || !/^[0-9a-f]{64}$/.test(seed)) {
-        throw new VmsError('STORAGE_INVALID', `${file} (this node's key) is damaged: restore it from a backup, or move it away to give the node a new key`)
-      }
-      return crypto.keyPair(b4a.from(seed, 'hex'))
-    }
+    const file = `${this.opts.storage}/node-key.json`
+    // A damaged key is never replaced silently: deployers find this node by it.
+    const kept = await readJsonFile(file, (v): v is { seed: string } => isObject(v) && typeof v.seed === 'string' && /^[0-9a-f]{64}$/.test(v.seed),
+      '(this node\'s key) is damaged: restore it from a backup, or move it away to give the node a new key')
+    if (kept) return crypto.keyPair(b4a.from(kept.seed, 'hex'))
     const seed = crypto.randomBytes(32)
-    // Written whole: a crash leaves no key or the whole key, never half of one.
-    await writeFile(file + '.tmp', JSON.stringify({ seed: b4a.toString(seed, 'hex') }) + '\n', { mode: 0o600 })
-    await rename(file + '.tmp', file)
+    await writeJsonFile(file, { seed: b4a.toString(seed, 'hex') }, { mode: 0o600 })
     return crypto.keyPair(seed)
   }
 
@@ -309,7 +294,7 @@ export class VmsNode extends ReadyResource {
       }
     }
     this.signatures ??= new SignaturePool()
-    const ns = this.store.namespace('vm/' + opts.name)
+    const ns = vmNamespace(this.store, opts.name)
     const onLog = (level: string, message: string) => this.opts.onLog?.(opts.name, level, message)
     const durability = { durability: opts.durability, durabilityTimeoutMs: opts.durabilityTimeoutMs, oracles: opts.oracles, oracleTimeoutMs: opts.oracleTimeoutMs, signatures: this.signatures, sandboxes: this.sandboxes }
     const host = script === null
@@ -430,16 +415,26 @@ export class VmsNode extends ReadyResource {
     const timeoutMs = this.opts.timeoutMs ?? 15000
     const { log: length, files: filesEnd } = await auditExtent(replica, timeoutMs)
     if (length === 0) return null
-    const dialled = this.handles.has(b4a.toString(key, 'hex'))
-    const handle = await this.dial(key, { timeoutMs }).catch(() => null)
-    if (!handle) return null
+    const borrowed = await this.borrowHandle(key, timeoutMs).catch(() => null)
+    if (!borrowed) return null
+    const { handle, release } = borrowed
     return {
       feeds: {
         log: new BlockFeed(log, (a, b) => handle.blocks(BlockCore.LOG, a, b), { end: length, timeoutMs, onVerified: (have) => onProgress?.({ phase: 'log', have, total: length }) }),
         files: new BlockFeed(drive.db.core, (a, b) => handle.blocks(BlockCore.FILES, a, b), { end: filesEnd, timeoutMs, onVerified: (have) => onProgress?.({ phase: 'files', have, total: filesEnd }) })
       },
-      close: async () => { if (!dialled) await handle.close() }
+      close: release
     }
+  }
+
+  /**
+   * A handle on a VM's peers for this node's own requests (bulk blocks): the
+   * one already dialled, or a new one that `release` closes again.
+   */
+  private async borrowHandle(key: Buffer, timeoutMs: number): Promise<{ handle: VmHandle; release(): Promise<void> }> {
+    const dialled = this.handles.has(b4a.toString(key, 'hex'))
+    const handle = await this.dial(key, { timeoutMs })
+    return { handle, release: async () => { if (!dialled) await handle.close() } }
   }
 
   /** Announce to the VM's peers, signed with this node's identity, that entries 0..length-1 checked out. */
@@ -474,9 +469,8 @@ export class VmsNode extends ReadyResource {
     // A long log is copied in bulk first; replication does the rest and keeps the copy live.
     const timeoutMs = this.opts.timeoutMs ?? 15000
     const fill = new MirrorFill(replica, async () => {
-      const dialled = this.handles.has(hex)
-      const handle = await this.dial(k, { timeoutMs })
-      return { fetch: (core, start, end) => handle.blocks(core, start, end), release: async () => { if (!dialled) await handle.close() } }
+      const { handle, release } = await this.borrowHandle(k, timeoutMs)
+      return { fetch: (core, start, end) => handle.blocks(core, start, end), release }
     }, timeoutMs)
     const m = {
       key: k, log: replica.log, drive: replica.drive, filled: fill.done,
