@@ -2,7 +2,7 @@ import test from 'brittle'
 import b4a from 'b4a'
 import c from 'compact-encoding'
 import Hyperswarm, { type Connection } from 'hyperswarm'
-import { replay, BlockCore, VmsNode, Identity } from '../src/index.js'
+import { replay, BlockCore, Identity } from '../src/index.js'
 import { openVmCores } from '../src/host/vm-storage.js'
 import { PROTOCOL, Role, hello } from '../src/messages/wire.js'
 import { encode } from '../src/messages/index.js'
@@ -164,14 +164,12 @@ test('replay: a file read that no peer answers in time makes the replay inconclu
   const storage = await t.tmp()
   const script = `exports.put = async (v) => { await System.files.writeFile('/v', v) }
 exports.get = async () => System.files.readFile('/v', 'utf8')`
-  const first = new VmsNode({ storage, dht: net.createNode() })
-  t.teardown(() => first.close()) // (also closed in the test)
+  const first = await node(t, net, { storage }) // (also closed in the test)
   const vm = await first.host(script, { name: 'kv' })
   await (await (await node(t, net)).dial(vm.key)).call('put', 'x'.repeat(100))
   await first.close()
   // After the restart (a load entry: a fresh isolate in the replay too), get() must read /v from the archive.
-  const again = new VmsNode({ storage, dht: net.createNode() })
-  t.teardown(() => again.close()) // (also closed in the test)
+  const again = await node(t, net, { storage }) // (also closed in the test)
   await again.hostStored()
   const caller = await (await node(t, net)).dial(vm.key)
   t.is(await caller.call('get'), 'x'.repeat(100))
@@ -190,8 +188,7 @@ exports.get = async () => System.files.readFile('/v', 'utf8')`
 test('audit: a log whose last entry does not decode, served by a bare peer, is reported as a malformed entry (the audit does not throw)', async (t) => {
   const net = await testnet(t)
   const storage = await t.tmp()
-  const first = new VmsNode({ storage, dht: net.createNode() })
-  t.teardown(() => first.close()) // (also closed in the test)
+  const first = await node(t, net, { storage }) // (also closed in the test)
   const vm = await first.host(RSVP, { name: 'rsvp' })
   await vm.call(Identity.generate().sign(vm.key, 'RSVP', [true, 'fine']))
   await first.close()

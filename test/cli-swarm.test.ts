@@ -1,6 +1,7 @@
 import test from 'brittle'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { testnet } from './helpers/net.js'
+import { testnet, node } from './helpers/net.js'
+import { RSVP } from './helpers/index.js'
 import { runCli, BIN, onLines } from './helpers/cli.js'
 
 const EXAMPLE = new URL('../../examples/rsvp.js', import.meta.url).pathname
@@ -188,4 +189,18 @@ test('cli: serve --allow-deploy, then deploy, ls and stop from another process',
   const stopped = await run(env, 'stop', key, '--to', node.key)
   t.is(stopped.code, 0)
   t.is(await stop(node.child), 0)
+})
+
+test('cli: log and replay of a node\'s storage that holds several VMs ask which one', async (t) => {
+  const net = await testnet(t)
+  const storage = await t.tmp()
+  const host = await node(t, net, { storage })
+  await host.host(RSVP, { name: 'one' })
+  await host.host(RSVP, { name: 'two' })
+  await host.close()
+  const which = await run({}, 'log', storage)
+  t.is(which.code, 1)
+  t.ok(which.err.includes('2 VMs (one, two)') && which.err.includes('--vm NAME'), which.err.trim())
+  const two = await run({}, 'replay', storage, '--vm', 'two', '--json')
+  t.is(JSON.parse(two.out).ok, true, 'with --vm it replays that one')
 })

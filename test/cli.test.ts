@@ -28,6 +28,9 @@ test('cli: create, log and replay a VM from its storage', async (t) => {
   t.ok(ok.err.trimEnd().split('\n').pop()!.includes('100%'), 'its last line is where the replay ended')
   const json = await run('replay', dir, '--json')
   t.is(JSON.parse(json.out).ok, true)
+  const named = await run('log', dir, '--vm', 'rsvp')
+  t.is(named.code, 1)
+  t.ok(named.err.includes('is not a node\'s storage') && named.err.includes('without --vm'), 'a VM\'s own storage takes no --vm: ' + named.err.trim())
 })
 
 test('cli: a tampered archive exits 1 and names the divergence; bad input exits non-zero with a hint', async (t) => {

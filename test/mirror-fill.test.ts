@@ -15,14 +15,18 @@ import { testnet, node } from './helpers/net.js'
 /** More than two stretches of 1,024 blocks in each of the three cores. */
 const CALLS = 2600
 
-async function busyHost(vm: VmHost): Promise<void> {
+const cores = async (x: { log: Hypercore; drive: Hyperdrive }): Promise<Hypercore[]> => [x.log, x.drive.db.core, (await x.drive.getBlobs()).core]
+
+/** A node hosting a VM that served CALLS calls; the lengths of its three cores. */
+async function busyVm(t: Test, net: Awaited<ReturnType<typeof testnet>>): Promise<{ hostNode: VmsNode; vm: VmHost; lengths: number[] }> {
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp', maxQueue: 4096 })
   const ids = Array.from({ length: 100 }, () => Identity.generate())
   const calls = Array.from({ length: CALLS }, (_, i) => ids[i % ids.length]!.sign(vm.key, 'RSVP', [i % 2 === 0, 'call ' + i]))
   let next = 0
   await Promise.all(Array.from({ length: 64 }, async () => { while (next < calls.length) await vm.call(calls[next++]!) }))
+  return { hostNode, vm, lengths: (await cores(vm.logAndFiles())).map((c) => c.length) }
 }
-
-const cores = async (x: { log: Hypercore; drive: Hyperdrive }): Promise<Hypercore[]> => [x.log, x.drive.db.core, (await x.drive.getBlobs()).core]
 
 async function held(m: { log: Hypercore; drive: Hyperdrive }, lengths: number[]): Promise<void> {
   const cs = await cores(m)
@@ -52,12 +56,8 @@ async function replicateAll(t: Test, net: Awaited<ReturnType<typeof testnet>>, d
 
 test('mirror: a first copy comes in checked bulk stretches; its stored tree proves every block to others with the host gone; a restart holds it all', async (t) => {
   const net = await testnet(t)
-  const hostNode = await node(t, net)
-  const vm = await hostNode.host(RSVP, { name: 'rsvp', maxQueue: 4096 })
-  await busyHost(vm)
-  const hostCores = await cores(vm.logAndFiles())
-  const lengths = hostCores.map((c) => c.length)
-  const treeHashes = await Promise.all(hostCores.map((c) => c.treeHash()))
+  const { hostNode, vm, lengths } = await busyVm(t, net)
+  const treeHashes = await Promise.all((await cores(vm.logAndFiles())).map((c) => c.treeHash()))
   t.ok(lengths.every((n) => n > 2048), `three long cores (${lengths.join(', ')} blocks)`)
 
   const storage = await t.tmp()
@@ -94,10 +94,7 @@ test('mirror: a first copy comes in checked bulk stretches; its stored tree prov
 
 test('mirror: a node closed during a first copy halts it without a failure; reopened, it resumes in bulk from what it holds', async (t) => {
   const net = await testnet(t)
-  const hostNode = await node(t, net)
-  const vm = await hostNode.host(RSVP, { name: 'rsvp', maxQueue: 4096 })
-  await busyHost(vm)
-  const lengths = (await cores(vm.logAndFiles())).map((c) => c.length)
+  const { vm, lengths } = await busyVm(t, net)
   const total = lengths.reduce((a, b) => a + b, 0)
   const storage = await t.tmp()
   const first = new VmsNode({ storage, dht: net.createNode(), timeoutMs: 5000 })
@@ -120,10 +117,7 @@ test('mirror: a node closed during a first copy halts it without a failure; reop
 
 test('mirror: a stretch that is not what the core\'s owner signed is not stored; replication brings the rest', async (t) => {
   const net = await testnet(t)
-  const hostNode = await node(t, net)
-  const vm = await hostNode.host(RSVP, { name: 'rsvp', maxQueue: 4096 })
-  await busyHost(vm)
-  const lengths = (await cores(vm.logAndFiles())).map((c) => c.length)
+  const { vm, lengths } = await busyVm(t, net)
 
   const { store, swarm } = await plainPeer(t, net)
   const replica = await openReplica(store, swarm, vm.key, { timeoutMs: 5000 })
@@ -157,4 +151,18 @@ test('mirror: a stretch that is not what the core\'s owner signed is not stored;
   const block0 = (await vm.log.get(0))!
   await t.exception(storeVerified(replica.log, replica.log.fork + 1, 0, [block0], []), /forked/, 'a stretch checked before the core forked')
   await t.exception(storeVerified(replica.log, replica.log.fork, replica.log.length, [block0], []), /past the core's length/, 'a stretch past the core\'s length')
+})
+
+test('mirror: when no peer serves stretches, the fill says so and replication copies it all', async (t) => {
+  const net = await testnet(t)
+  const { vm, lengths } = await busyVm(t, net)
+  const { store, swarm } = await plainPeer(t, net)
+  const replica = await openReplica(store, swarm, vm.key, { timeoutMs: 5000 })
+  t.teardown(() => replica.close())
+  const fill = new MirrorFill(replica, async () => { throw new Error('HOST_OFFLINE: no peer answered on the VM\'s channel') }, 5000)
+  const result = await fill.done
+  t.is(result.bulk, 0)
+  t.ok(result.failure?.startsWith('no peer serves stretches (HOST_OFFLINE'), result.failure ?? '')
+  await held(replica, lengths)
+  t.alike(await replica.log.treeHash(lengths[0]), await vm.log.treeHash(lengths[0]), 'block by block, the log is the host\'s')
 })

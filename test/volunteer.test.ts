@@ -31,8 +31,7 @@ test('audit over the swarm: files changed behind the log are caught by a volunte
   const net = await testnet(t)
   const storage = await t.tmp()
   // A host that served honestly for a while...
-  const first = new VmsNode({ storage, dht: net.createNode() })
-  t.teardown(() => first.close()) // (also closed in the test)
+  const first = await node(t, net, { storage }) // (also closed in the test)
   const vm = await first.host(RSVP, { name: 'rsvp' })
   const caller = await (await node(t, net)).dial(vm.key)
   for (let i = 0; i < 6; i++) await caller.call('RSVP', true, 'n' + i)
@@ -49,8 +48,7 @@ test('audit over the swarm: files changed behind the log are caught by a volunte
   await renameFileBlock(cores.drive.db.core, e.files.dbLength - 1, '/rsvps/mallory.json')
   await closeVmCores(cores)
   await store.close()
-  const again = new VmsNode({ storage, dht: net.createNode() })
-  t.teardown(() => again.close())
+  const again = await node(t, net, { storage })
   await again.hostStored()
   const volunteer = await node(t, net)
   const evidenceFile = (await t.tmp()) + '/report.json'
@@ -130,12 +128,10 @@ test('mirror: a mirror node remembers what it mirrors across restarts', async (t
   const hostNode = await node(t, net)
   const vm = await hostNode.host(RSVP, { name: 'rsvp' })
   const storage = await t.tmp()
-  const first = new VmsNode({ storage, dht: net.createNode() })
-  t.teardown(() => first.close()) // (also closed in the test)
+  const first = await node(t, net, { storage }) // (also closed in the test)
   await first.mirror(vm.key)
   await first.close()
-  const second = new VmsNode({ storage, dht: net.createNode() })
-  t.teardown(() => second.close())
+  const second = await node(t, net, { storage })
   const again = await second.mirrorStored()
   t.is(again.length, 1)
   t.alike(again[0]!.key, vm.key)
@@ -194,8 +190,7 @@ test('durability "mirror": a call is answered only once a mirror holds its entry
 test('equivocation: a host that truncates what a volunteer verified is caught on the next audit', async (t) => {
   const net = await testnet(t)
   const storage = await t.tmp()
-  const first = new VmsNode({ storage, dht: net.createNode() })
-  t.teardown(() => first.close()) // (also closed in the test)
+  const first = await node(t, net, { storage }) // (also closed in the test)
   const vm = await first.host(RSVP, { name: 'rsvp' })
   const key = vm.key
   const caller = await (await node(t, net)).dial(key)
@@ -213,8 +208,7 @@ test('equivocation: a host that truncates what a volunteer verified is caught on
   await cores.log.truncate(cores.log.length - 2)
   await closeVmCores(cores)
   await store.close()
-  const again = new VmsNode({ storage, dht: net.createNode() })
-  t.teardown(() => again.close())
+  const again = await node(t, net, { storage })
   await again.hostStored()
   const after = await volunteer.audit(key)
   t.absent(after.ok)
@@ -303,8 +297,7 @@ test('equivocation: a host that shows two peers two histories is caught when a m
 /** A host that served honestly, then rewrote its storage with `tamper`, and serves on. */
 async function dishonestHost(t: Test, net: Awaited<ReturnType<typeof testnet>>, tamper: (cores: Awaited<ReturnType<typeof openVmCores>>) => Promise<number>): Promise<{ key: Buffer; index: number }> {
   const storage = await t.tmp()
-  const first = new VmsNode({ storage, dht: net.createNode() })
-  t.teardown(() => first.close()) // (also closed in the test)
+  const first = await node(t, net, { storage }) // (also closed in the test)
   const vm = await first.host(RSVP, { name: 'rsvp' })
   const key = vm.key
   for (let k = 0; k < 4; k++) await vm.call(Identity.generate().sign(key, 'RSVP', [k % 2 === 0, 'n' + k]))
@@ -316,8 +309,7 @@ async function dishonestHost(t: Test, net: Awaited<ReturnType<typeof testnet>>, 
   const index = await tamper(cores)
   await closeVmCores(cores)
   await store.close()
-  const again = new VmsNode({ storage, dht: net.createNode() })
-  t.teardown(() => again.close())
+  const again = await node(t, net, { storage })
   await again.hostStored()
   return { key, index }
 }
@@ -432,15 +424,13 @@ test('audit: a volunteer keeps the heads it verified; a damaged heads file is re
   const vm = await hostNode.host(RSVP, { name: 'rsvp' })
   const { readFile, writeFile } = await import('node:fs/promises')
   const storage = await t.tmp()
-  const volunteer = new VmsNode({ storage, dht: net.createNode() })
-  t.teardown(() => volunteer.close())
+  const volunteer = await node(t, net, { storage })
   t.ok((await volunteer.audit(vm.key)).ok)
   const heads = JSON.parse(await readFile(storage + '/heads.json', 'utf8')) as Record<string, { length: number }>
   t.is(heads[b4a.toString(vm.key, 'hex')]?.length, vm.log.length, 'the verified head is on disk')
   await volunteer.close()
   await writeFile(storage + '/heads.json', '{"trunc')
-  const again = new VmsNode({ storage, dht: net.createNode() })
-  t.teardown(() => again.close())
+  const again = await node(t, net, { storage })
   const err = await again.audit(vm.key).catch((e: { code: string; message: string }) => e) as { code: string; message: string }
   t.is(err.code, 'STORAGE_INVALID')
   t.ok(/heads this node verified\) is damaged: repair it, or move it away/.test(err.message), err.message)
@@ -449,16 +439,14 @@ test('audit: a volunteer keeps the heads it verified; a damaged heads file is re
 test('parallel audits over the swarm: volunteers audit stretches between checkpoints, the reports combine; only an audit from the genesis attests', async (t) => {
   const net = await testnet(t)
   const storage = await t.tmp()
-  const first = new VmsNode({ storage, dht: net.createNode() })
-  t.teardown(() => first.close())
+  const first = await node(t, net, { storage })
   const vm = await first.host(RSVP, { name: 'rsvp' })
   let caller = await (await node(t, net)).dial(vm.key)
   for (let i = 0; i < 5; i++) await caller.call('RSVP', true, 'before ' + i)
   await caller.close()
   await first.close()
   // The restart logs a load entry (before the first call after it): a checkpoint a second volunteer can start from.
-  const again = new VmsNode({ storage, dht: net.createNode() })
-  t.teardown(() => again.close())
+  const again = await node(t, net, { storage })
   const [host] = await again.hostStored()
   const checkpoint = host!.log.length
   caller = await (await node(t, net)).dial(vm.key)
