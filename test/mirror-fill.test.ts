@@ -42,6 +42,14 @@ async function plainPeer(t: Test, net: Awaited<ReturnType<typeof testnet>>): Pro
   return { store, swarm }
 }
 
+/** A VM's log and archive on a plain peer (not a vms-node), closed when the test ends. */
+async function plainReplica(t: Test, net: Awaited<ReturnType<typeof testnet>>, key: Buffer): Promise<Awaited<ReturnType<typeof openReplica>>> {
+  const { store, swarm } = await plainPeer(t, net)
+  const replica = await openReplica(store, swarm, key, { timeoutMs: 5000 })
+  t.teardown(() => replica.close())
+  return replica
+}
+
 /** Every block of `core`, downloaded by plain hypercore replication from whoever serves it: each comes with a proof hypercore checks. */
 async function replicateAll(t: Test, net: Awaited<ReturnType<typeof testnet>>, discoveryKey: Uint8Array, key: Uint8Array, length: number): Promise<Hypercore> {
   const { store, swarm } = await plainPeer(t, net)
@@ -119,9 +127,7 @@ test('mirror: a stretch that is not what the core\'s owner signed is not stored;
   const net = await testnet(t)
   const { vm, lengths } = await busyVm(t, net)
 
-  const { store, swarm } = await plainPeer(t, net)
-  const replica = await openReplica(store, swarm, vm.key, { timeoutMs: 5000 })
-  t.teardown(() => replica.close())
+  const replica = await plainReplica(t, net, vm.key)
   // A peer that alters one block of the log's second stretch, and hands out the rest as it should.
   const honest = vm.logAndFiles()
   const hostBlobs = (await honest.drive.getBlobs()).core
@@ -156,9 +162,7 @@ test('mirror: a stretch that is not what the core\'s owner signed is not stored;
 test('mirror: when no peer serves stretches, the fill says so and replication copies it all', async (t) => {
   const net = await testnet(t)
   const { vm, lengths } = await busyVm(t, net)
-  const { store, swarm } = await plainPeer(t, net)
-  const replica = await openReplica(store, swarm, vm.key, { timeoutMs: 5000 })
-  t.teardown(() => replica.close())
+  const replica = await plainReplica(t, net, vm.key)
   const fill = new MirrorFill(replica, async () => { throw new Error('HOST_OFFLINE: no peer answered on the VM\'s channel') }, 5000)
   const result = await fill.done
   t.is(result.bulk, 0)
