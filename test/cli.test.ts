@@ -103,6 +103,25 @@ test('cli: a damaged identity file is reported, never replaced (its key would be
   t.is(await readFile(home + '/identity.json', 'utf8'), '{"seed": "ab', 'the file is untouched')
 })
 
+test('cli: commands that make the identity at the same moment all get the same one, written whole', async (t) => {
+  const home = await t.tmp()
+  const { readdir } = await import('node:fs/promises')
+  const { loadIdentity } = await import('../src/cli/config.js')
+  const before = process.env.VMS_HOME
+  process.env.VMS_HOME = home + '/new-home'
+  try {
+    const ids = (await Promise.all(Array.from({ length: 8 }, () => loadIdentity()))).map((identity) => identity.id)
+    t.is(new Set(ids).size, 1, 'one identity, not one per command')
+    t.alike(await readdir(home + '/new-home'), ['identity.json'], 'and no partial files left next to it')
+    t.is((await loadIdentity()).id, ids[0], 'the next command reads the same one')
+  } finally {
+    if (before === undefined) delete process.env.VMS_HOME
+    else process.env.VMS_HOME = before
+  }
+  const missing = await loadIdentity(home + '/nope.json').catch((err: Error) => err)
+  t.ok(missing instanceof Error && /identity file .*nope\.json does not exist/.test(missing.message), String(missing))
+})
+
 test('cli: output piped into a reader that stops early (`| head`) ends quietly, exit 0', async (t) => {
   const dir = await t.tmp()
   const host = await VmHost.create(dir, { script: RSVP })

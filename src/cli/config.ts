@@ -4,13 +4,14 @@
  * - the DHT: --bootstrap host:port[,…], else VMS_BOOTSTRAP, else --local (a loopback
  *   DHT on a fixed port, started if none answers), else the public DHT.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { link, mkdir, unlink, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, dirname } from 'node:path'
 import crypto from 'hypercore-crypto'
 import b4a from 'b4a'
 import createTestnet, { type Testnet } from 'hyperdht/testnet.js'
 import { Identity } from '../identity.js'
+import { readJsonFile, isObject } from '../json-file.js'
 import { parseBootstrap, type Bootstrap } from '../node/network.js'
 
 export const LOCAL_PORT = 49739
@@ -19,21 +20,43 @@ export function vmsHome(): string {
   return process.env.VMS_HOME || join(homedir(), '.config', 'vms-node')
 }
 
-/** The caller identity: `file`, or one made on first use under VMS_HOME. */
+/**
+ * The caller identity: `file`, or one made on first use under VMS_HOME. A new
+ * one is written whole (a file of its own, linked into place), and when two
+ * commands make one at the same moment the first to land is the one both use.
+ * A damaged identity is reported, never written over: its key would be lost.
+ */
 export async function loadIdentity(file?: string): Promise<Identity> {
   const path = file || join(vmsHome(), 'identity.json')
-  try {
-    const { seed } = JSON.parse(await readFile(path, 'utf8')) as { seed: string }
-    return Identity.fromSeed(b4a.from(seed, 'hex'))
-  } catch (err) {
-    // Only a missing default identity is made anew: a damaged one is never overwritten (its key would be lost).
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read identity ${path}: ${(err as Error).message} (repair or move it; a new one is made only where none exists)`)
-    if (file) throw new Error(`identity file ${file} does not exist`)
-  }
+  const existing = await readIdentity(path)
+  if (existing) return existing
+  if (file) throw new Error(`identity file ${file} does not exist (leave out --identity to use, or make, the default one)`)
   const seed = crypto.randomBytes(32)
   await mkdir(dirname(path), { recursive: true })
-  await writeFile(path, JSON.stringify({ seed: b4a.toString(seed, 'hex') }) + '\n', { mode: 0o600 })
-  return Identity.fromSeed(seed)
+  const tmp = `${path}.${process.pid}.${b4a.toString(crypto.randomBytes(4), 'hex')}.tmp`
+  await writeFile(tmp, JSON.stringify({ seed: b4a.toString(seed, 'hex') }) + '\n', { mode: 0o600 })
+  try {
+    await link(tmp, path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  } finally {
+    await unlink(tmp)
+  }
+  return (await readIdentity(path))!
+}
+
+async function readIdentity(path: string): Promise<Identity | null> {
+  let value
+  try {
+    value = await readJsonFile(path, isIdentity, 'is not a vms-node identity (a JSON object with a 64-hex-digit "seed")')
+  } catch (err) {
+    throw new Error(`cannot read identity ${path}: ${(err as Error).message} (repair or move it; a new one is made only where none exists)`)
+  }
+  return value && Identity.fromSeed(b4a.from(value.seed, 'hex'))
+}
+
+function isIdentity(value: unknown): value is { seed: string } {
+  return isObject(value) && typeof value.seed === 'string' && /^[0-9a-f]{64}$/i.test(value.seed)
 }
 
 export interface DhtChoice { bootstrap: Bootstrap[] | null; local: Testnet | null; describe: string }
