@@ -118,8 +118,26 @@ test('cli: commands that make the identity at the same moment all get the same o
     if (before === undefined) delete process.env.VMS_HOME
     else process.env.VMS_HOME = before
   }
-  const missing = await loadIdentity(home + '/nope.json').catch((err: Error) => err)
-  t.ok(missing instanceof Error && /identity file .*nope\.json does not exist/.test(missing.message), String(missing))
+  const made: string[] = []
+  const bob = await loadIdentity(home + '/bob.json', (path) => made.push(path))
+  t.alike(made, [home + '/bob.json'], 'an --identity file that does not exist yet is made, and the maker hears of it')
+  t.is((await loadIdentity(home + '/bob.json', (path) => made.push(path))).id, bob.id, 'once')
+  t.is(made.length, 1)
+})
+
+test('cli: whoami prints the caller id, making the identity on first use and saying so', async (t) => {
+  const home = await t.tmp()
+  const first = await runCli(['whoami'], { env: { VMS_HOME: home } })
+  t.is(first.code, 0, first.err)
+  const id = first.out.trim()
+  t.is(id.length, 52, 'a key in z-base-32')
+  t.ok(first.err.includes(`made a new caller identity ${id} in ${home}/identity.json`), first.err)
+  const again = await runCli(['whoami', '--json'], { env: { VMS_HOME: home } })
+  t.alike(JSON.parse(again.out), { id, file: home + '/identity.json' }, 'the same one next time')
+  t.is(again.err, '', 'and nothing said about it')
+  const bob = await runCli(['whoami', '--identity', home + '/bob.json'], { env: { VMS_HOME: home } })
+  t.is(bob.code, 0, bob.err)
+  t.not(bob.out.trim(), id, 'another file, another caller')
 })
 
 test('cli: output piped into a reader that stops early (`| head`) ends quietly, exit 0', async (t) => {

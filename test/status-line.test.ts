@@ -34,3 +34,18 @@ test('status line: to a file or pipe, whole lines, at most one per interval, the
   status.end()
   t.is(out.text, 'replaying 0%\nreplaying 100%\n', 'and only once')
 })
+
+test('status line: to a file, an update held back is printed when the interval is up, without another update', async (t) => {
+  const out = stream(false)
+  const status = new StatusLine(out, 200)
+  status.update('verified up to entry 4; following…')
+  status.update('verified up to entry 7; following…')
+  t.is(out.text, 'verified up to entry 4; following…\n', 'the second waits for the interval')
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  t.is(out.text, 'verified up to entry 4; following…\nverified up to entry 7; following…\n', 'and then comes on its own: a quiet follower still shows where it is')
+  status.update('verified up to entry 9; following…')
+  status.end()
+  t.is(out.text.split('\n').filter(Boolean).length, 3, 'end() prints what is held, once, and stops the timer')
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  t.is(out.text.split('\n').filter(Boolean).length, 3, 'nothing after the end')
+})

@@ -21,28 +21,36 @@ export function vmsHome(): string {
 }
 
 /**
- * The caller identity: `file`, or one made on first use under VMS_HOME. A new
- * one is written whole (a file of its own, linked into place), and when two
- * commands make one at the same moment the first to land is the one both use.
- * A damaged identity is reported, never written over: its key would be lost.
+ * The caller identity in `file` (default: VMS_HOME/identity.json), made on
+ * first use; `made` hears of a new one. A new one is written whole (a file of
+ * its own, linked into place), and when two commands make one at the same
+ * moment the first to land is the one both use. A damaged identity is
+ * reported, never written over: its key would be lost.
  */
-export async function loadIdentity(file?: string): Promise<Identity> {
-  const path = file || join(vmsHome(), 'identity.json')
+export async function loadIdentity(file?: string, made?: (path: string, identity: Identity) => void): Promise<Identity> {
+  const path = identityPath(file)
   const existing = await readIdentity(path)
   if (existing) return existing
-  if (file) throw new Error(`identity file ${file} does not exist (leave out --identity to use, or make, the default one)`)
   const seed = crypto.randomBytes(32)
   await mkdir(dirname(path), { recursive: true })
   const tmp = `${path}.${process.pid}.${b4a.toString(crypto.randomBytes(4), 'hex')}.tmp`
   await writeFile(tmp, JSON.stringify({ seed: b4a.toString(seed, 'hex') }) + '\n', { mode: 0o600 })
+  let linked = false
   try {
     await link(tmp, path)
+    linked = true
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
   } finally {
     await unlink(tmp)
   }
-  return (await readIdentity(path))!
+  const identity = (await readIdentity(path))!
+  if (linked) made?.(path, identity)
+  return identity
+}
+
+export function identityPath(file?: string): string {
+  return file || join(vmsHome(), 'identity.json')
 }
 
 async function readIdentity(path: string): Promise<Identity | null> {

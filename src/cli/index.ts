@@ -10,7 +10,7 @@ import createTestnet from 'hyperdht/testnet.js'
 import b4a from 'b4a'
 import { VmsNode } from '../node/vms-node.js'
 import { verifyEvidence, type Evidence } from '../audit/evidence.js'
-import { chooseDht, loadIdentity, vmsHome, LOCAL_PORT, type DhtChoice } from './config.js'
+import { chooseDht, identityPath, loadIdentity, vmsHome, LOCAL_PORT, type DhtChoice } from './config.js'
 import { replay, combineReports, type ReplayReport } from '../audit/replay.js'
 import { openVmCores, closeVmCores, type VmCores } from '../host/vm-storage.js'
 import { VmHost } from '../host/vm-host.js'
@@ -227,7 +227,7 @@ function replayProgress(status: StatusLine, start: number): (p: { index: number;
 /** A short-lived client node with its own temporary storage. */
 async function withClient<T>(flags: { bootstrap?: string; local?: boolean; identity?: string; timeout?: string }, fn: (node: VmsNode, dht: DhtChoice) => Promise<T>): Promise<T> {
   const dht = await chooseDht(flags)
-  const identity = await loadIdentity(flags.identity)
+  const identity = await loadIdentity(flags.identity, announceIdentity)
   const storage = await mkdtemp(join(tmpdir(), 'vms-client-'))
   const node = new VmsNode({ storage, bootstrap: dht.bootstrap, identity, timeoutMs: flags.timeout ? Number(flags.timeout) : 15000 })
   try {
@@ -239,7 +239,13 @@ async function withClient<T>(flags: { bootstrap?: string; local?: boolean; ident
   }
 }
 
-const clientFlags = [...net, flag('--identity [file]', 'caller identity file (default: $VMS_HOME/identity.json, made on first use)'), flag('--timeout [ms]', 'give up after this long (default 15000)')]
+/** A caller identity made on first use: say where it is kept (its key is who the caller is). */
+function announceIdentity(path: string, identity: { id: string }): void {
+  process.stderr.write(`vms-node: made a new caller identity ${identity.id} in ${path} (keep it: the calls it signs are yours)\n`)
+}
+
+const identityFlag = flag('--identity [file]', 'caller identity file (default: $VMS_HOME/identity.json; made on first use)')
+const clientFlags = [...net, identityFlag, flag('--timeout [ms]', 'give up after this long (default 15000)')]
 
 const callCmd = command(
   'call',
@@ -497,6 +503,20 @@ const stopCmd = command(
   }
 )
 
+const whoamiCmd = command(
+  'whoami',
+  summary('Print your caller id: the key your calls are signed with (System.caller.id in scripts)'),
+  description('The identity is made on first use; --identity picks another file (one per caller, say alice.json and bob.json).'),
+  identityFlag,
+  flag('--json', 'machine-readable output'),
+  async () => {
+    const path = identityPath(whoamiCmd.flags.identity)
+    const identity = await loadIdentity(whoamiCmd.flags.identity, announceIdentity)
+    if (whoamiCmd.flags.json) console.log(JSON.stringify({ id: identity.id, file: path }))
+    else console.log(identity.id)
+  }
+)
+
 const testnetCmd = command(
   'testnet',
   summary('Run a DHT bootstrap node on loopback, for offline use'),
@@ -641,7 +661,7 @@ process.on('unhandledRejection', (err) => {
 })
 
 const cli = command('vms-node', summary('Auditable services: a sandboxed script, a signed call log, a files archive, replay'), bail(onBail),
-  serveCmd, callCmd, filesCmd, infoCmd, replCmd, auditCmd, verifyReportCmd, mirrorCmd, deployCmd, lsCmd, stopCmd, testnetCmd, createCmd, logCmd, replayCmd, combineCmd)
+  serveCmd, callCmd, filesCmd, infoCmd, replCmd, auditCmd, verifyReportCmd, mirrorCmd, deployCmd, lsCmd, stopCmd, whoamiCmd, testnetCmd, createCmd, logCmd, replayCmd, combineCmd)
 
 /** Every command's failures end here: an error a command threw, or bad arguments (paparam's bail). */
 function onBail(b: { reason: string; flag?: { name: string } | null; arg?: { value: string } | null; err?: unknown }): never {
