@@ -152,6 +152,33 @@ test('cli: dialling a key nobody serves fails with a hint, missing arguments say
   t.ok(badKey.err.includes('z-base-32 or hex'))
 })
 
+test('cli: serve stopped with the DHT gone says what it is doing, and a second Ctrl-C quits at once with the storage safe', async (t) => {
+  const { default: createTestnet } = await import('hyperdht/testnet.js')
+  const gone = await createTestnet(3)
+  const env = { VMS_HOME: await t.tmp(), VMS_BOOTSTRAP: `127.0.0.1:${gone.bootstrap[0]!.port}` }
+  const storage = await t.tmp()
+  const { child, key } = await serve(env, EXAMPLE, '--storage', storage)
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  await gone.destroy()
+  let err = ''
+  child.stderr!.on('data', (d) => { err += d })
+  const exited = new Promise<[number | null, string | null]>((resolve) => {
+    child.removeAllListeners('exit')
+    child.on('exit', (code, signal) => resolve([code, signal]))
+  })
+  child.kill('SIGINT')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  child.kill('SIGINT')
+  t.alike(await exited, [130, null], 'the second signal ends it with 130, not a kill by signal')
+  t.ok(err.includes('stopped at once; the storage is safe: reopening it resumes'), err)
+
+  const net = await testnet(t)
+  const again = await serve({ ...env, VMS_BOOTSTRAP: `127.0.0.1:${net.bootstrap[0]!.port}` }, '--storage', storage)
+  t.teardown(() => { if (again.child.exitCode === null) again.child.kill('SIGKILL') })
+  t.is(again.key, key, 'the storage serves the same VM again')
+  t.is(await stop(again.child), 0)
+})
+
 test('cli --local: serve starts a loopback DHT on the fixed port, call finds the VM through it', async (t) => {
   const env = { VMS_HOME: await t.tmp(), VMS_BOOTSTRAP: '' }
   const { child, key } = await serve(env, EXAMPLE, '--storage', await t.tmp(), '--local')

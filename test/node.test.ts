@@ -104,6 +104,22 @@ test('node: restarting the host node serves the same VMs under the same keys', a
   t.alike(await h2.call('list'), [client.identity.id + '.json'])
 })
 
+test('node: a node whose DHT went away still closes without waiting on it for each VM (Ctrl-C with the network down)', async (t) => {
+  const net = await testnet(t)
+  // Its own DHT node, as the CLI makes one from --bootstrap (a testnet's createNode() would go with the testnet).
+  const n = new VmsNode({ storage: await t.tmp(), bootstrap: net.bootstrap, timeoutMs: 5000 })
+  await n.ready()
+  for (let i = 0; i < 12; i++) await n.host(`exports.f = () => ${i}`, { name: 'vm' + i })
+  await n.swarm.flush()
+  await net.destroy() // the whole DHT but this node's own node
+  const started = Date.now()
+  await n.close()
+  const ms = Date.now() - started
+  // Unannouncing each VM waited ~1 s for the unreachable DHT, one after another, and the swarm's close ~4 s more: 12 VMs took > 15 s.
+  t.ok(ms < 8000, `closed in ${ms} ms`)
+  t.ok(n.closed, 'and closed')
+})
+
 test('node: its registry of VMs survives concurrent changes, and a damaged one is reported, never read as empty', async (t) => {
   const { readFile, writeFile } = await import('node:fs/promises')
   const net = await testnet(t)

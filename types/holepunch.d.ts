@@ -352,7 +352,7 @@ declare module 'hyperswarm' {
     constructor(opts?: Record<string, unknown>)
     connections: Set<Connection>
     keyPair: { publicKey: Buffer; secretKey: Buffer }
-    dht: unknown
+    dht: { destroy(opts?: { force?: boolean }): Promise<void> }
     join(topic: Uint8Array, opts?: { server?: boolean; client?: boolean }): Discovery
     joinPeer(publicKey: Uint8Array): void
     listen(): Promise<void>
@@ -367,7 +367,7 @@ declare module 'hyperdht' {
   export default class DHT {
     constructor(opts?: Record<string, unknown>)
     ready(): Promise<void>
-    destroy(): Promise<void>
+    destroy(opts?: { force?: boolean }): Promise<void>
     address(): { host: string; port: number }
   }
 }

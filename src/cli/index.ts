@@ -114,6 +114,7 @@ const serveCmd = command(
       maxStorageBytes: serveCmd.flags.maxStorage ? Number(serveCmd.flags.maxStorage) : undefined
     }
     const json = !!serveCmd.flags.json
+    const stopped = stopSignal()
     const storage = serveCmd.flags.storage || join(vmsHome(), 'storage')
     const dht = await chooseDht(serveCmd.flags)
     const node = new VmsNode({ storage, bootstrap: dht.bootstrap, deploy, onLog: (vm, level, msg) => json ? undefined : console.error(`[${vm} ${level}] ${msg}`) })
@@ -142,16 +143,37 @@ const serveCmd = command(
       else console.log(`vms-node serving ${host.genesis!.filename}\n  key   ${key}   (share this: it is the VM's address)`)
     }
     if (!json) console.log(`  on the ${dht.describe}; storage ${storage}; Ctrl-C to stop`)
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve)
-      process.once('SIGTERM', resolve)
-    })
-    if (!json) console.error('stopping: finishing calls in flight, leaving the DHT…')
+    await untilStopped(stopped, json, 'finishing calls in flight, leaving the DHT')
     await node.close()
     await dht.local?.destroy()
     if (json) console.log(JSON.stringify({ event: 'stopped' }))
   }
 )
+
+/**
+ * SIGINT or SIGTERM from now on. Listen before the node says it serves: a
+ * signal that comes right after must stop it gracefully, not kill it.
+ */
+function stopSignal(): Promise<void> {
+  return new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })
+}
+
+/**
+ * Wait for the stop signal, then say what stopping does. A second signal
+ * quits at once: storage is safe at any moment (an answered call is on disk;
+ * one in flight is logged whole or not at all), so nobody waits on a DHT.
+ */
+async function untilStopped(signal: Promise<void>, json: boolean, doing: string, before?: () => void): Promise<void> {
+  await signal
+  before?.()
+  if (!json) console.error(`stopping: ${doing}… (again to quit at once)`)
+  const now = (): void => {
+    console.error('vms-node: stopped at once; the storage is safe: reopening it resumes')
+    process.exit(130)
+  }
+  process.once('SIGINT', now)
+  process.once('SIGTERM', now)
+}
 
 /**
  * paparam hands everything after the first rest argument to the rest,
@@ -409,6 +431,7 @@ const mirrorCmd = command(
   async () => {
     const keys = restAndFlags(mirrorCmd, ['storage', 'bootstrap'], ['local', 'json'])
     const json = !!mirrorCmd.flags.json
+    const stopped = stopSignal()
     const storage = mirrorCmd.flags.storage || join(vmsHome(), 'mirror')
     const dht = await chooseDht(mirrorCmd.flags)
     const node = new VmsNode({ storage, bootstrap: dht.bootstrap })
@@ -441,10 +464,8 @@ const mirrorCmd = command(
       fail((err as Error).message)
     }
     if (!json) console.log(`  on the ${dht.describe}; storage ${storage}; Ctrl-C to stop`)
-    await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })
-    stopping = true
+    await untilStopped(stopped, json, 'leaving the DHT', () => { stopping = true; status.clear() })
     for (const stop of watching) stop()
-    status.clear()
     await node.close()
     await dht.local?.destroy()
     if (json) console.log(JSON.stringify({ event: 'stopped' }))
@@ -524,11 +545,12 @@ const testnetCmd = command(
   flag('--json', 'machine-readable output'),
   async () => {
     const port = Number(testnetCmd.flags.port || LOCAL_PORT)
+    const stopped = stopSignal()
     const net = await createTestnet(3, { host: '127.0.0.1', port }).catch((err: Error) => fail(`cannot start a DHT on 127.0.0.1:${port}: ${err.message}`))
     const where = `127.0.0.1:${net.bootstrap[0]!.port}`
     if (testnetCmd.flags.json) console.log(JSON.stringify({ event: 'testnet', bootstrap: where }))
     else console.log(`DHT bootstrap on ${where}\n  use: --bootstrap ${where}   (or VMS_BOOTSTRAP=${where})`)
-    await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve) })
+    await stopped
     await net.destroy()
   }
 )

@@ -34,7 +34,7 @@ import type { ReplayOptions, ReplayReport } from '../audit/replay.js'
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
 import { VmHandle } from '../client/vm-handle.js'
-import { openNetwork, type Bootstrap, type Network } from './network.js'
+import { openNetwork, settlesWithin, LEAVE_MS, type Bootstrap, type Network } from './network.js'
 
 export interface VmsNodeOptions {
   /** The node's storage directory (a Corestore; hosted VMs live in namespaces of it). */
@@ -147,14 +147,14 @@ export class VmsNode extends ReadyResource {
     if (this.spareTimer) clearTimeout(this.spareTimer)
     for (const m of this.mirrors.values()) m.halt() // a first copy in progress stops, it does not fail
     for (const h of [...this.handles.values()]) await h.close()
-    // Leave the DHT first, then let every admitted call finish.
-    for (const host of this.hosts.values()) await this.swarm.leave(host.discoveryKey).catch(() => {})
+    // Leave the DHT first (all VMs at once, for at most LEAVE_MS), then let every admitted call finish.
+    const left = await settlesWithin(Promise.all([...this.hosts.values()].map((host) => this.swarm.leave(host.discoveryKey).catch(() => {}))), LEAVE_MS)
     for (const host of this.hosts.values()) await host.close()
     for (const r of this.views.values()) await r.close()
     for (const m of this.mirrors.values()) await m.close()
     await this.signatures?.close()
     await this.spare?.close()
-    await this.network?.close()
+    await this.network?.close({ force: !left })
     await this.store.close()
   }
 
@@ -201,7 +201,7 @@ export class VmsNode extends ReadyResource {
     const host = this.hosts.get(hex)
     if (!host) throw new VmsError('NOT_FOUND', `this node does not host VM ${formatKey(k)}`)
     this.hosts.delete(hex)
-    await this.swarm.leave(host.discoveryKey).catch(() => {})
+    await settlesWithin(this.swarm.leave(host.discoveryKey).catch(() => {}), LEAVE_MS)
     await host.close()
     await this.registry.update((reg) => {
       const before = reg.vms.length
