@@ -10,7 +10,7 @@ const run = (env: NodeJS.ProcessEnv, ...args: string[]) => runCli(args, { env })
 
 
 /** Start `vms-node serve --json`, resolve with the first serving event. */
-function serve(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ child: ChildProcess; key: string; lines: string[] }> {
+function serve(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ child: ChildProcess; key: string; lines: string[]; stderr: () => string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, 'serve', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     const lines: string[] = []
@@ -19,7 +19,7 @@ function serve(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ child: Chil
     onLines(child.stdout, (line) => {
       lines.push(line)
       const ev = JSON.parse(line)
-      if (ev.event === 'serving') resolve({ child, key: ev.key, lines })
+      if (ev.event === 'serving') resolve({ child, key: ev.key, lines, stderr: () => err })
     })
     child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)))
   })
@@ -177,6 +177,31 @@ test('cli: serve stopped with the DHT gone says what it is doing, and a second C
   t.teardown(() => { if (again.child.exitCode === null) again.child.kill('SIGKILL') })
   t.is(again.key, key, 'the storage serves the same VM again')
   t.is(await stop(again.child), 0)
+})
+
+test('cli: serve refuses two scripts of one name, and says when a script changed since its VM was made', async (t) => {
+  const net = await testnet(t)
+  const env = { VMS_HOME: await t.tmp(), VMS_BOOTSTRAP: `127.0.0.1:${net.bootstrap[0]!.port}` }
+  const dir = await t.tmp()
+  const { mkdir, writeFile, appendFile } = await import('node:fs/promises')
+  await mkdir(dir + '/a')
+  await mkdir(dir + '/b')
+  await writeFile(dir + '/a/rsvp.js', RSVP)
+  await writeFile(dir + '/b/rsvp.js', RSVP)
+  const storage = await t.tmp()
+  const twins = await run(env, 'serve', dir + '/a/rsvp.js', dir + '/b/rsvp.js', '--storage', storage)
+  t.is(twins.code, 1, 'refused: one of them would have been left out')
+  t.ok(twins.err.includes(`${dir}/a/rsvp.js and ${dir}/b/rsvp.js have the same name`), twins.err)
+
+  const first = await serve(env, dir + '/a/rsvp.js', '--storage', storage)
+  t.is(await stop(first.child), 0)
+  await appendFile(dir + '/a/rsvp.js', '\nexports.extra = () => 1\n')
+  const again = await serve(env, dir + '/a/rsvp.js', '--storage', storage)
+  t.teardown(() => { if (again.child.exitCode === null) again.child.kill('SIGKILL') })
+  t.is(again.key, first.key, 'the VM serves as it was made')
+  t.is(await stop(again.child), 0)
+  t.ok(again.stderr().includes(`${dir}/a/rsvp.js changed since VM ${first.key} was made from it`), again.stderr())
+  t.absent(first.stderr().includes('changed since'), 'not said when it did not change')
 })
 
 test('cli --local: serve starts a loopback DHT on the fixed port, call finds the VM through it', async (t) => {

@@ -114,6 +114,10 @@ const serveCmd = command(
       maxStorageBytes: serveCmd.flags.maxStorage ? Number(serveCmd.flags.maxStorage) : undefined
     }
     const json = !!serveCmd.flags.json
+    scripts.forEach((file, i) => {
+      const twin = scripts.slice(i + 1).find((other) => basename(other) === basename(file))
+      if (twin) fail(`${file} and ${twin} have the same name: a node knows its VMs by their scripts' file names (rename one, or serve it from another --storage)`)
+    })
     const stopped = stopSignal()
     const storage = serveCmd.flags.storage || join(vmsHome(), 'storage')
     const dht = await chooseDht(serveCmd.flags)
@@ -125,7 +129,12 @@ const serveCmd = command(
       for (const file of scripts) {
         const script = await readText(file, 'utf8').catch(() => fail(`cannot read ${file}`))
         const name = basename(file).replace(/\.[cm]?js$/, '')
-        if (hosted.some((h) => h.host.genesis!.filename === basename(file))) continue
+        const stored = hosted.find((h) => h.host.genesis!.filename === basename(file))
+        if (stored) {
+          // A VM's script is fixed when it is made: the file changed since is not what this VM runs.
+          if (stored.host.genesis!.script !== script) console.error(`vms-node: ${file} changed since VM ${formatKey(stored.host.key)} was made from it; a VM's script never changes, so it serves as it was made (for the new script, a new VM: rename the file or use another --storage)`)
+          continue
+        }
         hosted.push({ name, file, host: await node.host(script, { name, filename: basename(file), oracles }) })
       }
     } catch (err) {
