@@ -19,6 +19,7 @@ import { signedLength } from '../receipt.js'
 import { watchMirror, type MirrorProgress } from '../node/mirror-progress.js'
 import { decodeEntry, EntryType, LoadReason, type FilesState } from '../messages/index.js'
 import { VmsError } from '../errors.js'
+import { checkStorageDir } from '../storage-dir.js'
 import { StatusLine } from './status-line.js'
 import { NodeRegistry, vmNamespace } from '../node/node-registry.js'
 import Corestore from 'corestore'
@@ -648,6 +649,7 @@ function printReport(report: ReplayReport, json: boolean): void {
  * holds one VM.
  */
 async function withCores(storage: string, vm: string | undefined, fn: (cores: VmCores) => Promise<void>): Promise<void> {
+  await checkStorageDir(storage, { existing: true }).catch((err: Error) => fail(err.message))
   const registry = await new NodeRegistry(storage).read().catch((err: Error) => fail(err.message))
   const names = registry.vms.map((v) => v.name)
   if (vm !== undefined && names.length === 0) fail(`${storage} is not a node's storage (no VMs listed in it): give the VM's own storage directory, without --vm`)

@@ -183,7 +183,8 @@ export class VmHost extends ReadyResource {
   }
 
   protected override async _open(): Promise<void> {
-    const cores = this.cores = await openVmCores(this.storage)
+    // Opened without a script, the storage must hold a VM already: nothing is made where none is.
+    const cores = this.cores = await openVmCores(this.storage, { existing: typeof this.opts.script !== 'string' })
     this.verifier = this.opts.signatures ?? new SignaturePool()
     const lazy = cores.log.length > 0 ? this.opts.lazy ?? null : null
     try {

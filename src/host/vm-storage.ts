@@ -3,7 +3,6 @@
  * and the files archive (a hyperdrive). Also the checks made when storage is
  * reopened: the genesis, and the rollback of a commit cut short by a crash.
  */
-import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import b4a from 'b4a'
 import Corestore from 'corestore'
@@ -11,6 +10,7 @@ import Hyperdrive from 'hyperdrive'
 import type Hypercore from 'hypercore'
 import { decodeEntry, EntryType, type FilesState, type Genesis, type LogEntry } from '../messages/index.js'
 import { VmsError } from '../errors.js'
+import { checkStorageDir } from '../storage-dir.js'
 
 export interface VmCores {
   store: Corestore
@@ -25,9 +25,7 @@ export interface VmCores {
  * already hold a VM (nothing is created): STORAGE_INVALID otherwise.
  */
 export async function openVmCores(storage: string | Corestore, { existing = false } = {}): Promise<VmCores> {
-  if (existing && typeof storage === 'string' && !existsSync(storage)) {
-    throw new VmsError('STORAGE_INVALID', `${storage} does not exist: give the storage directory of a VM`)
-  }
+  if (typeof storage === 'string') await checkStorageDir(storage, { existing })
   const ownsStore = typeof storage === 'string'
   const store = typeof storage === 'string' ? new Corestore(storage) : storage
   await store.ready()

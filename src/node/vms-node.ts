@@ -12,6 +12,7 @@ import type { Connection } from 'hyperswarm'
 import type { VmHost, VmHostOptions } from '../host/vm-host.js'
 import { Identity, toKey, formatKey } from '../identity.js'
 import { VmsError } from '../errors.js'
+import { checkStorageDir } from '../storage-dir.js'
 import { PROTOCOL, BlockCore } from '../messages/wire.js'
 import { openHostChannel } from './host-channel.js'
 import { serveControl, controlCall, type DeployPolicy, type ControlHandlers } from './control.js'
@@ -114,6 +115,8 @@ export class VmsNode extends ReadyResource {
   protected override async _open(): Promise<void> {
     this.heads = new HeadBook(sandboxMissing() ? null : `${this.opts.storage}/heads.json`)
     if (!sandboxMissing()) this.ViewRunnerClass = (await import('../host/view-runner.js')).ViewRunner
+    // (Under Bare, a client's storage is its app's own directory: not checked, node:fs is not there.)
+    if (!(globalThis as { Bare?: unknown }).Bare) await checkStorageDir(this.opts.storage)
     this.store = new Corestore(this.opts.storage, this.opts.primaryKey ? { primaryKey: this.opts.primaryKey, unsafe: true } : {})
     await this.store.ready()
     // The node's own key (stable across restarts): others find it by this key on the DHT.

@@ -1,0 +1,30 @@
+/**
+ * What a storage directory may be before it is opened as a Corestore: new,
+ * empty, or a Corestore's own (it has a CORESTORE file). Opened as a
+ * Corestore, any other directory has every file in it moved into DIR/db
+ * (hypercore-storage moves an older layout so): a mistyped path, given to
+ * `vms-node log` or `serve --storage`, would scramble someone's files.
+ * (node:fs is imported when used: the client side, under Bare, never loads it.)
+ */
+import { VmsError } from './errors.js'
+
+export async function checkStorageDir(path: string, opts: { existing?: boolean } = {}): Promise<void> {
+  const { readdir } = await import('node:fs/promises')
+  let names: string[]
+  try {
+    names = await readdir(path)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' && !opts.existing) return
+    if (code === 'ENOENT') throw new VmsError('STORAGE_INVALID', `${path} does not exist: give the storage directory of a VM`)
+    if (code === 'ENOTDIR') throw new VmsError('STORAGE_INVALID', `${path} is a file, not a storage directory`)
+    throw err
+  }
+  if (names.includes('CORESTORE')) return
+  if (opts.existing) {
+    throw new VmsError('STORAGE_INVALID', `${path} is not a vms-node storage (it has no CORESTORE file): give the storage directory of a VM or node (made by create or serve --storage); nothing in it was touched`)
+  }
+  if (names.length > 0) {
+    throw new VmsError('STORAGE_INVALID', `${path} holds other files and is not a vms-node storage: give a new or empty directory (opened as storage, its files would be moved into ${path}/db); nothing in it was touched`)
+  }
+}

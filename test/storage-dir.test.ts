@@ -1,0 +1,57 @@
+import test from 'brittle'
+import { readdir, writeFile, mkdir, readFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { VmHost, VmsNode, type VmsError } from '../src/index.js'
+import { RSVP } from './helpers/index.js'
+import { runCli } from './helpers/cli.js'
+
+/** A directory of someone's own files (what a mistyped storage path points at). */
+async function someonesFiles(dir: string): Promise<string[]> {
+  await writeFile(dir + '/notes.txt', 'mine')
+  await mkdir(dir + '/src')
+  await writeFile(dir + '/src/app.js', 'console.log(1)')
+  return (await readdir(dir)).sort()
+}
+
+test('storage: log and replay of a directory that is not a storage refuse it and touch nothing in it', async (t) => {
+  const dir = await t.tmp()
+  const before = await someonesFiles(dir)
+  for (const cmd of ['log', 'replay']) {
+    const res = await runCli([cmd, dir])
+    t.is(res.code, 1, `${cmd} fails`)
+    t.ok(res.err.includes(`${dir} is not a vms-node storage`) && res.err.includes('nothing in it was touched'), res.err.trim())
+  }
+  t.alike((await readdir(dir)).sort(), before, 'its files are where they were (opened as a Corestore, they went into db/)')
+  t.is(await readFile(dir + '/src/app.js', 'utf8'), 'console.log(1)')
+})
+
+test('storage: creating a VM or a node in a directory of other files is refused, nothing moved', async (t) => {
+  const dir = await t.tmp()
+  const before = await someonesFiles(dir)
+  const created = await VmHost.create(dir, { script: RSVP }).catch((err: VmsError) => err)
+  t.is((created as VmsError).code, 'STORAGE_INVALID')
+  t.ok((created as VmsError).message.includes('give a new or empty directory'), (created as VmsError).message)
+  const node = new VmsNode({ storage: dir })
+  const opened = await node.ready().catch((err: VmsError) => err)
+  t.is((opened as VmsError).code, 'STORAGE_INVALID', 'a node too')
+  await node.close().catch(() => {})
+  const served = await runCli(['serve', '--storage', dir, '--bootstrap', '127.0.0.1:9'])
+  t.is(served.code, 1, 'and serve --storage')
+  t.ok(served.err.includes('holds other files and is not a vms-node storage'), served.err.trim())
+  t.alike((await readdir(dir)).sort(), before, 'nothing moved, nothing added')
+})
+
+test('storage: opening a VM where none is makes nothing; new, empty and existing storages open as before', async (t) => {
+  const base = await t.tmp()
+  const missing = await VmHost.open(base + '/nope').catch((err: VmsError) => err)
+  t.is((missing as VmsError).code, 'STORAGE_INVALID')
+  t.absent(existsSync(base + '/nope'), 'no storage is made where no VM was')
+  const fresh = await VmHost.create(base + '/new', { script: RSVP })
+  await fresh.close()
+  await mkdir(base + '/empty')
+  const empty = await VmHost.create(base + '/empty', { script: RSVP })
+  await empty.close()
+  const again = await VmHost.open(base + '/new')
+  t.alike(again.key, fresh.key, 'an existing storage reopens')
+  await again.close()
+})
