@@ -48,6 +48,8 @@ export type VmsErrorCode =
   | 'BAD_RECEIPT'
   /** The storage holds no VM, or a different one than asked for. */
   | 'STORAGE_INVALID'
+  /** Another process has the storage open (a node serving or mirroring it, a program hosting it). */
+  | 'STORAGE_LOCKED'
   /** The host could not commit: its storage failed or was changed outside the log. The VM stops. */
   | 'STORAGE_FAILED'
   /** No host of the VM could be reached (yet): check it is served and the DHT bootstrap. */

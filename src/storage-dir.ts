@@ -28,3 +28,11 @@ export async function checkStorageDir(path: string, opts: { existing?: boolean }
     throw new VmsError('STORAGE_INVALID', `${path} holds other files and is not a vms-node storage: give a new or empty directory (opened as storage, its files would be moved into ${path}/db); nothing in it was touched`)
   }
 }
+
+/** An error opening storage at `path`, named: the lock another process holds on it is STORAGE_LOCKED. */
+export function storageOpenError(path: string, err: Error): Error {
+  if (/could not be locked/i.test(err?.message ?? '')) {
+    return new VmsError('STORAGE_LOCKED', `${path} is in use by another vms-node process (serve, mirror, or a program hosting it): stop that first, or give another directory`)
+  }
+  return err
+}

@@ -204,6 +204,29 @@ test('cli: serve refuses two scripts of one name, and says when a script changed
   t.absent(first.stderr().includes('changed since'), 'not said when it did not change')
 })
 
+test('cli: a VM made by create is served by serve --storage, and its log and replay still work there', async (t) => {
+  const net = await testnet(t)
+  const env = { VMS_HOME: await t.tmp(), VMS_BOOTSTRAP: `127.0.0.1:${net.bootstrap[0]!.port}` }
+  const storage = await t.tmp()
+  const created = await run(env, 'create', EXAMPLE, '--storage', storage)
+  t.is(created.code, 0, created.err)
+  const key = created.out.trim()
+  const served = await serve(env, '--storage', storage)
+  t.teardown(() => { if (served.child.exitCode === null) served.child.kill('SIGKILL') })
+  t.is(served.key, key, 'serve --storage alone serves the VM create made')
+  const yes = await run(env, 'call', key, 'RSVP', 'true', 'made by create', '--json')
+  t.is(yes.code, 0, yes.err)
+  t.is(await stop(served.child), 0)
+  const again = await serve(env, EXAMPLE, '--storage', storage)
+  t.teardown(() => { if (again.child.exitCode === null) again.child.kill('SIGKILL') })
+  t.is(again.key, key, 'and so does serve with its script: the same VM, not a second one')
+  t.is(again.lines.filter((l) => JSON.parse(l).event === 'serving').length, 1)
+  t.is(await stop(again.child), 0)
+  const replayed = await run(env, 'replay', storage, '--json')
+  t.is(replayed.code, 0, replayed.err)
+  t.is(JSON.parse(replayed.out).calls, 1, 'replayed from the storage, the call included')
+})
+
 test('cli --local: serve starts a loopback DHT on the fixed port, call finds the VM through it', async (t) => {
   const env = { VMS_HOME: await t.tmp(), VMS_BOOTSTRAP: '' }
   const { child, key } = await serve(env, EXAMPLE, '--storage', await t.tmp(), '--local')

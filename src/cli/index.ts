@@ -19,9 +19,9 @@ import { signedLength } from '../receipt.js'
 import { watchMirror, type MirrorProgress } from '../node/mirror-progress.js'
 import { decodeEntry, EntryType, LoadReason, type FilesState } from '../messages/index.js'
 import { VmsError } from '../errors.js'
-import { checkStorageDir } from '../storage-dir.js'
+import { checkStorageDir, storageOpenError } from '../storage-dir.js'
 import { StatusLine } from './status-line.js'
-import { NodeRegistry, vmNamespace } from '../node/node-registry.js'
+import { NodeRegistry, vmStore } from '../node/node-registry.js'
 import Corestore from 'corestore'
 
 const replayCmd = command(
@@ -123,7 +123,7 @@ const serveCmd = command(
     const storage = serveCmd.flags.storage || join(vmsHome(), 'storage')
     const dht = await chooseDht(serveCmd.flags)
     const node = new VmsNode({ storage, bootstrap: dht.bootstrap, deploy, onLog: (vm, level, msg) => json ? undefined : console.error(`[${vm} ${level}] ${msg}`) })
-    await node.ready().catch((err: Error) => fail(`cannot open ${storage}: ${err.message} (is another vms-node using it?)`))
+    await node.ready().catch((err: Error) => fail(err instanceof VmsError ? err.message : `cannot open ${storage}: ${err.message}`))
     const hosted = [] as Array<{ name: string; file: string; host: Awaited<ReturnType<VmsNode['host']>> }>
     try {
       for (const h of await node.hostStored({ oracles })) hosted.push({ name: '', file: h.genesis!.filename, host: h })
@@ -445,7 +445,7 @@ const mirrorCmd = command(
     const storage = mirrorCmd.flags.storage || join(vmsHome(), 'mirror')
     const dht = await chooseDht(mirrorCmd.flags)
     const node = new VmsNode({ storage, bootstrap: dht.bootstrap })
-    await node.ready().catch((err: Error) => fail(`cannot open ${storage}: ${err.message} (is another vms-node using it?)`))
+    await node.ready().catch((err: Error) => fail(err instanceof VmsError ? err.message : `cannot open ${storage}: ${err.message}`))
     const watching: Array<() => void> = []
     const status = new StatusLine()
     let stopping = false
@@ -660,12 +660,12 @@ async function withCores(storage: string, vm: string | undefined, fn: (cores: Vm
     const name = vm ?? names[0]!
     if (!names.includes(name)) fail(`${storage} holds no VM named ${name} (it has: ${names.join(', ')})`)
     store = new Corestore(storage)
-    await store.ready().catch((err: Error) => fail(`cannot open ${storage}: ${err.message} (is the node still running?)`))
-    source = vmNamespace(store, name)
+    await store.ready().catch((err: Error) => fail(storageOpenError(storage, err).message))
+    source = vmStore(store, registry.vms.find((v) => v.name === name)!)
   }
   const cores = await openVmCores(source, { existing: true }).catch(async (err) => {
     await store?.close()
-    return fail(err.code === 'STORAGE_INVALID' ? err.message : `cannot open ${storage}: ${err.message} (is the VM still running?)`)
+    return fail(err instanceof VmsError ? err.message : `cannot open ${storage}: ${err.message}`)
   })
   try {
     await fn(cores)

@@ -10,7 +10,7 @@ import Hyperdrive from 'hyperdrive'
 import type Hypercore from 'hypercore'
 import { decodeEntry, EntryType, type FilesState, type Genesis, type LogEntry } from '../messages/index.js'
 import { VmsError } from '../errors.js'
-import { checkStorageDir } from '../storage-dir.js'
+import { checkStorageDir, storageOpenError } from '../storage-dir.js'
 
 export interface VmCores {
   store: Corestore
@@ -28,7 +28,11 @@ export async function openVmCores(storage: string | Corestore, { existing = fals
   if (typeof storage === 'string') await checkStorageDir(storage, { existing })
   const ownsStore = typeof storage === 'string'
   const store = typeof storage === 'string' ? new Corestore(storage) : storage
-  await store.ready()
+  await store.ready().catch(async (err: Error) => {
+    if (typeof storage !== 'string') throw err
+    await store.close().catch(() => {})
+    throw storageOpenError(storage, err)
+  })
   const log = store.get({ name: 'vms-log' })
   await log.ready()
   if (existing && log.length === 0) {

@@ -7,8 +7,13 @@
 import type Corestore from 'corestore'
 import { readJsonFile, writeJsonFile, isObject } from '../json-file.js'
 
-/** A hosted VM as the node remembers it; `methods`/`views` as of its last load let a restart reopen it unloaded. */
-export interface RegisteredVm { name: string; filename: string; key?: string; methods?: string[]; views?: string[] }
+/**
+ * A hosted VM as the node remembers it; `methods`/`views` as of its last load
+ * let a restart reopen it unloaded. `own`: the storage's own VM (made by
+ * `vms-node create` or `VmHost.create`), whose cores are at the Corestore's
+ * root rather than in a namespace of its name.
+ */
+export interface RegisteredVm { name: string; filename: string; key?: string; methods?: string[]; views?: string[]; own?: boolean }
 
 export interface Registry { vms: RegisteredVm[]; mirrors?: string[] }
 
@@ -18,6 +23,12 @@ export class NodeRegistry {
 
   constructor(storage: string) {
     this.path = `${storage}/vms.json`
+  }
+
+  /** Whether the storage has a registry at all (a VM's own storage, made by `create`, has none). */
+  async exists(): Promise<boolean> {
+    const { access } = await import('node:fs/promises')
+    return access(this.path).then(() => true, () => false)
   }
 
   async read(): Promise<Registry> {
@@ -40,4 +51,9 @@ export class NodeRegistry {
 /** Where a node keeps VM `name`: a namespace of its Corestore. */
 export function vmNamespace(store: Corestore, name: string): Corestore {
   return store.namespace('vm/' + name)
+}
+
+/** Where a registered VM's cores are: the storage's root for its own VM, else its namespace. */
+export function vmStore(store: Corestore, vm: { name: string; own?: boolean }): Corestore {
+  return vm.own ? store : vmNamespace(store, vm.name)
 }

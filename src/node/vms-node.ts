@@ -12,8 +12,9 @@ import type { Connection } from 'hyperswarm'
 import type { VmHost, VmHostOptions } from '../host/vm-host.js'
 import { Identity, toKey, formatKey } from '../identity.js'
 import { VmsError } from '../errors.js'
-import { checkStorageDir } from '../storage-dir.js'
+import { checkStorageDir, storageOpenError } from '../storage-dir.js'
 import { PROTOCOL, BlockCore } from '../messages/wire.js'
+import { decodeEntry, EntryType } from '../messages/index.js'
 import { openHostChannel } from './host-channel.js'
 import { serveControl, controlCall, type DeployPolicy, type ControlHandlers } from './control.js'
 import { Quota } from './quota.js'
@@ -23,7 +24,7 @@ import { openMirrorChannel } from './mirror-channel.js'
 import { AttestationBook } from './attestation-book.js'
 import { openReplica, downloadAll, keepAll, auditExtent, type ReplicaProgress } from '../audit/swarm-replica.js'
 import { MirrorFill, type FillResult } from './mirror-fill.js'
-import { NodeRegistry, vmNamespace, type RegisteredVm } from './node-registry.js'
+import { NodeRegistry, vmStore, type RegisteredVm } from './node-registry.js'
 import { readJsonFile, writeJsonFile, isObject } from '../json-file.js'
 import type { BlockFeed } from '../audit/block-feed.js'
 import { HeadBook, headOf, equivocation, settleForks } from '../audit/head-book.js'
@@ -118,7 +119,7 @@ export class VmsNode extends ReadyResource {
     // (Under Bare, a client's storage is its app's own directory: not checked, node:fs is not there.)
     if (!(globalThis as { Bare?: unknown }).Bare) await checkStorageDir(this.opts.storage)
     this.store = new Corestore(this.opts.storage, this.opts.primaryKey ? { primaryKey: this.opts.primaryKey, unsafe: true } : {})
-    await this.store.ready()
+    await this.store.ready().catch((err: Error) => { throw storageOpenError(this.opts.storage, err) })
     // The node's own key (stable across restarts): others find it by this key on the DHT.
     const keyPair = await this.nodeKeyPair()
     this.network = await openNetwork({ bootstrap: this.opts.bootstrap, dht: this.opts.dht, keyPair })
@@ -270,7 +271,7 @@ export class VmsNode extends ReadyResource {
    * Host a VM: create it (named `name` in this node's storage) or reopen it,
    * and announce it on its discovery key.
    */
-  async host(script: string | null, opts: { name: string; filename?: string } & Pick<VmHostOptions, 'limits' | 'maxQueue' | 'durability' | 'durabilityTimeoutMs' | 'oracles' | 'oracleTimeoutMs' | 'lazy'>): Promise<VmHost> {
+  async host(script: string | null, opts: { name: string; filename?: string; /** the storage's own VM, at its root (see hostStored) */ own?: boolean } & Pick<VmHostOptions, 'limits' | 'maxQueue' | 'durability' | 'durabilityTimeoutMs' | 'oracles' | 'oracleTimeoutMs' | 'lazy'>): Promise<VmHost> {
     await this.ready()
     // Hosting needs the sandbox (Node + isolated-vm); a Bare client loads none of it.
     const missing = sandboxMissing()
@@ -306,7 +307,7 @@ export class VmsNode extends ReadyResource {
       }
     }
     this.signatures ??= new SignaturePool()
-    const ns = vmNamespace(this.store, opts.name)
+    const ns = vmStore(this.store, { name: opts.name, own: opts.own })
     const onLog = (level: string, message: string) => this.opts.onLog?.(opts.name, level, message)
     const durability = { durability: opts.durability, durabilityTimeoutMs: opts.durabilityTimeoutMs, oracles: opts.oracles, oracleTimeoutMs: opts.oracleTimeoutMs, signatures: this.signatures, sandboxes: this.sandboxes }
     const host = script === null
@@ -314,7 +315,7 @@ export class VmsNode extends ReadyResource {
       : await VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, onLog, ...durability })
     this.hosts.set(b4a.toString(host.key, 'hex'), host)
     watchConflicts(host.log, host.key, this.onEquivocation)
-    await this.remember({ name: opts.name, filename: opts.filename ?? opts.name, key: b4a.toString(host.key, 'hex'), methods: host.methods, views: host.views })
+    await this.remember({ name: opts.name, filename: opts.filename ?? opts.name, key: b4a.toString(host.key, 'hex'), methods: host.methods, views: host.views, ...(opts.own ? { own: true } : {}) })
     for (const { mux, conn } of this.muxes) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation, () => this.viewRunner(host.key, host.log, host.drive), this.quotaFor(host))
     const discovery = this.swarm.join(host.discoveryKey, { server: true, client: false })
     await discovery.flushed()
@@ -331,18 +332,38 @@ export class VmsNode extends ReadyResource {
     const missing = sandboxMissing()
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
     const vms = (await this.registry.read()).vms
+    if (vms.length === 0 && !(await this.registry.exists())) {
+      // A VM's own storage (`vms-node create`, `VmHost.create`): its VM is at the Corestore's root.
+      const own = await this.ownVm()
+      if (own) vms.push(own)
+    }
     const out: VmHost[] = new Array(vms.length)
     // Several at a time: most of a reopen is waiting (storage reads, the DHT announce).
     let next = 0
     const worker = async () => {
       while (next < vms.length) {
         const i = next++
-        const { name, filename, methods, views } = vms[i]!
-        out[i] = await this.host(null, { name, filename, ...opts, lazy: methods && views ? { methods, views } : undefined })
+        const { name, filename, methods, views, own } = vms[i]!
+        out[i] = await this.host(null, { name, filename, own, ...opts, lazy: methods && views ? { methods, views } : undefined })
       }
     }
     await Promise.all(Array.from({ length: Math.min(REOPEN_CONCURRENCY, vms.length) }, worker))
     return out
+  }
+
+  /** The VM at the root of this node's Corestore, if the storage is a VM's own (made by `create`). */
+  private async ownVm(): Promise<RegisteredVm | null> {
+    const log = this.store.get({ name: 'vms-log' })
+    try {
+      await log.ready()
+      if (log.length === 0) return null
+      const genesis = decodeEntry((await log.get(0))!, 0)
+      if (genesis.type !== EntryType.GENESIS) return null
+      const { filename } = genesis
+      return { name: filename.replace(/\.[cm]?js$/, '') || 'vm', filename, key: b4a.toString(log.key, 'hex'), own: true }
+    } finally {
+      await log.close()
+    }
   }
 
   /**
