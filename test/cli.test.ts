@@ -97,7 +97,7 @@ test('cli: a damaged identity file is reported, never replaced (its key would be
   const home = await t.tmp()
   const { writeFile, readFile } = await import('node:fs/promises')
   await writeFile(home + '/identity.json', '{"seed": "ab')
-  const res = await runCli(['info', Identity.generate().id, '--bootstrap', '127.0.0.1:9'], { env: { VMS_HOME: home } })
+  const res = await runCli(['call', Identity.generate().id, 'RSVP', '--bootstrap', '127.0.0.1:9'], { env: { VMS_HOME: home } })
   t.not(res.code, 0)
   t.ok(/cannot read identity .*identity\.json.*repair or move it/.test(res.err), res.err)
   t.is(await readFile(home + '/identity.json', 'utf8'), '{"seed": "ab', 'the file is untouched')

@@ -257,9 +257,10 @@ function replayProgress(status: StatusLine, start: number): (p: { index: number;
 }
 
 /** A short-lived client node with its own temporary storage. */
-async function withClient<T>(flags: { bootstrap?: string; local?: boolean; identity?: string; timeout?: string }, fn: (node: VmsNode, dht: DhtChoice) => Promise<T>): Promise<T> {
+async function withClient<T>(flags: { bootstrap?: string; local?: boolean; identity?: string; timeout?: string }, fn: (node: VmsNode, dht: DhtChoice) => Promise<T>, { signs = true } = {}): Promise<T> {
   const dht = await chooseDht(flags)
-  const identity = await loadIdentity(flags.identity, announceIdentity)
+  // Reading signs nothing: no identity is made for it.
+  const identity = signs ? await loadIdentity(flags.identity, announceIdentity) : undefined
   const storage = await mkdtemp(join(tmpdir(), 'vms-client-'))
   const node = new VmsNode({ storage, bootstrap: dht.bootstrap, identity, timeoutMs: flags.timeout ? Number(flags.timeout) : 15000 })
   try {
@@ -277,7 +278,10 @@ function announceIdentity(path: string, identity: { id: string }): void {
 }
 
 const identityFlag = flag('--identity [file]', 'caller identity file (default: $VMS_HOME/identity.json; made on first use)')
-const clientFlags = [...net, identityFlag, flag('--timeout [ms]', 'give up after this long (default 15000)')]
+const timeoutFlag = flag('--timeout [ms]', 'give up after this long (default 15000)')
+const clientFlags = [...net, identityFlag, timeoutFlag]
+/** Commands that only read (files, info) sign nothing: no identity. */
+const readerFlags = [...net, timeoutFlag]
 
 const callCmd = command(
   'call',
@@ -310,7 +314,7 @@ const filesCmd = command(
   arg('<key>', 'the VM key'),
   arg('<op>', 'ls | cat | stat'),
   arg('[path]', 'the path (default /)'),
-  ...clientFlags,
+  ...readerFlags,
   async () => {
     const { key, op } = filesCmd.args
     const path = filesCmd.args.path || '/'
@@ -331,7 +335,7 @@ const filesCmd = command(
         if (!st) fail(`${path} does not exist in this VM's archive`)
         console.log(JSON.stringify({ path, ...st, mtime: st.mtime.toISOString() }))
       }
-    })
+    }, { signs: false })
   }
 )
 
@@ -339,7 +343,7 @@ const infoCmd = command(
   'info',
   summary('What a VM is: methods, files archive key, log length, trust mode'),
   arg('<key>', 'the VM key'),
-  ...clientFlags,
+  ...readerFlags,
   async () => {
     await withClient(infoCmd.flags, async (node) => {
       const vm = await node.dial(infoCmd.args.key!)
@@ -347,7 +351,7 @@ const infoCmd = command(
       const out = { key: info.key, methods: info.methods, views: info.views, files: formatKey(info.filesKey), length: info.length, trust: info.trust, oracles: info.oracles, from: info.host ? 'host' : 'mirror' }
       if (infoCmd.flags.json) console.log(JSON.stringify(out))
       else console.log(`VM ${out.key}${info.host ? '' : ' (from a mirror: the host is not reachable)'}\n  methods  ${out.methods.join(', ')}${out.views.length ? '\n  views    ' + out.views.join(', ') + ' (read-only, never logged)' : ''}\n  files    ${out.files}\n  log      ${out.length} entries\n  trust    ${out.trust}${out.oracles.length ? ' (oracles: ' + out.oracles.join(', ') + ')' : ' (no oracles: every result can be replayed)'}`)
-    })
+    }, { signs: false })
   }
 )
 
