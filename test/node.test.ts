@@ -23,6 +23,7 @@ test('node: serve a VM, dial it by key, call it, read its files, verify the rece
   t.is(await handle.RSVP!(true, 'yes'), undefined)
   const { receipt } = await handle.callWithReceipt('RSVP', false, 'changed my mind')
   t.is(verifyReceipt(vm.key, receipt).method, 'RSVP')
+  t.is((await handle.info()).length, vm.log.length, 'info() gives the log length now, not as of the connection')
   t.alike(await handle.list!(), [alice.identity.id + '.json'])
   t.alike(await handle.files.readdir('/rsvps'), [alice.identity.id + '.json'])
   t.is(await handle.files.readFile('/rsvps/' + alice.identity.id + '.json', 'utf8'), '{"isAttending":false,"reason":"changed my mind"}')

@@ -15,7 +15,7 @@ import { VmsError } from '../errors.js'
 import { canonicalDecode, canonicalEncode } from '../canonical-json.js'
 import { formatKey, type Identity } from '../identity.js'
 import { isSignerOf } from '../merkle.js'
-import { verifyReceipt, ReceiptCache } from '../receipt.js'
+import { verifyReceipt, signedLength, ReceiptCache } from '../receipt.js'
 import { decodeStrict, encode, type Receipt } from '../messages/index.js'
 import {
   PROTOCOL, Role, hello, request, response, proofSignable, attestation, attestationSignable, attestationsRequest, attestationsResponse, verifyAttestation,
@@ -151,8 +151,14 @@ export class VmHandle {
     await this.connected()
     const route = this.route(false)
     const { info } = route
-    return { ...info, key: formatKey(this.key), trust: info.oracles.length === 0 ? 'trustless' : 'trusted', host: route.host }
+    // The hello's length is as of the connection: the log may have grown since (this handle's own calls among it).
+    if (this.log) await this.log.update({ wait: true }).catch(() => {})
+    const length = Math.max(info.length, this.seenLength, this.log?.length ?? 0)
+    return { ...info, length, key: formatKey(this.key), trust: info.oracles.length === 0 ? 'trustless' : 'trusted', host: route.host }
   }
+
+  /** The longest log this handle saw signed (in receipts). */
+  private seenLength = 0
 
   /** `handle.METHOD(...args)`: a view if the script marks METHOD as one, else a logged call. */
   async invoke(method: string, ...args: unknown[]): Promise<unknown> {
@@ -326,6 +332,7 @@ export class VmHandle {
       p.reject(err as Error)
       return
     }
+    this.seenLength = Math.max(this.seenLength, signedLength(res.receipt!))
     if (res.error) {
       p.reject(Object.assign(fromWireError(res.error), { receipt: res.receipt }))
       return
