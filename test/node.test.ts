@@ -121,6 +121,19 @@ test('node: a node whose DHT went away still closes without waiting on it for ea
   t.ok(n.closed, 'and closed')
 })
 
+test('node: hosting a name it has with another script, or reopening a name it lacks, says so in the node\'s terms', async (t) => {
+  const net = await testnet(t)
+  const n = await node(t, net)
+  await n.host(RSVP, { name: 'rsvp' })
+  const other = await n.host('exports.other = () => 1', { name: 'rsvp' }).catch((err: VmsError) => err) as VmsError
+  t.is(other.code, 'STORAGE_INVALID')
+  t.ok(other.message.includes('already has a VM named rsvp, made from another script') && other.message.includes('under another name'), other.message)
+  const none = await n.host(null, { name: 'nope' }).catch((err: VmsError) => err) as VmsError
+  t.is(none.code, 'STORAGE_INVALID')
+  t.ok(none.message.includes('no VM named nope (it has: rsvp)'), none.message)
+  t.is((await n.host(RSVP, { name: 'rsvp' })).methods.join(), 'RSVP,list', 'the same script under its name is the same VM')
+})
+
 test('node: its registry of VMs survives concurrent changes, and a damaged one is reported, never read as empty', async (t) => {
   const { readFile, writeFile } = await import('node:fs/promises')
   const net = await testnet(t)

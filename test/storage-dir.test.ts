@@ -71,3 +71,18 @@ test('storage: a storage another process holds is STORAGE_LOCKED, saying what to
   t.is((opened as VmsError).code, 'STORAGE_LOCKED', 'a node on it too')
   await node.close().catch(() => {})
 })
+
+test('storage: a VM open in this process cannot be opened a second time (it would append behind the first one\'s back)', async (t) => {
+  const dir = await t.tmp()
+  const host = await VmHost.create(dir, { script: RSVP })
+  t.teardown(() => host.close())
+  const again = await VmHost.open(host.store).catch((err: VmsError) => err) as VmsError
+  t.is(again.code, 'STORAGE_LOCKED')
+  t.ok(again.message.includes('already open in this process'), again.message)
+  const other = await VmHost.create(host.store, { script: 'exports.other = () => 1' }).catch((err: VmsError) => err) as VmsError
+  t.is(other.code, 'STORAGE_LOCKED', 'with another script too (this hung)')
+  await host.close()
+  const reopened = await VmHost.open(dir)
+  t.alike(reopened.key, host.key, 'once closed, it opens again')
+  await reopened.close()
+})

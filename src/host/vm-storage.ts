@@ -10,6 +10,7 @@ import Hyperdrive from 'hyperdrive'
 import type Hypercore from 'hypercore'
 import { decodeEntry, EntryType, type FilesState, type Genesis, type LogEntry } from '../messages/index.js'
 import { VmsError } from '../errors.js'
+import { formatKey } from '../identity.js'
 import { checkStorageDir, storageOpenError } from '../storage-dir.js'
 
 export interface VmCores {
@@ -40,22 +41,35 @@ export async function openVmCores(storage: string | Corestore, { existing = fals
     if (ownsStore) await store.close()
     throw new VmsError('STORAGE_INVALID', `${typeof storage === 'string' ? storage : 'this storage'} holds no VM`)
   }
-  const drive = new Hyperdrive(store.namespace('vms-files'))
-  await drive.ready()
-  await drive.getBlobs()
-  if (drive.db.core.length === 0 && drive.db.core.writable) {
-    // Hyperbee writes its header with the first put; write it now so the
-    // genesis commits to the archive as every later entry will see it.
-    const batch = drive.db.batch()
-    await batch.getRoot(true)
-    await batch.close()
+  // One opener per VM in a process: a second would append to the same log behind the first one's back.
+  const id = b4a.toString(log.key, 'hex')
+  if (openHere.has(id)) {
+    await log.close()
+    if (ownsStore) await store.close()
+    throw new VmsError('STORAGE_LOCKED', `VM ${formatKey(log.key)} is already open in this process: use the VmHost that has it, or close that one first`)
   }
-  for (const core of [log, drive.db.core, (await drive.getBlobs()).core]) {
-    if (!core.writable) continue
-    skipRedundantHintsWrite(core)
-    cacheBitfieldPages(core)
+  openHere.add(id)
+  try {
+    const drive = new Hyperdrive(store.namespace('vms-files'))
+    await drive.ready()
+    await drive.getBlobs()
+    if (drive.db.core.length === 0 && drive.db.core.writable) {
+      // Hyperbee writes its header with the first put; write it now so the
+      // genesis commits to the archive as every later entry will see it.
+      const batch = drive.db.batch()
+      await batch.getRoot(true)
+      await batch.close()
+    }
+    for (const core of [log, drive.db.core, (await drive.getBlobs()).core]) {
+      if (!core.writable) continue
+      skipRedundantHintsWrite(core)
+      cacheBitfieldPages(core)
+    }
+    return { store, ownsStore, log, drive }
+  } catch (err) {
+    openHere.delete(id)
+    throw err
   }
-  return { store, ownsStore, log, drive }
 }
 
 /**
@@ -155,10 +169,17 @@ function cacheBitfieldPages(session: Hypercore): void {
 }
 
 export async function closeVmCores(c: VmCores): Promise<void> {
-  await c.drive.close()
-  await c.log.close()
-  if (c.ownsStore) await c.store.close()
+  try {
+    await c.drive.close()
+    await c.log.close()
+    if (c.ownsStore) await c.store.close()
+  } finally {
+    openHere.delete(b4a.toString(c.log.key, 'hex'))
+  }
 }
+
+/** The VMs whose cores are open in this process (by log key, hex). */
+const openHere = new Set<string>()
 
 export async function readEntry(log: Hypercore, index: number): Promise<LogEntry> {
   const buf = await log.get(index)

@@ -307,12 +307,29 @@ export class VmsNode extends ReadyResource {
       }
     }
     this.signatures ??= new SignaturePool()
+    // Hosted already under this name: the same VM (its script never changes).
+    const known = (await this.registry.read()).vms.find((v) => v.name === opts.name)
+    const open = known?.key ? this.hosts.get(known.key) : undefined
+    if (open) {
+      if (script !== null && script !== open.genesis!.script) throw anotherScript(opts.name)
+      return open
+    }
     const ns = vmStore(this.store, { name: opts.name, own: opts.own })
     const onLog = (level: string, message: string) => this.opts.onLog?.(opts.name, level, message)
     const durability = { durability: opts.durability, durabilityTimeoutMs: opts.durabilityTimeoutMs, oracles: opts.oracles, oracleTimeoutMs: opts.oracleTimeoutMs, signatures: this.signatures, sandboxes: this.sandboxes }
-    const host = script === null
-      ? await VmHost.open(ns, { onLog, lazy: opts.lazy, ...durability })
-      : await VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, onLog, ...durability })
+    const host = await (script === null
+      ? VmHost.open(ns, { onLog, lazy: opts.lazy, ...durability })
+      : VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, onLog, ...durability })
+    ).catch(async (err: VmsError) => {
+      // Said in the node's terms: VMs here go by name, not by directory.
+      if (err?.code !== 'STORAGE_INVALID') throw err
+      if (/holds no VM/.test(err.message)) {
+        const names = (await this.registry.read()).vms.map((v) => v.name)
+        throw new VmsError('STORAGE_INVALID', `this node has no VM named ${opts.name} (it has: ${names.join(', ') || 'none'})`)
+      }
+      if (/another script/.test(err.message)) throw anotherScript(opts.name)
+      throw err
+    })
     this.hosts.set(b4a.toString(host.key, 'hex'), host)
     watchConflicts(host.log, host.key, this.onEquivocation)
     await this.remember({ name: opts.name, filename: opts.filename ?? opts.name, key: b4a.toString(host.key, 'hex'), methods: host.methods, views: host.views, ...(opts.own ? { own: true } : {}) })
@@ -609,6 +626,10 @@ export class VmsNode extends ReadyResource {
       return true
     })
   }
+}
+
+function anotherScript(name: string): VmsError {
+  return new VmsError('STORAGE_INVALID', `this node already has a VM named ${name}, made from another script: a VM's script never changes, so host the new one under another name (a new VM with its own key), or pass script null to host the one there`)
 }
 
 function sandboxMissing(): string | null {
