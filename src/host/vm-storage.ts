@@ -41,8 +41,9 @@ export async function openVmCores(storage: string | Corestore, { existing = fals
     if (ownsStore) await store.close()
     throw new VmsError('STORAGE_INVALID', `${typeof storage === 'string' ? storage : 'this storage'} holds no VM`)
   }
-  // One opener per VM in a process: a second would append to the same log behind the first one's back.
+  // One opener per VM per storage: a second would append to the same log behind the first one's back.
   const id = b4a.toString(log.key, 'hex')
+  const openHere = openIn(store)
   if (openHere.has(id)) {
     await log.close()
     if (ownsStore) await store.close()
@@ -174,12 +175,18 @@ export async function closeVmCores(c: VmCores): Promise<void> {
     await c.log.close()
     if (c.ownsStore) await c.store.close()
   } finally {
-    openHere.delete(b4a.toString(c.log.key, 'hex'))
+    openIn(c.store).delete(b4a.toString(c.log.key, 'hex'))
   }
 }
 
-/** The VMs whose cores are open in this process (by log key, hex). */
-const openHere = new Set<string>()
+/** The VMs whose cores are open on a storage in this process (by log key, hex), whatever namespace opened them. */
+const openVms = new WeakMap<object, Set<string>>()
+function openIn(store: Corestore): Set<string> {
+  const storage = (store as unknown as { storage: object }).storage
+  let set = openVms.get(storage)
+  if (!set) openVms.set(storage, set = new Set())
+  return set
+}
 
 export async function readEntry(log: Hypercore, index: number): Promise<LogEntry> {
   const buf = await log.get(index)
