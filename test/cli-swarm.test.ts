@@ -231,6 +231,31 @@ test('cli: a VM made by create is served by serve --storage, and its log and rep
   t.is(JSON.parse(replayed.out).calls, 1, 'replayed from the storage, the call included')
 })
 
+test('cli: mirror of a VM nobody serves yet waits for it, then mirrors it (a volunteer started before the host)', async (t) => {
+  const net = await testnet(t)
+  const env = { VMS_HOME: await t.tmp(), VMS_BOOTSTRAP: `127.0.0.1:${net.bootstrap[0]!.port}` }
+  // The VM exists (its key is known) but is not served yet.
+  const hostStorage = await t.tmp()
+  const created = await run(env, 'create', EXAMPLE, '--storage', hostStorage)
+  const key = created.out.trim()
+  const mirror = spawn(process.execPath, [BIN, 'mirror', key, '--storage', await t.tmp(), '--timeout', '500', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  t.teardown(() => { if (mirror.exitCode === null) mirror.kill('SIGKILL') })
+  const events: Array<{ event: string; tries?: number }> = []
+  const seen = (name: string, n = 1) => new Promise<void>((resolve) => {
+    const check = () => { if (events.filter((e) => e.event === name).length >= n) resolve(); else setTimeout(check, 50) }
+    check()
+  })
+  onLines(mirror.stdout!, (line) => events.push(JSON.parse(line)))
+  await seen('waiting', 2)
+  t.ok(mirror.exitCode === null, 'still running after looking twice')
+  const served = await serve(env, '--storage', hostStorage)
+  t.teardown(() => { if (served.child.exitCode === null) served.child.kill('SIGKILL') })
+  await seen('held')
+  t.ok(events.some((e) => e.event === 'mirroring'), 'then mirrors it')
+  t.is(await stop(served.child), 0)
+  t.is(await stop(mirror), 0)
+})
+
 test('cli --local: serve starts a loopback DHT on the fixed port, call finds the VM through it', async (t) => {
   const env = { VMS_HOME: await t.tmp(), VMS_BOOTSTRAP: '' }
   const { child, key } = await serve(env, EXAMPLE, '--storage', await t.tmp(), '--local')

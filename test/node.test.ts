@@ -84,6 +84,11 @@ test('node: dialling a key nobody serves fails with HOST_OFFLINE and a hint', as
   const err = await client.dial(Identity.generate().publicKey).catch((e) => e)
   t.is(err.code, 'HOST_OFFLINE')
   t.ok(err.message.includes('--bootstrap'))
+  const nobody = Identity.generate().publicKey
+  const mirrored = await client.mirror(nobody).catch((e) => e)
+  t.is(mirrored.code, 'HOST_OFFLINE', 'a mirror of it too')
+  await until(() => client.swarm.status(crypto.discoveryKey(nobody)) === null, 2000, 'the topic left')
+  t.pass('and the mirror stops looking for it (and announcing a VM it does not have)')
 })
 
 test('node: restarting the host node serves the same VMs under the same keys', async (t) => {

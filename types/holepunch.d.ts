@@ -357,6 +357,8 @@ declare module 'hyperswarm' {
     joinPeer(publicKey: Uint8Array): void
     listen(): Promise<void>
     leave(topic: Uint8Array): Promise<void>
+    /** The discovery of a topic joined, or null. */
+    status(topic: Uint8Array): Discovery | null
     flush(): Promise<void>
     destroy(opts?: { force?: boolean }): Promise<void>
     on(event: 'connection', fn: (conn: Connection, info: unknown) => void): this

@@ -27,6 +27,8 @@ export async function openReplica(store: Corestore, swarm: Hyperswarm, key: Buff
     await log.update({ wait: true })
     if (log.length > 0) break
     if (Date.now() > deadline) {
+      // Found nothing: stop looking (and, for a mirror, announcing a VM it does not have).
+      await discovery.destroy().catch(() => {})
       await log.close()
       throw new VmsError('HOST_OFFLINE', `no peer has the log of VM ${formatKey(key)}: is it served or mirrored, and are you on the same DHT (--bootstrap)?`)
     }

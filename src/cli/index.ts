@@ -441,38 +441,62 @@ const mirrorCmd = command(
   description('Reopening the same --storage mirrors the same VMs again; `mirror --storage DIR` alone resumes.'),
   rest('[...keys]', 'VM keys'),
   flag('--storage [dir]', 'the node\'s storage directory (default: $VMS_HOME/mirror)'),
+  flag('--timeout [ms]', 'how long each look for a VM\'s peers lasts before it is tried again (default 15000)'),
   ...net,
   async () => {
-    const keys = restAndFlags(mirrorCmd, ['storage', 'bootstrap'], ['local', 'json'])
+    const keys = restAndFlags(mirrorCmd, ['storage', 'bootstrap', 'timeout'], ['local', 'json'])
     const json = !!mirrorCmd.flags.json
     const stopped = stopSignal()
     const storage = mirrorCmd.flags.storage || join(vmsHome(), 'mirror')
     const dht = await chooseDht(mirrorCmd.flags)
-    const node = new VmsNode({ storage, bootstrap: dht.bootstrap })
+    const node = new VmsNode({ storage, bootstrap: dht.bootstrap, ...(mirrorCmd.flags.timeout ? { timeoutMs: Number(mirrorCmd.flags.timeout) } : {}) })
     await node.ready().catch((err: Error) => fail(err instanceof VmsError ? err.message : `cannot open ${storage}: ${err.message}`))
     const watching: Array<() => void> = []
     const status = new StatusLine()
     let stopping = false
+    const start = async (m: Awaited<ReturnType<VmsNode['mirror']>>): Promise<void> => {
+      const key = formatKey(m.key)
+      status.clear()
+      if (json) console.log(JSON.stringify({ event: 'mirroring', key }))
+      else console.log(`vms-node mirroring ${key}`)
+      watching.push(await watchMirror(m, mirrorReporter(key, json, status), json ? 1000 : 250))
+      // The first copy's bulk part: say how it went when it brought something or stopped short.
+      m.filled.then(({ bulk, failure }) => {
+        if (stopping) return // stopped short because it is closing: nothing to report
+        if (json) return console.log(JSON.stringify({ event: 'filled', key, bulk, failure }))
+        if (bulk === 0 && !failure) return
+        status.clear()
+        console.log(`copied ${key.slice(0, 8)}…: ${bulk.toLocaleString('en-US')} blocks in checked stretches` + (failure ? `; the bulk copy stopped (${failure}): replicating the rest block by block` : ''))
+      }, () => {})
+    }
+    // A VM no peer serves yet (its host not up, say) is waited for: a volunteer's mirror runs for good.
+    const acquire = async (k: Buffer): Promise<void> => {
+      const key = formatKey(k)
+      for (let tries = 1; !stopping; tries++) {
+        try {
+          const m = await node.mirror(k)
+          if (!stopping) await start(m)
+          return
+        } catch (err) {
+          if (stopping) return
+          if ((err as VmsError).code !== 'HOST_OFFLINE') {
+            status.clear()
+            console.error(`vms-node: cannot mirror ${key}: ${(err as Error).message}`)
+            return
+          }
+          if (json) console.log(JSON.stringify({ event: 'waiting', key, tries }))
+          else status.update(`no peer has VM ${key.slice(0, 8)}… yet: waiting for its host or a mirror (tried ${tries} time${tries === 1 ? '' : 's'})`)
+          await new Promise((resolve) => setTimeout(resolve, 1000))
+        }
+      }
+    }
     try {
+      const wanted = keys.map((k) => toKey(k))
       const mirrored = await node.mirrorStored()
-      for (const k of keys) if (!mirrored.some((m) => formatKey(m.key) === formatKey(toKey(k)))) mirrored.push(await node.mirror(k))
-      if (mirrored.length === 0) throw new Error('nothing to mirror: give VM keys, or a --storage that mirrors some')
-      for (const m of mirrored) {
-        if (json) console.log(JSON.stringify({ event: 'mirroring', key: formatKey(m.key) }))
-        else console.log(`vms-node mirroring ${formatKey(m.key)}`)
-      }
-      for (const m of mirrored) {
-        watching.push(await watchMirror(m, mirrorReporter(formatKey(m.key), json, status), json ? 1000 : 250))
-        // The first copy's bulk part: say how it went when it brought something or stopped short.
-        m.filled.then(({ bulk, failure }) => {
-          if (stopping) return // stopped short because it is closing: nothing to report
-          const key = formatKey(m.key)
-          if (json) return console.log(JSON.stringify({ event: 'filled', key, bulk, failure }))
-          if (bulk === 0 && !failure) return
-          status.clear()
-          console.log(`copied ${key.slice(0, 8)}…: ${bulk.toLocaleString('en-US')} blocks in checked stretches` + (failure ? `; the bulk copy stopped (${failure}): replicating the rest block by block` : ''))
-        }, () => {})
-      }
+      const missing = wanted.filter((k) => !mirrored.some((m) => b4a.equals(m.key, k)))
+      if (mirrored.length === 0 && missing.length === 0) throw new Error('nothing to mirror: give VM keys, or a --storage that mirrors some')
+      for (const m of mirrored) await start(m)
+      for (const k of missing) void acquire(k)
     } catch (err) {
       await node.close()
       fail((err as Error).message)
