@@ -101,3 +101,53 @@ async function lastTime(host: { log: { length: number; get(i: number): Promise<B
   const e = log[log.length - 1]!
   return e.type === EntryType.GENESIS ? 0 : e.time
 }
+
+/** The UTF-8 decoding the sandbox has always done (a byte that starts no sequence is U+FFFD), as char codes. */
+function referenceDecode(u: Uint8Array): number[] {
+  let s = ''
+  for (let i = 0; i < u.length;) {
+    const x = u[i]!
+    let cp = 0xfffd, n = 1
+    if (x < 0x80) cp = x
+    else if (x >= 0xc2 && x < 0xe0 && i + 1 < u.length) { cp = ((x & 31) << 6) | (u[i + 1]! & 63); n = 2 }
+    else if (x >= 0xe0 && x < 0xf0 && i + 2 < u.length) { cp = ((x & 15) << 12) | ((u[i + 1]! & 63) << 6) | (u[i + 2]! & 63); n = 3 }
+    else if (x >= 0xf0 && x < 0xf5 && i + 3 < u.length) { cp = ((x & 7) << 18) | ((u[i + 1]! & 63) << 12) | ((u[i + 2]! & 63) << 6) | (u[i + 3]! & 63); n = 4 }
+    s += String.fromCodePoint(cp)
+    i += n
+  }
+  const codes: number[] = []
+  for (let i = 0; i < s.length; i++) codes.push(s.charCodeAt(i))
+  return codes
+}
+
+test('files: big text files fit the memory limit, and UTF-8 is encoded and decoded as it always was', async (t) => {
+  const { host } = await createHost(t, `
+exports.big = async (n) => { await System.files.writeFile('/big.txt', 'é'.repeat(n)); return (await System.files.readFile('/big.txt', 'utf8')).length }
+exports.put = (path, text) => System.files.writeFile(path, text)
+exports.putBytes = (path, bytes) => System.files.writeFile(path, new Uint8Array(bytes))
+exports.codes = async (path) => { const s = await System.files.readFile(path, 'utf8'); const out = []; for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i)); return out }
+`)
+  const alice = Identity.generate()
+  const call = async (method: string, ...args: unknown[]) => (await host.call(alice.sign(host.key, method, args))).result
+  // 12 MB of text: a JS array of its bytes took ~10 bytes of heap each, past the 128 MB limit.
+  t.is(await call('big', 6_000_000), 6_000_000, 'a 12 MB text file written and read back in one call')
+  t.is((await host.drive.entry('/big.txt'))!.value.blob!.byteLength, 12_000_000)
+
+  // Encoding: as Node's (lone surrogates become U+FFFD).
+  const texts = ['plain', 'é ü ß', '€ 中文', '😀 a pair', 'lone \ud800 high', 'lone \udc00 low', 'end \ud83d', '\ud83d\ude00\ud800\ud83d\ude00']
+  for (const [i, text] of texts.entries()) {
+    await call('put', `/t${i}`, text)
+    t.alike(await host.drive.get(`/t${i}`), b4a.from(text, 'utf8'), JSON.stringify(text))
+  }
+  // Decoding: random bytes, malformed sequences included (never past U+10FFFF).
+  let seed = 7
+  const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff
+  const bytes: number[] = []
+  for (let i = 0; i < 14000; i++) {
+    const r = rand()
+    bytes.push(r < 0.3 ? Math.floor(rand() * 0x80) : r < 0.6 ? 0x80 + Math.floor(rand() * 0x40) : 0xc0 + Math.floor(rand() * 0x34))
+  }
+  await call('putBytes', '/raw', bytes)
+  t.alike(await call('codes', '/raw'), referenceDecode(new Uint8Array(bytes)), '14,000 random bytes decode as before, char for char')
+  t.ok((await replay(host.logAndFiles())).ok, 'and the log replays')
+})

@@ -76,8 +76,22 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   g.console = ObjectFreeze(console)
 
   // ---- UTF-8 (a bare isolate has no TextEncoder) -----------------------------------
+  // Lone surrogates encode as U+FFFD; a byte that starts no sequence decodes as U+FFFD.
+  // Bytes are counted first and written into one array: pushing numbers onto a
+  // JS array took ~10 bytes of heap per byte (a 10 MB file broke the memory limit).
+  const fromCharCode = String.fromCharCode
+  const fromCodePoint = String.fromCodePoint
   function utf8Encode(s: string): Uint8Array {
-    const out: number[] = []
+    let n = 0
+    for (let i = 0; i < s.length; i++) {
+      const cp = s.charCodeAt(i)
+      if (cp < 0x80) n += 1
+      else if (cp < 0x800) n += 2
+      else if (cp >= 0xd800 && cp < 0xdc00 && i + 1 < s.length && s.charCodeAt(i + 1) >= 0xdc00 && s.charCodeAt(i + 1) < 0xe000) { n += 4; i++ }
+      else n += 3
+    }
+    const out = new Uint8Array(n)
+    let o = 0
     for (let i = 0; i < s.length; i++) {
       let cp = s.charCodeAt(i)
       if (cp >= 0xd800 && cp < 0xdc00 && i + 1 < s.length) {
@@ -85,15 +99,19 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
         if (lo >= 0xdc00 && lo < 0xe000) { cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00); i++ }
       }
       if (cp >= 0xd800 && cp < 0xe000) cp = 0xfffd
-      if (cp < 0x80) out.push(cp)
-      else if (cp < 0x800) out.push(0xc0 | (cp >> 6), 0x80 | (cp & 63))
-      else if (cp < 0x10000) out.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63))
-      else out.push(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 63), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63))
+      if (cp < 0x80) out[o++] = cp
+      else if (cp < 0x800) { out[o++] = 0xc0 | (cp >> 6); out[o++] = 0x80 | (cp & 63) }
+      else if (cp < 0x10000) { out[o++] = 0xe0 | (cp >> 12); out[o++] = 0x80 | ((cp >> 6) & 63); out[o++] = 0x80 | (cp & 63) }
+      else { out[o++] = 0xf0 | (cp >> 18); out[o++] = 0x80 | ((cp >> 12) & 63); out[o++] = 0x80 | ((cp >> 6) & 63); out[o++] = 0x80 | (cp & 63) }
     }
-    return new Uint8Array(out)
+    return out
   }
   function utf8Decode(u: Uint8Array): string {
-    let s = ''
+    // UTF-16 code units gathered in chunks, each made a string at once (a string
+    // grown one character at a time took ~60 ms a megabyte).
+    const parts: string[] = []
+    const units = new Uint16Array(8192)
+    let k = 0
     for (let i = 0; i < u.length;) {
       const x = u[i]!
       let cp = 0xfffd, n = 1
@@ -101,10 +119,17 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       else if (x >= 0xc2 && x < 0xe0 && i + 1 < u.length) { cp = ((x & 31) << 6) | (u[i + 1]! & 63); n = 2 }
       else if (x >= 0xe0 && x < 0xf0 && i + 2 < u.length) { cp = ((x & 15) << 12) | ((u[i + 1]! & 63) << 6) | (u[i + 2]! & 63); n = 3 }
       else if (x >= 0xf0 && x < 0xf5 && i + 3 < u.length) { cp = ((x & 7) << 18) | ((u[i + 1]! & 63) << 12) | ((u[i + 2]! & 63) << 6) | (u[i + 3]! & 63); n = 4 }
-      s += String.fromCodePoint(cp)
+      if (k > units.length - 2) { parts.push(fromCharCode.apply(null, units.subarray(0, k) as unknown as number[])); k = 0 }
+      if (cp < 0x10000) units[k++] = cp
+      else {
+        const pair = fromCodePoint(cp) // past U+10FFFF this throws, as it always did
+        units[k++] = pair.charCodeAt(0)
+        units[k++] = pair.charCodeAt(1)
+      }
       i += n
     }
-    return s
+    parts.push(fromCharCode.apply(null, units.subarray(0, k) as unknown as number[]))
+    return parts.join('')
   }
   const HEX = '0123456789abcdef'
   function toHex(u: Uint8Array): string { let s = ''; for (let i = 0; i < u.length; i++) s += HEX[u[i]! >> 4]! + HEX[u[i]! & 15]!; return s }
@@ -260,6 +285,16 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     }
   }
 
+  /** What the running call last wrote to `p`, if it wrote it (too big for the cache, it is found here). */
+  function writtenNow(p: string): Uint8Array | undefined {
+    for (let i = ops.length - 1; i >= 0; i--) {
+      const op = ops[i]
+      if (op.path !== p) continue
+      return op.op === 'put' ? op.data : undefined
+    }
+    return undefined
+  }
+
   function toBytes(data: any, enc: any): Uint8Array {
     if (typeof data === 'string') {
       const e = typeof enc === 'object' && enc ? enc.encoding : enc
@@ -298,7 +333,8 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       const n = lookup(p)
       if (!n) throw fsError('ENOENT', 'no such file or directory', p)
       if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory', p)
-      let data = content.get(p)
+      // Written by this call (the host learns of it with the call's result), else cached, else the host's.
+      let data = writtenNow(p) ?? content.get(p)
       if (!data) data = ask('read', p) as Uint8Array
       const e = typeof enc === 'object' && enc ? enc.encoding : enc
       if (e === 'utf8' || e === 'utf-8') return utf8Decode(data)
