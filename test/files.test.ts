@@ -151,3 +151,28 @@ exports.codes = async (path) => { const s = await System.files.readFile(path, 'u
   t.alike(await call('codes', '/raw'), referenceDecode(new Uint8Array(bytes)), '14,000 random bytes decode as before, char for char')
   t.ok((await replay(host.logAndFiles())).ok, 'and the log replays')
 })
+
+test('files: hex in and out, big files included', async (t) => {
+  const { host } = await createHost(t, `
+exports.bin = (n) => System.files.writeFile('/bin', new Uint8Array(n).map((_, i) => i * 7))
+exports.hexLength = async () => (await System.files.readFile('/bin', 'hex')).length
+exports.hexHead = async () => (await System.files.readFile('/bin', { encoding: 'hex' })).slice(0, 12)
+exports.putHex = async (path, hex) => { await System.files.writeFile(path, hex, 'hex'); return (await System.files.stat(path)).size }
+exports.bigHex = async (n) => { await System.files.writeFile('/h', 'aB'.repeat(n), 'hex'); return (await System.files.stat('/h')).size }
+`)
+  const alice = Identity.generate()
+  const call = async (method: string, ...args: unknown[]) => (await host.call(alice.sign(host.key, method, args))).result
+  const fails = async (method: string, ...args: unknown[]) => host.call(alice.sign(host.key, method, args)).then(() => 'answered', (err) => err.message as string)
+  await call('bin', 5_000_000)
+  // Read as hex: two characters added at a time took ~64 bytes of heap per byte, past the limit.
+  t.is(await call('hexLength'), 10_000_000, 'a 5 MB file read as hex')
+  t.is(await call('hexHead'), '00070e151c23')
+  // Written from hex: a regular expression over 10 MB of hex overflowed the stack.
+  t.is(await call('bigHex', 5_000_000), 5_000_000, '10 MB of hex written')
+  t.alike((await host.drive.get('/h'))!.subarray(0, 2), b4a.from([0xab, 0xab]), 'either case')
+  t.is(await call('putHex', '/x', '00ff10'), 3)
+  t.alike(await host.drive.get('/x'), b4a.from('00ff10', 'hex'))
+  t.ok((await fails('putHex', '/y', '0g')).includes('TypeError: not a hex string'), 'a non-hex character')
+  t.ok((await fails('putHex', '/y', 'abc')).includes('TypeError: not a hex string'), 'an odd length')
+  t.ok((await replay(host.logAndFiles())).ok, 'and the log replays')
+})

@@ -132,7 +132,38 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     return parts.join('')
   }
   const HEX = '0123456789abcdef'
-  function toHex(u: Uint8Array): string { let s = ''; for (let i = 0; i < u.length; i++) s += HEX[u[i]! >> 4]! + HEX[u[i]! & 15]!; return s }
+  function toHex(u: Uint8Array): string {
+    // In chunks, as utf8Decode: two characters added at a time took ~64 bytes of heap a byte.
+    const parts: string[] = []
+    const units = new Uint16Array(8192)
+    let k = 0
+    for (let i = 0; i < u.length; i++) {
+      if (k === units.length) { parts.push(fromCharCode.apply(null, units as unknown as number[])); k = 0 }
+      units[k++] = HEX.charCodeAt(u[i]! >> 4)
+      units[k++] = HEX.charCodeAt(u[i]! & 15)
+    }
+    parts.push(fromCharCode.apply(null, units.subarray(0, k) as unknown as number[]))
+    return parts.join('')
+  }
+  /** The value of a hex digit's char code, or -1. */
+  function hexDigit(c: number): number {
+    if (c >= 48 && c <= 57) return c - 48
+    if (c >= 97 && c <= 102) return c - 87
+    if (c >= 65 && c <= 70) return c - 55
+    return -1
+  }
+  function fromHex(s: string): Uint8Array {
+    // A loop, not a regular expression: matching 10 MB of hex overflowed the stack.
+    if (s.length % 2 !== 0) throw new TypeError('not a hex string')
+    const u = new Uint8Array(s.length / 2)
+    for (let i = 0; i < u.length; i++) {
+      const hi = hexDigit(s.charCodeAt(2 * i))
+      const lo = hexDigit(s.charCodeAt(2 * i + 1))
+      if (hi < 0 || lo < 0) throw new TypeError('not a hex string')
+      u[i] = hi * 16 + lo
+    }
+    return u
+  }
 
   // ---- files -----------------------------------------------------------------------
   type Node = { kind: 'file' | 'dir'; size: number; mtime: number; marker: boolean }
@@ -298,12 +329,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   function toBytes(data: any, enc: any): Uint8Array {
     if (typeof data === 'string') {
       const e = typeof enc === 'object' && enc ? enc.encoding : enc
-      if (e === 'hex') {
-        if (!/^([0-9a-fA-F]{2})*$/.test(data)) throw new TypeError('not a hex string')
-        const u = new Uint8Array(data.length / 2)
-        for (let i = 0; i < u.length; i++) u[i] = parseInt(data.slice(2 * i, 2 * i + 2), 16)
-        return u
-      }
+      if (e === 'hex') return fromHex(data)
       return utf8Encode(data)
     }
     if (data instanceof Uint8Array) return new Uint8Array(data)
