@@ -176,3 +176,32 @@ exports.bigHex = async (n) => { await System.files.writeFile('/h', 'aB'.repeat(n
   t.ok((await fails('putHex', '/y', 'abc')).includes('TypeError: not a hex string'), 'an odd length')
   t.ok((await replay(host.logAndFiles())).ok, 'and the log replays')
 })
+
+test('files: history({ start, end, reverse }) gives that range, read from the archive alone, as the whole history filtered', async (t) => {
+  const { host } = await createHost(t, `
+exports.put = (i) => System.files.writeFile('/f' + i, String(i))
+exports.hist = async (opts) => { await System.files.writeFile('/now', 'x'); return { all: await System.files.history(), part: await System.files.history(opts) } }
+`)
+  const alice = Identity.generate()
+  const call = async (method: string, ...args: unknown[]) => (await host.call(alice.sign(host.key, method, args))).result
+  for (let i = 0; i < 30; i++) await call('put', i)
+  type Row = { type: string; path: string; version: number }
+  const ranges: Array<[unknown, unknown]> = [[0, 5], [10, 20], [25, null], [2.5, 4.5], [-3, 2], [31, 40], [40, 50], ['x', null], [null, 'y']]
+  for (const [start, end] of ranges) {
+    for (const reverse of [false, true]) {
+      const opts: Record<string, unknown> = {}
+      if (start !== null) opts.start = start
+      if (end !== null) opts.end = end
+      if (reverse) opts.reverse = true
+      const { all, part } = await call('hist', opts) as { all: Row[]; part: Row[] }
+      const s0 = (opts.start as number) || 0
+      const e0 = typeof opts.end === 'number' ? opts.end : Infinity
+      const want = all.filter((r) => r.version > s0 && r.version <= e0)
+      t.alike(part, reverse ? want.reverse() : want, JSON.stringify(opts))
+    }
+  }
+  // Calls in one batch see the writes of those before them in the range too.
+  const batch = await Promise.all([call('put', 100), call('hist', { start: 30 })])
+  t.ok((batch[1] as { part: Row[] }).part.some((r) => r.path === '/f100'), 'a pending write of the same batch is in the range')
+  t.ok((await replay(host.logAndFiles())).ok, 'and the log replays')
+})

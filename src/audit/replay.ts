@@ -288,7 +288,7 @@ class Replay {
     }
     this.view = new FilesView(await this.checkoutAt(this.state.dbLength), this.state.dbLength)
     this.sandbox = new SandboxProcess({
-      read: (op, path, arg) => op === 'oracle' ? Promise.resolve(this.loggedOracle(path, arg ?? '[]')) : this.readFiles(op, path),
+      read: (op, path, arg) => op === 'oracle' ? Promise.resolve(this.loggedOracle(path, arg ?? '[]')) : this.readFiles(op, path, arg),
       log: (l, m) => this.opts.onLog?.(l, m)
     })
 
@@ -513,8 +513,8 @@ class Replay {
    * is marked starved, and stops inconclusive before it compares that outcome
    * (never a divergence the host did not cause).
    */
-  private readFiles(op: ReadOp, path: string): Promise<unknown> {
-    return this.within(this.view!.read(op, path), `${path} (read by the script)`).catch((err: Error) => {
+  private readFiles(op: ReadOp, path: string, arg?: string): Promise<unknown> {
+    return this.within(this.view!.read(op, path, arg), `${path} (read by the script)`).catch((err: Error) => {
       if (err instanceof Inconclusive) this.starved ??= err.message
       throw err
     })

@@ -40,12 +40,12 @@ export class FilesView {
     this.pending = []
   }
 
-  read(op: ReadOp, path: string): Promise<unknown> {
+  read(op: ReadOp, path: string, arg?: string): Promise<unknown> {
     switch (op) {
       case 'list': return this.list(path)
       case 'read': return this.readFile(path)
       case 'info': return Promise.resolve({ key: id.encode(this.drive.key), version: this.version + this.pending.length })
-      case 'history': return this.history()
+      case 'history': return this.history(arg)
       case 'oracle': return Promise.reject(Object.assign(new Error('no oracles here'), { code: 'ORACLE_UNAVAILABLE' }))
     }
   }
@@ -88,13 +88,31 @@ export class FilesView {
     return data
   }
 
-  private async history(): Promise<{ version: number; rows: Array<{ type: string; path: string; version: number }> }> {
+  /**
+   * The archive's history as versions (entry seq + 1) and the pending
+   * operations after it. `arg` (JSON `{ start, end }`, numbers or null) narrows
+   * it to versions in (start, end], or a little more: the script filters again.
+   */
+  private async history(arg?: string): Promise<{ version: number; rows: Array<{ type: string; path: string; version: number }> }> {
+    let start = 0
+    let end = Infinity
+    try {
+      const range = JSON.parse(arg ?? '{}') as { start?: unknown; end?: unknown }
+      if (typeof range.start === 'number' && Number.isFinite(range.start)) start = Math.max(0, Math.floor(range.start))
+      if (typeof range.end === 'number' && Number.isFinite(range.end)) end = Math.max(0, Math.ceil(range.end))
+    } catch {}
     const rows: Array<{ type: string; path: string; version: number }> = []
-    for await (const e of this.drive.db.createHistoryStream({ lt: this.version, keyEncoding: filesKeyEncoding })) {
-      rows.push({ type: e.type, path: String(e.key), version: e.seq + 1 })
+    const lt = Math.min(this.version, end)
+    if (start < lt) {
+      for await (const e of this.drive.db.createHistoryStream({ gte: start, lt, keyEncoding: filesKeyEncoding })) {
+        rows.push({ type: e.type, path: String(e.key), version: e.seq + 1 })
+      }
     }
     let v = this.version
-    for (const op of this.pending) rows.push({ type: op.op === 'del' ? 'del' : 'put', path: op.path, version: ++v })
+    for (const op of this.pending) {
+      v++
+      if (v > start && v <= end) rows.push({ type: op.op === 'del' ? 'del' : 'put', path: op.path, version: v })
+    }
     return { version: v, rows }
   }
 }

@@ -101,7 +101,7 @@ export class ViewRunner {
     this.checkout = this.drive.checkout(last.files.dbLength)
     await this.checkout.ready()
     this.view = new FilesView(this.checkout, last.files.dbLength)
-    this.sandbox ??= new SandboxProcess({ read: (op, path) => this.view!.read(op, path), log: () => {} })
+    this.sandbox ??= new SandboxProcess({ read: (op, path, arg) => this.view!.read(op, path, arg), log: () => {} })
     const g = this.genesis
     const loaded = await this.sandbox.load({
       script: g.script, filename: g.filename, timeoutMs: g.limits.timeoutMs, memoryMb: g.limits.memoryMb,

@@ -256,7 +256,7 @@ export class VmHost extends ReadyResource {
 
   private newSandbox(): SandboxProcess {
     const hooks: SandboxHooks = {
-      read: (op, path, arg) => op === 'oracle' ? this.runOracle(path, arg ?? '[]') : this.view!.read(op, path),
+      read: (op, path, arg) => op === 'oracle' ? this.runOracle(path, arg ?? '[]') : this.view!.read(op, path, arg),
       log: (level, message) => this.opts.onLog?.(level, message)
     }
     return this.opts.sandboxes ? this.opts.sandboxes(hooks) : new SandboxProcess(hooks)

@@ -433,13 +433,15 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       return ObjectFreeze({ key: info.key, version: info.version + ops.length })
     },
     async history(opts?: any) {
-      const h = ask('history', '/')
+      const start = (opts && opts.start) || 0
+      const end = opts && typeof opts.end === 'number' ? opts.end : Infinity
+      // The host sends the rows of that range only (at least them; the filter below decides), not the whole history.
+      const finite = (x: any) => typeof x === 'number' && x === x && x !== Infinity && x !== -Infinity
+      const h = ask('history', '/', JSON.stringify({ start: finite(start) ? start : null, end: finite(end) ? end : null }))
       const rows = h.rows
       for (let i = 0; i < ops.length; i++) {
         rows.push({ type: ops[i].op === 'del' ? 'del' : 'put', path: ops[i].path, version: h.version + i + 1 })
       }
-      const start = (opts && opts.start) || 0
-      const end = opts && typeof opts.end === 'number' ? opts.end : Infinity
       const out = rows.filter((r: any) => r.version > start && r.version <= end)
       return opts && opts.reverse ? out.reverse() : out
     }
