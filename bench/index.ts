@@ -30,6 +30,8 @@ interface Figure { name: string; value: number; unit: string }
 /** Sizes of the larger benchmarks (environment overrides for quick runs). */
 const AUDIT_CALLS = Number(process.env.VMS_BENCH_AUDIT_CALLS || 100000)
 const MANY_VMS = Number(process.env.VMS_BENCH_VMS || 1000)
+/** Files in the directory of the big-directory wake (VMS_BENCH_BIG_DIR). */
+const BIG_DIR = Number(process.env.VMS_BENCH_BIG_DIR || 20000)
 /**
  * `warmup`: one run first whose figures are reported apart (`warmup` in the
  * JSON) and left out of the median. A service runs for hours; a cold process
@@ -120,6 +122,12 @@ const benches: Bench[] = [
     figures: [`rss_mb_${MANY_VMS}_vms`, 'wake_ms', `reopen_ms_${MANY_VMS}_vms`, `rss_mb_${MANY_VMS}_vms_reopened`],
     runs: 1,
     run: manyVmsBench
+  },
+  {
+    name: 'wake of a VM with a big directory',
+    figures: [`wake_ms_${BIG_DIR}_files`],
+    runs: 1,
+    run: bigDirWakeBench
   },
   {
     name: 'following audit lag',
@@ -333,6 +341,35 @@ async function manyVmsBench(): Promise<Figure[]> {
 }
 
 
+
+/**
+ * An RSVP VM holding BIG_DIR answers (one file each in /rsvps), unloaded; a
+ * new caller's call wakes it: init's mkdir and the call's write each look up a
+ * path in a big directory (they listed it whole, once per load).
+ */
+async function bigDirWakeBench(): Promise<Figure[]> {
+  return withTestnet(async (net, tmp) => {
+    const node = new VmsNode({ storage: await tmp(), dht: net.createNode(), idleMs: 0 })
+    const h = await node.host(RSVP, { name: 'rsvp', maxQueue: 4096 })
+    const callers = Array.from({ length: BIG_DIR }, () => Identity.generate())
+    let next = 0
+    await Promise.all(Array.from({ length: 64 }, async () => {
+      while (next < callers.length) { const c = callers[next++]!; await h.call(c.sign(h.key, 'RSVP', [true, 'one of many'])) }
+    }))
+    const idle = async () => { while (!(await h.unload())) await new Promise((r) => setTimeout(r, 2)) }
+    const wakes: number[] = []
+    for (let i = 0; i < 5; i++) {
+      await idle()
+      await new Promise((r) => setTimeout(r, 200)) // the node's spare sandbox is warm again
+      const newcomer = Identity.generate()
+      const t = performance.now()
+      await h.call(newcomer.sign(h.key, 'RSVP', [true, 'woke it']))
+      wakes.push(performance.now() - t)
+    }
+    await node.close()
+    return [{ name: `wake_ms_${BIG_DIR}_files`, value: round3(median(wakes)), unit: 'ms' }]
+  })
+}
 
 /** Resident memory of this process and its children (the sandbox processes), in MB (Linux /proc). */
 function treeRssMb(): number {

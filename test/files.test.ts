@@ -1,6 +1,6 @@
 import test from 'brittle'
 import b4a from 'b4a'
-import { Identity, replay, EntryType } from '../src/index.js'
+import { Identity, replay, EntryType, VmHost } from '../src/index.js'
 import { createHost, entries } from './helpers/index.js'
 
 const FS = `
@@ -203,5 +203,95 @@ exports.hist = async (opts) => { await System.files.writeFile('/now', 'x'); retu
   // Calls in one batch see the writes of those before them in the range too.
   const batch = await Promise.all([call('put', 100), call('hist', { start: 30 })])
   t.ok((batch[1] as { part: Row[] }).part.some((r) => r.path === '/f100'), 'a pending write of the same batch is in the range')
+  t.ok((await replay(host.logAndFiles())).ok, 'and the log replays')
+})
+
+test('files: what scripts see of files and directories always matches the archive (random operations, failed calls, batches, restarts)', async (t) => {
+  const script = FS + `
+exports.probe = async (paths, walkToo) => {
+  const out = {}
+  for (const p of paths) {
+    try { const st = await f.stat(p); out[p] = st.isDirectory() ? 'dir' : 'file:' + st.size } catch (err) { out[p] = err.code }
+  }
+  if (!walkToo) return out
+  const walk = async (d) => {
+    for (const n of await f.readdir(d)) {
+      const p = (d === '/' ? '' : d) + '/' + n
+      const st = await f.stat(p)
+      out['walk:' + p] = st.isDirectory() ? 'dir' : 'file:' + st.size
+      if (st.isDirectory()) await walk(p)
+    }
+  }
+  await walk('/')
+  return out
+}`
+  const { host: first, dir } = await createHost(t, script)
+  let host = first
+  let seed = 42
+  const rand = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
+  const names = ['a', 'b', 'c']
+  const somePath = () => {
+    const depth = 1 + rand(3)
+    return '/' + Array.from({ length: depth }, () => names[rand(names.length)]).join('/')
+  }
+  const allPaths: string[] = []
+  const walkNames = (prefix: string, depth: number) => { for (const n of names) { const p = prefix + '/' + n; allPaths.push(p); if (depth > 1) walkNames(p, depth - 1) } }
+  walkNames('', 3)
+  const parentOf = (p: string) => p.slice(0, p.lastIndexOf('/')) || '/'
+  const randomSteps = () => {
+    const steps: unknown[][] = []
+    for (let n = 1 + rand(8); n > 0; n--) {
+      const p = somePath()
+      switch (rand(7)) {
+        case 0: case 1: steps.push(['writeFile', p, 'x'.repeat(rand(5))]); break
+        case 2: steps.push(['mkdir', p]); break
+        case 3: steps.push(['unlink', p]); break
+        case 4: steps.push(['rmdir', p]); break
+        case 5: steps.push(['readdir', p]); break
+        default: steps.push(['stat', p])
+      }
+      // A change, then the directory it is in listed (what the call itself changed must show).
+      if (rand(2) === 0) steps.push(['readdir', parentOf(p)])
+    }
+    return steps
+  }
+  /** The archive as it is: every file (with its size) and directory (marked, or implied by a path under it). */
+  const truth = async () => {
+    const out: Record<string, string> = {}
+    for await (const e of host.drive.list('/') as AsyncIterable<{ key: string; value: { blob: { byteLength: number } | null; metadata?: { directory?: boolean } } }>) {
+      const parts = e.key.split('/').slice(1)
+      for (let i = 1; i < parts.length; i++) out['/' + parts.slice(0, i).join('/')] = 'dir'
+      out[e.key] = e.value.blob === null && e.value.metadata?.directory ? 'dir' : 'file:' + (e.value.blob?.byteLength ?? 0)
+    }
+    return out
+  }
+  const alice = Identity.generate()
+  const send = (method: string, ...args: unknown[]) => host.call(alice.sign(host.key, method, args)).catch(() => null)
+  let checked = 0
+  for (let round = 0; round < 150; round++) {
+    // A batch of calls at once, some of which fail after their steps (their changes undone).
+    const batch = Array.from({ length: 1 + rand(4) }, () => [rand(4) === 0 ? 'failAfter' : 'run', randomSteps()] as const)
+    await Promise.all(batch.map(([method, steps]) => send(method, steps)))
+    // Mostly stats alone (a directory listed stays listed: the cold paths would be left behind), now and then a walk.
+    const walkToo = round % 4 === 3
+    const seen = (await host.call(alice.sign(host.key, 'probe', [allPaths, walkToo]))).result as Record<string, string>
+    const real = await truth()
+    const want: Record<string, string> = {}
+    for (const p of allPaths) want[p] = real[p] ?? 'ENOENT'
+    if (walkToo) for (const [p, v] of Object.entries(real)) want['walk:' + p] = v
+    if (JSON.stringify(seen, Object.keys(seen).sort()) !== JSON.stringify(want, Object.keys(want).sort())) {
+      t.comment(JSON.stringify(batch))
+      t.alike(seen, want, `round ${round}: the script's view differs from the archive`)
+      return
+    }
+    checked++
+    if (round % 5 === 4) {
+      // A fresh isolate: its first lookups go to the host path by path.
+      await host.close()
+      host = await VmHost.open(dir)
+      t.teardown(() => host.close())
+    }
+  }
+  t.is(checked, 150, 'the view matched the archive after each of 150 rounds')
   t.ok((await replay(host.logAndFiles())).ok, 'and the log replays')
 })

@@ -206,6 +206,8 @@ declare module 'hyperbee' {
     checkout(version: number, opts?: Record<string, unknown>): Hyperbee
     snapshot(): Hyperbee
     createReadStream(range?: Record<string, unknown>, opts?: Record<string, unknown>): AsyncIterable<BeeNode>
+    /** A pull iterator over a range: open(), next() (null at the end), close(). */
+    createRangeIterator(range?: Record<string, unknown>, opts?: Record<string, unknown>): { open(): Promise<void>; next(): Promise<BeeNode | null>; close(): Promise<void> }
     createHistoryStream(opts?: Record<string, unknown>): AsyncIterable<{ type: 'put' | 'del'; seq: number; key: any; value: any }>
     close(): Promise<void>
   }

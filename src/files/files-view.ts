@@ -43,6 +43,7 @@ export class FilesView {
   read(op: ReadOp, path: string, arg?: string): Promise<unknown> {
     switch (op) {
       case 'list': return this.list(path)
+      case 'stat': return this.node(path)
       case 'read': return this.readFile(path)
       case 'info': return Promise.resolve({ key: id.encode(this.drive.key), version: this.version + this.pending.length })
       case 'history': return this.history(arg)
@@ -50,30 +51,103 @@ export class FilesView {
     }
   }
 
+  /**
+   * The children of `dir`, pending operations applied. Read shallow: one
+   * entry per child (hyperdrive's non-recursive listing skips each
+   * subdirectory's contents), so listing `/` costs its children, not every
+   * file under it.
+   */
   private async list(dir: string): Promise<Row[]> {
     const prefix = dir === '/' ? '/' : dir + '/'
-    const keys = new Map<string, FileValue>()
-    for await (const entry of this.drive.list(dir === '/' ? '/' : dir)) keys.set(entry.key, entry.value as FileValue)
-    for (const op of this.pending) {
-      if (!op.path.startsWith(prefix)) continue
-      if (op.op === 'del') keys.delete(op.path)
-      else if (op.op === 'mkdir') keys.set(op.path, { executable: false, linkname: null, blob: null, metadata: { directory: true, mtime: op.mtime } })
-      else keys.set(op.path, { executable: false, linkname: null, blob: { blockOffset: 0, blockLength: 0, byteOffset: 0, byteLength: op.data.byteLength }, metadata: { mtime: op.mtime } })
-    }
+    const overlay = this.overlay()
+    const deletedUnder = (p: string) => { for (const [path, op] of overlay) if (op.op === 'del' && path.startsWith(p + '/')) return true; return false }
     const rows = new Map<string, Row>()
-    for (const [key, value] of keys) {
-      const rest = key.slice(prefix.length)
-      const slash = rest.indexOf('/')
-      const name = slash === -1 ? rest : rest.slice(0, slash)
-      if (name === '') continue
-      if (slash === -1) {
-        const dir = isDirValue(value)
-        rows.set(name, [name, dir ? 'dir' : 'file', dir ? 0 : value.blob?.byteLength ?? 0, value.metadata?.mtime ?? 0, dir])
-      } else if (!rows.has(name)) {
-        rows.set(name, [name, 'dir', 0, 0, false])
+    const unsure: string[] = []
+    // The keys under `dir` in order; at a subdirectory's first key, skip past its
+    // keys ('0' follows '/'). (Hyperdrive's shallow listing looks each child up
+    // anew: ~0.5 ms a child, 11 s for a directory of 23,000 files.)
+    const end = dir === '/' ? '0' : dir + '0'
+    let range: { gte?: string; gt?: string; lt: string } = { gte: prefix, lt: end }
+    while (range) {
+      const ite = this.drive.db.createRangeIterator(range, { keyEncoding: filesKeyEncoding })
+      let next: typeof range | null = null
+      await ite.open()
+      try {
+        for (let node = await ite.next(); node; node = await ite.next()) {
+          const key = String(node.key)
+          const rest = key.slice(prefix.length)
+          const slash = rest.indexOf('/')
+          const name = slash === -1 ? rest : rest.slice(0, slash)
+          const path = prefix + name
+          if (name !== '' && !rows.has(name)) {
+            // Settled by the drive alone: nothing pending on the path, nor deleted under it.
+            if (overlay.has(path) || (slash !== -1 && deletedUnder(path))) unsure.push(name)
+            else rows.set(name, slash === -1 ? rowOf(name, node.value as FileValue) : [name, 'dir', 0, 0, false])
+          }
+          if (slash !== -1) { next = { gte: path + '0', lt: end }; break }
+        }
+      } finally {
+        await ite.close()
       }
+      if (!next) break
+      range = next
+    }
+    for (const path of overlay.keys()) {
+      if (!path.startsWith(prefix)) continue
+      const rest = path.slice(prefix.length)
+      const slash = rest.indexOf('/')
+      unsure.push(slash === -1 ? rest : rest.slice(0, slash))
+    }
+    for (const name of unsure) {
+      if (rows.has(name) || name === '') continue
+      const row = await this.node(prefix + name, overlay)
+      if (row) rows.set(name, row)
     }
     return [...rows.values()]
+  }
+
+  /** One path, pending operations applied: a file, a directory (marked or implied by what is under it), or null. */
+  private async node(path: string, overlay = this.overlay()): Promise<Row | null> {
+    const name = path.slice(path.lastIndexOf('/') + 1)
+    const op = overlay.get(path)
+    if (op?.op === 'put') return [name, 'file', op.data.byteLength, op.mtime, false]
+    if (op?.op === 'mkdir') return [name, 'dir', 0, op.mtime, true]
+    let under = true
+    if (!op) {
+      // One look at the keys from `path` to the end of what is under it ('0' follows '/'):
+      // the entry itself comes first if there is one; nothing there means nothing under it either.
+      const first = await this.peek({ gte: path, lt: path + '0' })
+      if (first && first.key === path) return rowOf(name, first.value)
+      under = first !== null
+    }
+    return (await this.hasDescendant(path, overlay, under)) ? [name, 'dir', 0, 0, false] : null
+  }
+
+  /** Whether anything is under directory `path` (keys `path/…`), pending operations applied; `inDrive` false: the drive has nothing there. */
+  private async hasDescendant(path: string, overlay: Map<string, FileOp>, inDrive = true): Promise<boolean> {
+    const prefix = path + '/'
+    for (const [p, op] of overlay) if (op.op !== 'del' && p.startsWith(prefix)) return true
+    if (!inDrive) return false
+    let range: { gte?: string; gt?: string; lt: string } = { gte: prefix, lt: path + '0' }
+    for (;;) {
+      const e = await this.peek(range)
+      if (!e) return false
+      if (overlay.get(e.key)?.op !== 'del') return true
+      range = { gt: e.key, lt: path + '0' }
+    }
+  }
+
+  /** The first entry of the files table in `range` (one lookup; a read stream cost ~1.5 ms to set up). */
+  private async peek(range: { gte?: string; gt?: string; lt: string }): Promise<{ key: string; value: FileValue } | null> {
+    const e = await this.drive.db.peek(range, { keyEncoding: filesKeyEncoding }) as { key: unknown; value: FileValue } | null
+    return e && { key: String(e.key), value: e.value }
+  }
+
+  /** The last pending operation on each path. */
+  private overlay(): Map<string, FileOp> {
+    const m = new Map<string, FileOp>()
+    for (const op of this.pending) m.set(op.path, op)
+    return m
   }
 
   private async readFile(path: string): Promise<Uint8Array> {
@@ -115,4 +189,9 @@ export class FilesView {
     }
     return { version: v, rows }
   }
+}
+
+function rowOf(name: string, value: FileValue): Row {
+  const dir = isDirValue(value)
+  return [name, dir ? 'dir' : 'file', dir ? 0 : value.blob?.byteLength ?? 0, value.metadata?.mtime ?? 0, dir]
 }

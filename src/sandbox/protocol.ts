@@ -42,7 +42,8 @@ export interface SandboxConfig {
   oracles?: string[]
 }
 
-export type ReadOp = 'list' | 'read' | 'info' | 'history' | 'oracle'
+/** `list` a directory's children; `stat` one path (a row, or null); `read` a file; … */
+export type ReadOp = 'list' | 'stat' | 'read' | 'info' | 'history' | 'oracle'
 
 export type ToChild =
   | { t: 'check'; id: number; script: string; filename: string }
