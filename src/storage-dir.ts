@@ -31,6 +31,9 @@ export async function checkStorageDir(path: string, opts: { existing?: boolean }
 
 /** An error opening storage at `path`, named: the lock another process holds on it is STORAGE_LOCKED. */
 export function storageOpenError(path: string, err: Error): Error {
+  if ((err as { code?: string })?.code === 'DEVICE_FILE') {
+    return new VmsError('STORAGE_INVALID', `${path} is a copy of a storage, or was moved to another disk: hypercore will not append to it (a copy and its original could both append to a VM's log and fork it). Host it from the original, or move it with mv on the same disk; log and replay can read a copy`)
+  }
   if (/could not be locked/i.test(err?.message ?? '')) {
     return new VmsError('STORAGE_LOCKED', `${path} is in use by another vms-node process (serve, mirror, or a program hosting it): stop that first, or give another directory`)
   }

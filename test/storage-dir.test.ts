@@ -86,3 +86,27 @@ test('storage: a VM open in this process cannot be opened a second time (it woul
   t.alike(reopened.key, host.key, 'once closed, it opens again')
   await reopened.close()
 })
+
+test('storage: a copy of a storage is not hosted (it could fork the VM), but log and replay read it', async (t) => {
+  const base = await t.tmp()
+  const host = await VmHost.create(base + '/original', { script: RSVP })
+  const { Identity } = await import('../src/index.js')
+  await host.call(Identity.generate().sign(host.key, 'RSVP', [true, 'before the copy']))
+  const length = host.log.length
+  await host.close()
+  const { cp } = await import('node:fs/promises')
+  await cp(base + '/original', base + '/copy', { recursive: true })
+  const hosted = await VmHost.open(base + '/copy').catch((err: VmsError) => err) as VmsError
+  t.is(hosted.code, 'STORAGE_INVALID')
+  t.ok(hosted.message.includes('is a copy of a storage') && hosted.message.includes('log and replay can read a copy'), hosted.message)
+  const replayed = await runCli(['replay', base + '/copy', '--json'])
+  t.is(replayed.code, 0, replayed.err)
+  t.is(JSON.parse(replayed.out).calls, 1, 'the copy replays')
+  t.ok(replayed.err.includes('is a copy of a storage: read it read-only'), replayed.err)
+  const logged = await runCli(['log', base + '/copy'])
+  t.is(logged.code, 0, logged.err)
+  t.ok(logged.out.includes('RSVP'), 'and its log prints')
+  const again = await VmHost.open(base + '/original')
+  t.is(again.log.length, length + 1, 'the original still hosts (a load entry more)')
+  await again.close()
+})
