@@ -220,6 +220,12 @@ test('cli: a VM made by create is served by serve --storage, and its log and rep
   t.absent(existsSync(env.VMS_HOME + '/identity.json'), 'reading (info, files) makes no caller identity')
   const yes = await run(env, 'call', key, 'RSVP', 'true', 'made by create', '--json')
   t.is(yes.code, 0, yes.err)
+  // After `--`, everything is an argument: here the reason is the word --view, not the flag.
+  const dashed = await run(env, 'call', key, 'RSVP', '--json', '--', 'false', '--view')
+  t.is(dashed.code, 0, dashed.err)
+  t.is(JSON.parse(dashed.out).receipt.index, JSON.parse(yes.out).receipt.index + 1, 'logged (not run as a view)')
+  const list = JSON.parse((await run(env, 'call', key, 'listRSVPs', '--view', '--json')).out).result as Record<string, { reason: string }>
+  t.alike(Object.values(list).map((r) => r.reason), ['--view'], 'and `--` itself is not an argument')
   t.is(await stop(served.child), 0)
   const again = await serve(env, EXAMPLE, '--storage', storage)
   t.teardown(() => { if (again.child.exitCode === null) again.child.kill('SIGKILL') })
@@ -228,7 +234,7 @@ test('cli: a VM made by create is served by serve --storage, and its log and rep
   t.is(await stop(again.child), 0)
   const replayed = await run(env, 'replay', storage, '--json')
   t.is(replayed.code, 0, replayed.err)
-  t.is(JSON.parse(replayed.out).calls, 1, 'replayed from the storage, the call included')
+  t.is(JSON.parse(replayed.out).calls, 2, 'replayed from the storage, the calls included')
 })
 
 test('cli: mirror of a VM nobody serves yet waits for it, then mirrors it (a volunteer started before the host)', async (t) => {

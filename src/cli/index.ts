@@ -200,6 +200,8 @@ function restAndFlags(cmd: { rest: string[] | null; flags: Record<string, any> }
   for (const m of multiple) if (cmd.flags[m] !== undefined && !Array.isArray(cmd.flags[m])) cmd.flags[m] = [cmd.flags[m]]
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!
+    // `--` ends the flags: what follows is arguments, `--view` or `-5` included.
+    if (a === '--') { out.push(...rest.slice(i + 1)); break }
     const name = camel(a.replace(/^--/, ''))
     if (a.startsWith('--') && multiple.includes(name) && i + 1 < rest.length) (cmd.flags[name] ??= []).push(rest[++i])
     else if (a.startsWith('--') && valued.includes(name) && i + 1 < rest.length) cmd.flags[name] = rest[++i]
