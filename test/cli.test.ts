@@ -93,6 +93,17 @@ test('cli: a log audited in stretches by separate processes, combined', async (t
   t.is(onlyLater.from, 3, 'and says where it starts: not a whole-log verdict')
 })
 
+test('cli: --version prints the version, and no command prints what there is to do', async (t) => {
+  const { readFile } = await import('node:fs/promises')
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  const version = await run('--version')
+  t.is(version.code, 0)
+  t.is(version.out.trim(), `vms-node ${pkg.version}`)
+  const bare = await run()
+  t.is(bare.code, 0)
+  t.ok(bare.out.includes('Commands:') && bare.out.includes('serve') && bare.out.includes('audit'), 'the commands, as --help lists them')
+})
+
 test('cli: a damaged identity file is reported, never replaced (its key would be lost)', async (t) => {
   const home = await t.tmp()
   const { writeFile, readFile } = await import('node:fs/promises')

@@ -296,6 +296,8 @@ declare module 'paparam' {
     args: Record<string, string>
     flags: Record<string, any>
     rest: string[] | null
+    /** The help text of this command (or of a subcommand path). */
+    help(...subcommands: string[]): string
   }
   type Part = unknown
   export function command(name: string, ...parts: Part[]): Command

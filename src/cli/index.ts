@@ -734,7 +734,17 @@ process.on('unhandledRejection', (err) => {
 })
 
 const cli = command('vms-node', summary('Auditable services: a sandboxed script, a signed call log, a files archive, replay'), bail(onBail),
-  serveCmd, callCmd, filesCmd, infoCmd, replCmd, auditCmd, verifyReportCmd, mirrorCmd, deployCmd, lsCmd, stopCmd, whoamiCmd, testnetCmd, createCmd, logCmd, replayCmd, combineCmd)
+  flag('--version|-v', 'print the version'),
+  serveCmd, callCmd, filesCmd, infoCmd, replCmd, auditCmd, verifyReportCmd, mirrorCmd, deployCmd, lsCmd, stopCmd, whoamiCmd, testnetCmd, createCmd, logCmd, replayCmd, combineCmd,
+  // No command: the version if asked, else what there is to do.
+  async () => {
+    if (cli.flags.version) {
+      const pkg = JSON.parse(await readText(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+      console.log(`vms-node ${pkg.version}`)
+    } else {
+      console.log(cli.help())
+    }
+  })
 
 /** Every command's failures end here: an error a command threw, or bad arguments (paparam's bail). */
 function onBail(b: { reason: string; flag?: { name: string } | null; arg?: { value: string } | null; err?: unknown }): never {
