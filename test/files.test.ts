@@ -285,13 +285,59 @@ exports.probe = async (paths, walkToo) => {
       return
     }
     checked++
-    if (round % 5 === 4) {
-      // A fresh isolate: its first lookups go to the host path by path.
+    if (round % 10 === 9) {
+      // A fresh host: its first lookups go to the archive path by path.
       await host.close()
       host = await VmHost.open(dir)
       t.teardown(() => host.close())
+    } else if (round % 10 === 4 || round % 10 === 7) {
+      // A fresh isolate on the same host: what it lists comes from the listings the host kept, moved forward.
+      while (!(await host.unload())) await new Promise((resolve) => setTimeout(resolve, 5))
     }
   }
   t.is(checked, 150, 'the view matched the archive after each of 150 rounds')
+  t.ok((await replay(host.logAndFiles())).ok, 'and the log replays')
+})
+
+test('files: a directory listed once is listed right by later isolates, whatever was written since', async (t) => {
+  const { host } = await createHost(t, FS + `
+exports.ls = async (dirs) => { const out = {}; for (const d of dirs) { try { out[d] = await f.readdir(d) } catch (err) { out[d] = err.code } } return out }`)
+  const alice = Identity.generate()
+  const call = async (method: string, ...args: unknown[]) => (await host.call(alice.sign(host.key, method, args))).result
+  const dirs = ['/', '/d', '/d/sub', '/e']
+  /** What readdir must say: the archive's own listing. */
+  const truth = async () => {
+    const out: Record<string, unknown> = {}
+    for (const d of dirs) {
+      const names = new Set<string>()
+      let any = d === '/'
+      for await (const e of host.drive.list(d) as AsyncIterable<{ key: string }>) {
+        any = true
+        const rest = e.key.slice(d === '/' ? 1 : d.length + 1)
+        if (rest) names.add(rest.split('/')[0]!)
+      }
+      const marker = d === '/' ? null : await host.drive.entry(d)
+      out[d] = any || marker ? [...names].sort() : 'ENOENT'
+    }
+    return out
+  }
+  const fresh = async () => { while (!(await host.unload())) await new Promise((resolve) => setTimeout(resolve, 5)) }
+  const steps: unknown[][][] = [
+    [['writeFile', '/d/a', '1'], ['writeFile', '/d/sub/x', '2'], ['mkdir', '/e']],
+    [['writeFile', '/d/b', '3']], // a new file in a listed directory
+    [['writeFile', '/d/a', '44']], // an overwrite
+    [['mkdir', '/d/m']], // a marked directory
+    [['writeFile', '/d/sub2/y', '5']], // a new implied directory
+    [['unlink', '/d/b']], // a file gone
+    [['unlink', '/d/sub/x']], // an implied directory's last file gone
+    [['rmdir', '/d/m']], // a marked directory gone
+    [['writeFile', '/e/z', '6'], ['unlink', '/e/z']] // in and out in one call
+  ]
+  for (const [i, batch] of steps.entries()) {
+    await call('run', batch)
+    t.alike(await call('ls', dirs), await truth(), `after step ${i}, in the isolate that wrote`)
+    await fresh()
+    t.alike(await call('ls', dirs), await truth(), `after step ${i}, in a fresh isolate (listings the host kept, moved forward)`)
+  }
   t.ok((await replay(host.logAndFiles())).ok, 'and the log replays')
 })
