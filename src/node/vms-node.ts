@@ -24,7 +24,7 @@ import { openMirrorChannel } from './mirror-channel.js'
 import { AttestationBook } from './attestation-book.js'
 import { openReplica, downloadAll, keepAll, auditExtent, type ReplicaProgress } from '../audit/swarm-replica.js'
 import { MirrorFill, type FillResult } from './mirror-fill.js'
-import { NodeRegistry, vmStore, type RegisteredVm } from './node-registry.js'
+import { NodeRegistry, vmStore, vmName, type RegisteredVm } from './node-registry.js'
 import { readJsonFile, writeJsonFile, isObject } from '../json-file.js'
 import type { BlockFeed } from '../audit/block-feed.js'
 import { HeadBook, headOf, equivocation, settleForks } from '../audit/head-book.js'
@@ -82,6 +82,8 @@ export class VmsNode extends ReadyResource {
   identity: Identity
   private network: Network | null = null
   private hosts = new Map<string, VmHost>()
+  /** The same hosts by the name they were hosted under. */
+  private hostsByName = new Map<string, VmHost>()
   private handles = new Map<string, VmHandle>()
   private mirrors = new Map<string, Mirrored & { halt(): void; close(): Promise<void> }>()
   private muxes = new Set<{ mux: Protomux; conn: Connection }>()
@@ -214,6 +216,7 @@ export class VmsNode extends ReadyResource {
     const host = this.hosts.get(hex)
     if (!host) throw new VmsError('NOT_FOUND', `this node does not host VM ${formatKey(k)}`)
     this.hosts.delete(hex)
+    for (const [name, h] of this.hostsByName) if (h === host) this.hostsByName.delete(name)
     await settlesWithin(this.swarm.leave(host.discoveryKey).catch(() => {}), LEAVE_MS)
     await host.close()
     await this.registry.update((reg) => {
@@ -308,8 +311,7 @@ export class VmsNode extends ReadyResource {
     }
     this.signatures ??= new SignaturePool()
     // Hosted already under this name: the same VM (its script never changes).
-    const known = (await this.registry.read()).vms.find((v) => v.name === opts.name)
-    const open = known?.key ? this.hosts.get(known.key) : undefined
+    const open = this.hostsByName.get(opts.name)
     if (open) {
       if (script !== null && script !== open.genesis!.script) throw anotherScript(opts.name)
       return open
@@ -331,6 +333,7 @@ export class VmsNode extends ReadyResource {
       throw err
     })
     this.hosts.set(b4a.toString(host.key, 'hex'), host)
+    this.hostsByName.set(opts.name, host)
     watchConflicts(host.log, host.key, this.onEquivocation)
     await this.remember({ name: opts.name, filename: opts.filename ?? opts.name, key: b4a.toString(host.key, 'hex'), methods: host.methods, views: host.views, ...(opts.own ? { own: true } : {}) })
     for (const { mux, conn } of this.muxes) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation, () => this.viewRunner(host.key, host.log, host.drive), this.quotaFor(host))
@@ -377,7 +380,7 @@ export class VmsNode extends ReadyResource {
       const genesis = decodeEntry((await log.get(0))!, 0)
       if (genesis.type !== EntryType.GENESIS) return null
       const { filename } = genesis
-      return { name: filename.replace(/\.[cm]?js$/, '') || 'vm', filename, key: b4a.toString(log.key, 'hex'), own: true }
+      return { name: vmName(filename), filename, key: b4a.toString(log.key, 'hex'), own: true }
     } finally {
       await log.close()
     }
