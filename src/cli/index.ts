@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join, basename } from 'node:path'
 import createTestnet from 'hyperdht/testnet.js'
 import b4a from 'b4a'
-import { VmsNode } from '../node/vms-node.js'
+import { VmsNode, type Mirrored } from '../node/vms-node.js'
 import { verifyEvidence, type Evidence } from '../audit/evidence.js'
 import { chooseDht, identityPath, loadIdentity, vmsHome, LOCAL_PORT, type DhtChoice } from './config.js'
 import { replay, combineReports, type ReplayReport } from '../audit/replay.js'
@@ -21,7 +21,7 @@ import { decodeEntry, EntryType, LoadReason, type FilesState } from '../messages
 import { VmsError } from '../errors.js'
 import { checkStorageDir, storageOpenError } from '../storage-dir.js'
 import { StatusLine } from './status-line.js'
-import { NodeRegistry, vmStore } from '../node/node-registry.js'
+import { NodeRegistry, vmStore, vmName } from '../node/node-registry.js'
 import Corestore from 'corestore'
 
 const replayCmd = command(
@@ -129,7 +129,7 @@ const serveCmd = command(
       for (const h of await node.hostStored({ oracles })) hosted.push({ name: '', file: h.genesis!.filename, host: h })
       for (const file of scripts) {
         const script = await readText(file, 'utf8').catch(() => fail(`cannot read ${file}`))
-        const name = basename(file).replace(/\.[cm]?js$/, '')
+        const name = vmName(basename(file))
         const stored = hosted.find((h) => h.host.genesis!.filename === basename(file))
         if (stored) {
           // A VM's script is fixed when it is made: the file changed since is not what this VM runs.
@@ -456,7 +456,7 @@ const mirrorCmd = command(
     const watching: Array<() => void> = []
     const status = new StatusLine()
     let stopping = false
-    const start = async (m: Awaited<ReturnType<VmsNode['mirror']>>): Promise<void> => {
+    const start = async (m: Mirrored): Promise<void> => {
       const key = formatKey(m.key)
       status.clear()
       if (json) console.log(JSON.stringify({ event: 'mirroring', key }))

@@ -10,6 +10,8 @@ import type { FileOp, ReadOp } from '../sandbox/protocol.js'
 import { filesKeyEncoding, isDirValue, type FileValue } from './entries.js'
 
 type Row = [name: string, kind: 'file' | 'dir', size: number, mtime: number, marker: boolean]
+/** A range of the files table's keys (paths). */
+type KeyRange = { gte?: string; gt?: string; lt: string }
 
 export class FilesView {
   /** Operations that ran after `version` (not in the drive this view reads). */
@@ -104,11 +106,10 @@ export class FilesView {
     const version = this.version
     const rows = new Map<string, Row>()
     const end = dir === '/' ? '0' : dir + '0'
-    type Range = { gte: string; lt: string }
-    let range: Range | null = { gte: prefix, lt: end }
+    let range: KeyRange | null = { gte: prefix, lt: end }
     while (range) {
       const ite = this.drive.db.createRangeIterator(range, { keyEncoding: filesKeyEncoding })
-      let next: Range | null = null
+      let next: KeyRange | null = null
       await ite.open()
       try {
         for (let node = await ite.next(); node; node = await ite.next()) {
@@ -175,7 +176,7 @@ export class FilesView {
     const prefix = path + '/'
     for (const [p, op] of overlay) if (op.op !== 'del' && p.startsWith(prefix)) return true
     if (!inDrive) return false
-    let range: { gte?: string; gt?: string; lt: string } = { gte: prefix, lt: path + '0' }
+    let range: KeyRange = { gte: prefix, lt: path + '0' }
     for (;;) {
       const e = await this.peek(range)
       if (!e) return false
@@ -185,7 +186,7 @@ export class FilesView {
   }
 
   /** The first entry of the files table in `range` (one lookup; a read stream cost ~1.5 ms to set up). */
-  private async peek(range: { gte?: string; gt?: string; lt: string }): Promise<{ key: string; value: FileValue } | null> {
+  private async peek(range: KeyRange): Promise<{ key: string; value: FileValue } | null> {
     const e = await this.drive.db.peek(range, { keyEncoding: filesKeyEncoding }) as { key: unknown; value: FileValue } | null
     return e && { key: String(e.key), value: e.value }
   }

@@ -36,19 +36,16 @@ export async function openVmCores(storage: string | Corestore, { existing = fals
   })
   const log = store.get({ name: 'vms-log' })
   await log.ready()
-  if (existing && log.length === 0) {
+  const giveUp = async (err: Error): Promise<never> => {
     await log.close()
     if (ownsStore) await store.close()
-    throw new VmsError('STORAGE_INVALID', `${typeof storage === 'string' ? storage : 'this storage'} holds no VM`)
+    throw err
   }
+  if (existing && log.length === 0) await giveUp(new VmsError('STORAGE_INVALID', `${typeof storage === 'string' ? storage : 'this storage'} holds no VM`))
   // One opener per VM per storage: a second would append to the same log behind the first one's back.
   const id = b4a.toString(log.key, 'hex')
   const openHere = openIn(store)
-  if (openHere.has(id)) {
-    await log.close()
-    if (ownsStore) await store.close()
-    throw new VmsError('STORAGE_LOCKED', `VM ${formatKey(log.key)} is already open in this process: use the VmHost that has it, or close that one first`)
-  }
+  if (openHere.has(id)) await giveUp(new VmsError('STORAGE_LOCKED', `VM ${formatKey(log.key)} is already open in this process: use the VmHost that has it, or close that one first`))
   openHere.add(id)
   try {
     const drive = new Hyperdrive(store.namespace('vms-files'))

@@ -48,6 +48,11 @@ export class NodeRegistry {
   }
 }
 
+/** The name a node gives the VM made from script file `filename` (`rsvp.js` → `rsvp`). */
+export function vmName(filename: string): string {
+  return filename.replace(/\.[cm]?js$/, '') || 'vm'
+}
+
 /** Where a node keeps VM `name`: a namespace of its Corestore. */
 export function vmNamespace(store: Corestore, name: string): Corestore {
   return store.namespace('vm/' + name)

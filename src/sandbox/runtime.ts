@@ -106,12 +106,28 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     }
     return out
   }
-  function utf8Decode(u: Uint8Array): string {
-    // UTF-16 code units gathered in chunks, each made a string at once (a string
-    // grown one character at a time took ~60 ms a megabyte).
+  /**
+   * A string made of UTF-16 code units added one by one, turned into strings
+   * a chunk at a time: a string grown a character at a time took ~60 ms and
+   * ~64 bytes of heap a character.
+   */
+  function unitWriter(): { add(unit: number): void; done(): string } {
     const parts: string[] = []
     const units = new Uint16Array(8192)
     let k = 0
+    return {
+      add(unit) {
+        if (k === units.length) { parts.push(fromCharCode.apply(null, units as unknown as number[])); k = 0 }
+        units[k++] = unit
+      },
+      done() {
+        parts.push(fromCharCode.apply(null, units.subarray(0, k) as unknown as number[]))
+        return parts.join('')
+      }
+    }
+  }
+  function utf8Decode(u: Uint8Array): string {
+    const out = unitWriter()
     for (let i = 0; i < u.length;) {
       const x = u[i]!
       let cp = 0xfffd, n = 1
@@ -119,31 +135,24 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       else if (x >= 0xc2 && x < 0xe0 && i + 1 < u.length) { cp = ((x & 31) << 6) | (u[i + 1]! & 63); n = 2 }
       else if (x >= 0xe0 && x < 0xf0 && i + 2 < u.length) { cp = ((x & 15) << 12) | ((u[i + 1]! & 63) << 6) | (u[i + 2]! & 63); n = 3 }
       else if (x >= 0xf0 && x < 0xf5 && i + 3 < u.length) { cp = ((x & 7) << 18) | ((u[i + 1]! & 63) << 12) | ((u[i + 2]! & 63) << 6) | (u[i + 3]! & 63); n = 4 }
-      if (k > units.length - 2) { parts.push(fromCharCode.apply(null, units.subarray(0, k) as unknown as number[])); k = 0 }
-      if (cp < 0x10000) units[k++] = cp
+      if (cp < 0x10000) out.add(cp)
       else {
         const pair = fromCodePoint(cp) // past U+10FFFF this throws, as it always did
-        units[k++] = pair.charCodeAt(0)
-        units[k++] = pair.charCodeAt(1)
+        out.add(pair.charCodeAt(0))
+        out.add(pair.charCodeAt(1))
       }
       i += n
     }
-    parts.push(fromCharCode.apply(null, units.subarray(0, k) as unknown as number[]))
-    return parts.join('')
+    return out.done()
   }
   const HEX = '0123456789abcdef'
   function toHex(u: Uint8Array): string {
-    // In chunks, as utf8Decode: two characters added at a time took ~64 bytes of heap a byte.
-    const parts: string[] = []
-    const units = new Uint16Array(8192)
-    let k = 0
+    const out = unitWriter()
     for (let i = 0; i < u.length; i++) {
-      if (k === units.length) { parts.push(fromCharCode.apply(null, units as unknown as number[])); k = 0 }
-      units[k++] = HEX.charCodeAt(u[i]! >> 4)
-      units[k++] = HEX.charCodeAt(u[i]! & 15)
+      out.add(HEX.charCodeAt(u[i]! >> 4))
+      out.add(HEX.charCodeAt(u[i]! & 15))
     }
-    parts.push(fromCharCode.apply(null, units.subarray(0, k) as unknown as number[]))
-    return parts.join('')
+    return out.done()
   }
   /** The value of a hex digit's char code, or -1. */
   function hexDigit(c: number): number {
