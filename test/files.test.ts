@@ -102,7 +102,11 @@ async function lastTime(host: { log: { length: number; get(i: number): Promise<B
   return e.type === EntryType.GENESIS ? 0 : e.time
 }
 
-/** The UTF-8 decoding the sandbox has always done (a byte that starts no sequence is U+FFFD), as char codes. */
+/**
+ * The UTF-8 decoding the sandbox has always done (a byte that starts no sequence is U+FFFD), as char codes.
+ * A frozen copy on purpose, not shared with src/sandbox/runtime.ts: replays of old logs depend on it, so a
+ * change to the runtime's decoder must show up here as a difference.
+ */
 function referenceDecode(u: Uint8Array): number[] {
   let s = ''
   for (let i = 0; i < u.length;) {
