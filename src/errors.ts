@@ -69,15 +69,24 @@ export type VmsErrorCode =
   /** A replay cannot start where it was asked to. */
   | 'REPLAY_INVALID'
 
+/**
+ * A finer reason, for code that handles an error (its message may change):
+ * STORAGE_INVALID because the storage holds no VM (`no-vm`) or a VM made
+ * from another script than the one given (`another-script`).
+ */
+export type VmsErrorReason = 'no-vm' | 'another-script'
+
 export class VmsError extends Error {
   readonly code: VmsErrorCode
   /** For CALL_FAILED: the error the script threw (name + message), as logged. */
   readonly remote: { name: string; message: string; code: string } | null
+  readonly reason: VmsErrorReason | null
 
-  constructor(code: VmsErrorCode, message: string, remote: VmsError['remote'] = null) {
+  constructor(code: VmsErrorCode, message: string, remote: VmsError['remote'] = null, reason: VmsErrorReason | null = null) {
     super(`${code}: ${message}`)
     this.name = 'VmsError'
     this.code = code
     this.remote = remote
+    this.reason = reason
   }
 }

@@ -4,7 +4,7 @@ export { Identity, toKey, formatKey } from './identity.js'
 export { verifyReceipt, signedLength, ReceiptCache } from './receipt.js'
 export { makeEvidence, verifyEvidence, type Evidence } from './audit/evidence.js'
 export { replay, combineReports, checkpoints, type ReplayOptions, type ReplayReport, type Divergence, type DivergenceClass } from './audit/replay.js'
-export { VmsError, type VmsErrorCode } from './errors.js'
+export { VmsError, type VmsErrorCode, type VmsErrorReason } from './errors.js'
 export { canonicalEncode, canonicalDecode, canonicalStringify } from './canonical-json.js'
 export {
   decodeEntry, encode, logEntry, receipt as receiptEncoding, signedCall as signedCallEncoding,

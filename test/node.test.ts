@@ -128,15 +128,27 @@ test('node: a node whose DHT went away still closes without waiting on it for ea
 
 test('node: hosting a name it has with another script, or reopening a name it lacks, says so in the node\'s terms', async (t) => {
   const net = await testnet(t)
-  const n = await node(t, net)
+  const storage = await t.tmp()
+  const n = await node(t, net, { storage })
   await n.host(RSVP, { name: 'rsvp' })
   const other = await n.host('exports.other = () => 1', { name: 'rsvp' }).catch((err: VmsError) => err) as VmsError
   t.is(other.code, 'STORAGE_INVALID')
+  t.is(other.reason, 'another-script')
   t.ok(other.message.includes('already has a VM named rsvp, made from another script') && other.message.includes('under another name'), other.message)
   const none = await n.host(null, { name: 'nope' }).catch((err: VmsError) => err) as VmsError
   t.is(none.code, 'STORAGE_INVALID')
+  t.is(none.reason, 'no-vm')
   t.ok(none.message.includes('no VM named nope (it has: rsvp)'), none.message)
   t.is((await n.host(RSVP, { name: 'rsvp' })).methods.join(), 'RSVP,list', 'the same script under its name is the same VM')
+  // After a restart the VM is on disk only: the same answers, from its storage.
+  await n.close()
+  const again = await node(t, net, { storage })
+  const stored = await again.host('exports.other = () => 1', { name: 'rsvp' }).catch((err: VmsError) => err) as VmsError
+  t.is(stored.reason, 'another-script')
+  t.ok(stored.message.includes('already has a VM named rsvp, made from another script'), stored.message)
+  const missing = await again.host(null, { name: 'nope' }).catch((err: VmsError) => err) as VmsError
+  t.is(missing.reason, 'no-vm')
+  t.ok(missing.message.includes('no VM named nope (it has: rsvp)'), missing.message)
 })
 
 test('node: its registry of VMs survives concurrent changes, and a damaged one is reported, never read as empty', async (t) => {

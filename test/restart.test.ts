@@ -28,6 +28,7 @@ test('reopening storage reopens the same VM: same key, a load entry, init runs, 
   await again.close()
   const other = await VmHost.create(dir, { script: 'exports.a = async () => 1' }).catch((e) => e)
   t.is(other.code, 'STORAGE_INVALID', 'another script cannot take over the storage')
+  t.is(other.reason, 'another-script')
 })
 
 test('an auditor sees a commit cut short (files written, log not) as files the log does not account for', async (t) => {

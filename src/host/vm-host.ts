@@ -197,7 +197,7 @@ export class VmHost extends ReadyResource {
       } else {
         this.genesis = await readGenesis(cores.log)
         if (this.opts.script !== undefined && this.opts.script !== this.genesis.script) {
-          throw new VmsError('STORAGE_INVALID', 'this storage holds a VM with another script: open it without a script, or create the new VM in an empty directory')
+          throw new VmsError('STORAGE_INVALID', 'this storage holds a VM with another script: open it without a script, or create the new VM in an empty directory', null, 'another-script')
         }
       }
       const last = await lastFilesState(cores.log, this.genesis)
@@ -290,7 +290,7 @@ export class VmHost extends ReadyResource {
 
   private async writeGenesis(): Promise<Genesis> {
     const script = this.opts.script
-    if (typeof script !== 'string') throw new VmsError('STORAGE_INVALID', 'this storage holds no VM: pass a script to create one')
+    if (typeof script !== 'string') throw new VmsError('STORAGE_INVALID', 'this storage holds no VM: pass a script to create one', null, 'no-vm')
     const filename = this.opts.filename ?? 'script.js'
     const limits = { ...DEFAULT_LIMITS, ...this.opts.limits }
     const syntax = await this.sandbox!.check(script, filename)

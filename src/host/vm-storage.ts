@@ -35,20 +35,21 @@ export async function openVmCores(storage: string | Corestore, { existing = fals
     throw storageOpenError(storage, err)
   })
   const log = store.get({ name: 'vms-log' })
-  await log.ready()
   const giveUp = async (err: Error): Promise<never> => {
-    await log.close()
-    if (ownsStore) await store.close()
+    await log.close().catch(() => {})
+    if (ownsStore) await store.close().catch(() => {})
     throw err
   }
-  if (existing && log.length === 0) await giveUp(new VmsError('STORAGE_INVALID', `${typeof storage === 'string' ? storage : 'this storage'} holds no VM`))
+  await log.ready().catch(giveUp)
+  if (existing && log.length === 0) await giveUp(new VmsError('STORAGE_INVALID', `${typeof storage === 'string' ? storage : 'this storage'} holds no VM`, null, 'no-vm'))
   // One opener per VM per storage: a second would append to the same log behind the first one's back.
   const id = b4a.toString(log.key, 'hex')
   const openHere = openIn(store)
   if (openHere.has(id)) await giveUp(new VmsError('STORAGE_LOCKED', `VM ${formatKey(log.key)} is already open in this process: use the VmHost that has it, or close that one first`))
   openHere.add(id)
+  let drive: Hyperdrive | null = null
   try {
-    const drive = new Hyperdrive(store.namespace('vms-files'))
+    drive = new Hyperdrive(store.namespace('vms-files'))
     await drive.ready()
     await drive.getBlobs()
     if (drive.db.core.length === 0 && drive.db.core.writable) {
@@ -66,7 +67,8 @@ export async function openVmCores(storage: string | Corestore, { existing = fals
     return { store, ownsStore, log, drive }
   } catch (err) {
     openHere.delete(id)
-    throw err
+    await drive?.close().catch(() => {})
+    return giveUp(err as Error)
   }
 }
 

@@ -324,12 +324,11 @@ export class VmsNode extends ReadyResource {
       : VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, onLog, ...durability })
     ).catch(async (err: VmsError) => {
       // Said in the node's terms: VMs here go by name, not by directory.
-      if (err?.code !== 'STORAGE_INVALID') throw err
-      if (/holds no VM/.test(err.message)) {
+      if (err?.reason === 'no-vm') {
         const names = (await this.registry.read()).vms.map((v) => v.name)
-        throw new VmsError('STORAGE_INVALID', `this node has no VM named ${opts.name} (it has: ${names.join(', ') || 'none'})`)
+        throw new VmsError('STORAGE_INVALID', `this node has no VM named ${opts.name} (it has: ${names.join(', ') || 'none'})`, null, 'no-vm')
       }
-      if (/another script/.test(err.message)) throw anotherScript(opts.name)
+      if (err?.reason === 'another-script') throw anotherScript(opts.name)
       throw err
     })
     this.hosts.set(b4a.toString(host.key, 'hex'), host)
@@ -632,7 +631,7 @@ export class VmsNode extends ReadyResource {
 }
 
 function anotherScript(name: string): VmsError {
-  return new VmsError('STORAGE_INVALID', `this node already has a VM named ${name}, made from another script: a VM's script never changes, so host the new one under another name (a new VM with its own key), or pass script null to host the one there`)
+  return new VmsError('STORAGE_INVALID', `this node already has a VM named ${name}, made from another script: a VM's script never changes, so host the new one under another name (a new VM with its own key), or pass script null to host the one there`, null, 'another-script')
 }
 
 function sandboxMissing(): string | null {
