@@ -1,4 +1,4 @@
-import test from 'brittle'
+import test, { type Test } from 'brittle'
 import b4a from 'b4a'
 import { Identity, replay, EntryType, VmHost } from '../src/index.js'
 import { createHost, entries } from './helpers/index.js'
@@ -210,37 +210,51 @@ exports.hist = async (opts) => { await System.files.writeFile('/now', 'x'); retu
   t.ok((await replay(host.logAndFiles())).ok, 'and the log replays')
 })
 
-test('files: what scripts see of files and directories always matches the archive (random operations, failed calls, batches, restarts)', async (t) => {
+/**
+ * Random operations (in batches, some calls failing, restarts and fresh
+ * isolates between rounds), after each round the script's view of `sample`
+ * paths (all of them by default), and now and then a walk of the whole tree,
+ * checked against the archive itself. With `pad`, each name in the archive is
+ * that many dots longer than in the test (which passes and compares short paths).
+ */
+async function randomOpsMatchArchive(t: Test, o: { names: string[]; depth: number; rounds: number; sample?: number; pad?: number; limits?: { memoryMb: number } }): Promise<void> {
+  const pad = o.pad ?? 0
+  const shorten = (p: string) => pad ? p.split('.'.repeat(pad)).join('') : p
   const script = FS + `
+const PAD = '.'.repeat(${pad})
+const expand = (p) => p.split('/').map((s) => s ? s + PAD : s).join('/')
+const shorten = (p) => PAD ? p.split(PAD).join('') : p
+const plainRun = exports.run
+exports.run = (steps) => plainRun(steps.map(([op, p, ...rest]) => [op, expand(p), ...rest]))
 exports.probe = async (paths, walkToo) => {
   const out = {}
   for (const p of paths) {
-    try { const st = await f.stat(p); out[p] = st.isDirectory() ? 'dir' : 'file:' + st.size } catch (err) { out[p] = err.code }
+    try { const st = await f.stat(expand(p)); out[p] = st.isDirectory() ? 'dir' : 'file:' + st.size } catch (err) { out[p] = err.code }
   }
   if (!walkToo) return out
   const walk = async (d) => {
     for (const n of await f.readdir(d)) {
       const p = (d === '/' ? '' : d) + '/' + n
       const st = await f.stat(p)
-      out['walk:' + p] = st.isDirectory() ? 'dir' : 'file:' + st.size
+      out['walk:' + shorten(p)] = st.isDirectory() ? 'dir' : 'file:' + st.size
       if (st.isDirectory()) await walk(p)
     }
   }
   await walk('/')
   return out
 }`
-  const { host: first, dir } = await createHost(t, script)
+  const { host: first, dir } = await createHost(t, script, { limits: o.limits })
   let host = first
   let seed = 42
   const rand = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n }
-  const names = ['a', 'b', 'c']
+  const names = o.names
   const somePath = () => {
-    const depth = 1 + rand(3)
+    const depth = 1 + rand(o.depth)
     return '/' + Array.from({ length: depth }, () => names[rand(names.length)]).join('/')
   }
   const allPaths: string[] = []
   const walkNames = (prefix: string, depth: number) => { for (const n of names) { const p = prefix + '/' + n; allPaths.push(p); if (depth > 1) walkNames(p, depth - 1) } }
-  walkNames('', 3)
+  walkNames('', o.depth)
   const parentOf = (p: string) => p.slice(0, p.lastIndexOf('/')) || '/'
   const randomSteps = () => {
     const steps: unknown[][] = []
@@ -263,25 +277,27 @@ exports.probe = async (paths, walkToo) => {
   const truth = async () => {
     const out: Record<string, string> = {}
     for await (const e of host.drive.list('/') as AsyncIterable<{ key: string; value: { blob: { byteLength: number } | null; metadata?: { directory?: boolean } } }>) {
-      const parts = e.key.split('/').slice(1)
+      const key = shorten(e.key)
+      const parts = key.split('/').slice(1)
       for (let i = 1; i < parts.length; i++) out['/' + parts.slice(0, i).join('/')] = 'dir'
-      out[e.key] = e.value.blob === null && e.value.metadata?.directory ? 'dir' : 'file:' + (e.value.blob?.byteLength ?? 0)
+      out[key] = e.value.blob === null && e.value.metadata?.directory ? 'dir' : 'file:' + (e.value.blob?.byteLength ?? 0)
     }
     return out
   }
   const alice = Identity.generate()
   const send = (method: string, ...args: unknown[]) => host.call(alice.sign(host.key, method, args)).catch(() => null)
   let checked = 0
-  for (let round = 0; round < 150; round++) {
+  for (let round = 0; round < o.rounds; round++) {
     // A batch of calls at once, some of which fail after their steps (their changes undone).
     const batch = Array.from({ length: 1 + rand(4) }, () => [rand(4) === 0 ? 'failAfter' : 'run', randomSteps()] as const)
     await Promise.all(batch.map(([method, steps]) => send(method, steps)))
     // Mostly stats alone (a directory listed stays listed: the cold paths would be left behind), now and then a walk.
     const walkToo = round % 4 === 3
-    const seen = (await host.call(alice.sign(host.key, 'probe', [allPaths, walkToo]))).result as Record<string, string>
+    const probed = o.sample ? Array.from({ length: o.sample }, () => allPaths[rand(allPaths.length)]!) : allPaths
+    const seen = (await host.call(alice.sign(host.key, 'probe', [probed, walkToo]))).result as Record<string, string>
     const real = await truth()
     const want: Record<string, string> = {}
-    for (const p of allPaths) want[p] = real[p] ?? 'ENOENT'
+    for (const p of probed) want[p] = real[p] ?? 'ENOENT'
     if (walkToo) for (const [p, v] of Object.entries(real)) want['walk:' + p] = v
     if (JSON.stringify(seen, Object.keys(seen).sort()) !== JSON.stringify(want, Object.keys(want).sort())) {
       t.comment(JSON.stringify(batch))
@@ -299,8 +315,94 @@ exports.probe = async (paths, walkToo) => {
       while (!(await host.unload())) await new Promise((resolve) => setTimeout(resolve, 5))
     }
   }
-  t.is(checked, 150, 'the view matched the archive after each of 150 rounds')
+  t.is(checked, o.rounds, `the view matched the archive after each of ${o.rounds} rounds`)
   t.ok((await replay(host.logAndFiles())).ok, 'and the log replays')
+}
+
+test('files: what scripts see of files and directories always matches the archive (random operations, failed calls, batches, restarts)', async (t) => {
+  await randomOpsMatchArchive(t, { names: ['a', 'b', 'c'], depth: 3, rounds: 150 })
+})
+
+test('files: … and so it does when the files cache overflows the memory limit\'s share (directories too big to list, the cache dropped between calls)', async (t) => {
+  // Names of 1,500 characters under an 8 MB limit: a subdirectory's listing outweighs what the cache
+  // keeps (128 KB), and the paths looked up in a round outweigh the whole cache (512 KB).
+  const names = Array.from({ length: 30 }, (_, i) => String.fromCharCode(97 + (i % 26)) + String(i).padStart(2, '0'))
+  await randomOpsMatchArchive(t, { names, depth: 2, rounds: 60, sample: 60, pad: 1500, limits: { memoryMb: 8 } })
+})
+
+test('files: a directory too big for the memory limit is looked into path by path, and the cache stays within it', async (t) => {
+  // Cached unbounded in the script's heap, ~1,500 files of such names filled an 8 MB limit:
+  // from then on every call that looked into the directory failed with MEMORY_LIMIT, across restarts.
+  const long = (i: number) => String(i).padStart(6, '0') + 'x'.repeat(2000)
+  const { host } = await createHost(t, FS + `
+exports.fill = async (from, to) => { for (let i = from; i < to; i++) await f.writeFile('/d/' + String(i).padStart(6, '0') + 'x'.repeat(2000), 'v' + i) }
+exports.fillE = async (dir, n) => { for (let i = 0; i < n; i++) await f.writeFile(dir + '/f' + String(i).padStart(3, '0'), '') }
+exports.empty = async (dir, n) => { for (let i = 0; i < n; i++) await f.unlink(dir + '/f' + String(i).padStart(3, '0')); await f.rmdir(dir); return f.readdir('/') }`, { limits: { memoryMb: 8 } })
+  const alice = Identity.generate()
+  const call = async (method: string, ...args: unknown[]) => (await host.call(alice.sign(host.key, method, args))).result
+  for (let i = 0; i < 2400; i += 100) await call('fill', i, i + 100)
+  const check = async (label: string) => {
+    const r = await call('run', [
+      ['stat', '/d/' + long(7)], ['readFile', '/d/' + long(2399), 'utf8'], ['stat', '/d/' + long(999999)],
+      ['writeFile', '/d/' + long(5000), 'new'], ['readFile', '/d/' + long(5000), 'utf8'],
+      ['unlink', '/d/' + long(3)], ['stat', '/d/' + long(3)], ['rmdir', '/d'], ['mkdir', '/d/' + long(4)]
+    ]) as unknown[]
+    t.alike(r.map((x) => (x && typeof x === 'object' && 'size' in x) ? 'size ' + (x as { size: number }).size : x),
+      ['size 2', 'v2399', 'E:ENOENT', null, 'new', null, 'E:ENOENT', 'E:ENOTEMPTY', 'E:EEXIST'], label)
+    await call('run', [['writeFile', '/d/' + long(3), 'v3'], ['unlink', '/d/' + long(5000)]]) // back as it was
+  }
+  await check('a call after 2,400 files were written')
+  await call('fill', 2400, 2600) // more new files, each looked up first
+  await check('and after 200 more')
+  while (!(await host.unload())) await new Promise((resolve) => setTimeout(resolve, 5))
+  await check('in a fresh isolate')
+  // More entries than a listing the cache keeps under this limit (512): listed whole when the script asks, its own changes in it.
+  await call('fillE', '/e', 600)
+  await call('run', [['mkdir', '/g']])
+  await call('fillE', '/g', 520)
+  while (!(await host.unload())) await new Promise((resolve) => setTimeout(resolve, 5)) // (the isolate that wrote them has them listed)
+  const [, , e, rm] = await call('run', [['unlink', '/e/f001'], ['writeFile', '/e/g', 'x'], ['readdir', '/e'], ['rmdir', '/e']]) as [unknown, unknown, string[], string]
+  const want = Array.from({ length: 600 }, (_, i) => 'f' + String(i).padStart(3, '0')).filter((n) => n !== 'f001').concat('g')
+  t.alike(e, want, 'readdir of a big directory shows the call\'s own unlink and write')
+  t.is(rm, 'E:ENOTEMPTY')
+  t.alike((await call('run', [['readdir', '/e']]) as string[][])[0], want, 'and so does the next call')
+  t.alike(await call('empty', '/g', 520), ['d', 'e'], 'a call that empties a big directory may remove it')
+  t.ok((await replay(host.logAndFiles())).ok, 'and the log replays under the same limit')
+})
+
+test('files: the host lists a directory looked into often while calls write to it, and answers from that listing right', async (t) => {
+  // Under an 8 MB limit a directory of 2,000 files is not listed into the sandbox's cache: each new
+  // path is looked up at the host, which after 16 lookups lists the directory in the background
+  // (while the calls below write to it) and answers later lookups from memory.
+  const script = FS + `
+exports.fill = async (from, to) => { for (let i = from; i < to; i++) await f.writeFile('/d/f' + String(i).padStart(4, '0'), 'v') }
+exports.probe = async (names) => { const out = []; for (const n of names) { try { out.push((await f.stat('/d/' + n)).size) } catch (err) { out.push(err.code) } } return out }`
+  const { host: first, dir } = await createHost(t, script, { limits: { memoryMb: 8 } })
+  const alice = Identity.generate()
+  for (let i = 0; i < 2000; i += 200) await first.call(alice.sign(first.key, 'fill', [i, i + 200]))
+  await first.close()
+  const host = await VmHost.open(dir)
+  t.teardown(() => host.close())
+  const call = (method: string, ...args: unknown[]) => host.call(alice.sign(host.key, method, args)).then((a) => a.result)
+  const absent = Array.from({ length: 20 }, (_, i) => 'absent' + i)
+  t.alike(await call('probe', absent), absent.map(() => 'ENOENT'))
+  // Meanwhile: new files, files gone, files rewritten.
+  const changes: Promise<unknown>[] = []
+  for (let i = 0; i < 30; i++) {
+    changes.push(call('run', [['writeFile', '/d/new' + i, 'x'.repeat(i + 1)]]))
+    changes.push(call('run', [['unlink', '/d/f' + String(i).padStart(4, '0')]]))
+    changes.push(call('run', [['writeFile', '/d/f' + String(100 + i).padStart(4, '0'), 'yy']]))
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  await Promise.all(changes)
+  const names = [...absent, ...Array.from({ length: 30 }, (_, i) => ['new' + i, 'f' + String(i).padStart(4, '0'), 'f' + String(100 + i).padStart(4, '0'), 'f' + String(500 + i).padStart(4, '0')]).flat()]
+  const truth = async () => Promise.all(names.map(async (n) => { const e = await host.drive.entry('/d/' + n); return e ? e.value.blob?.byteLength : 'ENOENT' }))
+  for (let round = 0; round < 3; round++) {
+    // A fresh isolate asks the host for each path.
+    while (!(await host.unload())) await new Promise((resolve) => setTimeout(resolve, 5))
+    t.alike(await call('probe', names), await truth(), `round ${round}: what a fresh isolate finds is what the archive holds`)
+    await call('run', [['writeFile', '/d/new' + round, 'zzzz'], ['unlink', '/d/f' + String(500 + round).padStart(4, '0')]])
+  }
 })
 
 test('files: a directory listed once is listed right by later isolates, whatever was written since', async (t) => {

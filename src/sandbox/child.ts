@@ -67,7 +67,7 @@ async function load(cfg: SandboxConfig, time: number, seed: Uint8Array): Promise
   await g.set('globalThis', g.derefInto())
   await g.set('__vmsRead', new ivm.Reference(hostRead))
   await g.set('__vmsLog', new ivm.Reference((level: string, message: string) => send({ t: 'log', level, message })))
-  await g.set('__vmsCfg', new ivm.ExternalCopy({ maxResultBytes: cfg.maxResultBytes, maxFileBytes: cfg.maxFileBytes, readOnly: !!cfg.readOnly, oracles: cfg.oracles ?? [] }).copyInto())
+  await g.set('__vmsCfg', new ivm.ExternalCopy({ maxResultBytes: cfg.maxResultBytes, maxFileBytes: cfg.maxFileBytes, memoryMb: cfg.memoryMb, readOnly: !!cfg.readOnly, oracles: cfg.oracles ?? [] }).copyInto())
   await context.eval(`globalThis.__vmsRuntime = ${RUNTIME}(globalThis, __vmsRead, __vmsLog, ${CANONICAL}, __vmsCfg);
     delete globalThis.__vmsRead; delete globalThis.__vmsLog; delete globalThis.__vmsCfg`)
   const rt = await g.get('__vmsRuntime', { reference: true })

@@ -12,6 +12,12 @@
  * archive, and only through this isolate, so the cache stays true; a miss asks
  * the sandbox process (`hostRead`), which answers from the archive plus the
  * calls not yet flushed. A call's changes are undone if the call fails.
+ * The cache lives in the script's heap, so it is bounded by the VM's memory
+ * limit: it weighs at most CACHE_BYTES (a sixteenth of the limit; dropped whole
+ * between calls when past it), and a directory is listed into it only if
+ * its listing weighs at most a quarter of that (a bigger one is looked into
+ * path by path). Unbounded, a VM whose directory grew to ~50,000 files under
+ * a 16 MB limit (~400,000 under 128 MB) failed every call with MEMORY_LIMIT.
  */
 /* eslint-disable */
 export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStringify: any, cfg: any): any {
@@ -20,6 +26,13 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   const MAX_FILE = cfg.maxFileBytes
   const MAX_RESULT = cfg.maxResultBytes
   const MAX_CONTENT_CACHE = 8 * 1024 * 1024
+  // What the files cache may weigh (8 MB under a 128 MB limit: ~30,000 paths), and a listing it keeps.
+  const CACHE_BYTES = Math.max(256 * 1024, Math.floor((cfg.memoryMb || 128) * 1024 * 1024 / 16))
+  const LISTING_BYTES = CACHE_BYTES >> 2
+  /** Rows asked for at most in a listing for the cache (each weighs at least 256 bytes). */
+  const MAX_LISTED = LISTING_BYTES >> 8
+  /** Heap a cached path takes, about: its string twice (the path, its name in a listing; two bytes a char at worst), a node and map entries. */
+  const weight = (p: string) => 2 * p.length + 200
   const READ_ONLY = !!cfg.readOnly
   // A view's isolate runs `init` as any load does (its writes stay in this isolate); the view itself may not write.
   let loading = false
@@ -178,6 +191,16 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   type Node = { kind: 'file' | 'dir'; size: number; mtime: number; marker: boolean }
   const known = new Map<string, Node | null>()     // path -> node, null = known absent
   const listed = new Map<string, Set<string>>()     // dir -> names, for dirs fully known
+  const bigDirs = new Set<string>()                 // dirs with more than MAX_LISTED entries: never listed into the cache
+  const deletedNow = new Map<string, number>()      // dir -> entries the running call deleted from it
+  let knownBytes = 0                                 // what `known` (and the listings, whose names are in it) weighs
+  function remember(p: string, n: Node | null) {
+    if (!known.has(p)) knownBytes += weight(p)
+    known.set(p, n)
+  }
+  function forget(p: string) {
+    if (known.delete(p)) knownBytes -= weight(p)
+  }
   const content = new Map<string, Uint8Array>()     // contents this isolate wrote (bounded)
   let contentBytes = 0
   let ops: any[] = []
@@ -243,8 +266,9 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
 
   function setKnown(p: string, n: Node | null) {
     const had = known.has(p), prev = known.get(p)
-    undo.push(() => { if (had) known.set(p, prev!); else known.delete(p) })
-    known.set(p, n)
+    undo.push(() => { if (had) known.set(p, prev!); else forget(p) })
+    remember(p, n)
+    if (!n && prev) { const dir = dirname(p); deletedNow.set(dir, (deletedNow.get(dir) ?? 0) + 1) }
     const names = listed.get(dirname(p))
     if (names && p !== '/') {
       const name = basename(p), was = names.has(name)
@@ -253,23 +277,57 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     }
   }
 
-  function listing(dir: string): Set<string> {
+  /**
+   * The names in `dir` as the running call sees them. Kept in the cache (with
+   * each entry's node) when the directory has at most MAX_LISTED entries. With
+   * `bounded`, a bigger directory is not read at all: null.
+   */
+  function listing(dir: string, bounded = false): Set<string> | null {
     let names = listed.get(dir)
     if (names) return names
-    const rows = ask('list', dir)
+    if (bounded && bigDirs.has(dir)) return null
+    const rows = ask('list', dir, bounded ? String(MAX_LISTED) : undefined)
+    if (rows === null) { bigDirs.add(dir); return null }
+    let bytes = 0
+    for (const row of rows) bytes += weight(row[0]) + dir.length * 2
+    const keep = rows.length <= MAX_LISTED && bytes <= LISTING_BYTES
+    if (!keep) bigDirs.add(dir)
     names = new Set<string>()
     for (const [name, kind, size, mtime, marker] of rows) {
       const p = dir === '/' ? '/' + name : dir + '/' + name
-      if (!known.has(p)) { names.add(name); known.set(p, { kind, size, mtime, marker }) }
+      if (known.has(p)) continue
+      names.add(name)
+      if (keep) remember(p, { kind, size, mtime, marker })
     }
     // What this isolate knows of a path is newer than the host's list: the
     // running call's own changes reach the host only with its result.
     for (const [p, n] of known) if (n && p !== '/' && dirname(p) === dir) names.add(basename(p))
+    if (!keep) return names
     listed.set(dir, names)
     // Made with this call's changes: if they are undone, so is this list (the next one asks again).
     const made = names
     undo.push(() => { if (listed.get(dir) === made) listed.delete(dir) })
     return names
+  }
+
+  /** Whether `dir` has entries, as the running call sees it (a big directory is not read for this). */
+  function hasEntries(dir: string): boolean {
+    const names = listing(dir, true)
+    if (names) return names.size > 0
+    // More than MAX_LISTED entries at the host; this call deleted at most that many: some are left.
+    if ((deletedNow.get(dir) ?? 0) <= MAX_LISTED) return true
+    return listing(dir)!.size > 0
+  }
+
+  /** Between calls: a cache past MAX_KNOWN paths is dropped whole (misses ask the host again). */
+  function trimCache() {
+    deletedNow.clear()
+    if (knownBytes <= CACHE_BYTES) return
+    known.clear()
+    knownBytes = 0
+    listed.clear()
+    bigDirs.clear()
+    statsIn.clear()
   }
 
   function lookup(p: string): Node | null {
@@ -278,23 +336,22 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     if (n !== undefined) return n
     const parent = dirname(p)
     const pn = lookup(parent)
-    if (!pn || pn.kind !== 'dir') { known.set(p, null); return null }
+    if (!pn || pn.kind !== 'dir') { remember(p, null); return null }
     const asked = (statsIn.get(parent) ?? 0) + 1
-    if (!listed.has(parent) && asked <= STATS_BEFORE_LISTING) {
+    if (!listed.has(parent) && (asked <= STATS_BEFORE_LISTING || bigDirs.has(parent) || !listing(parent, true))) {
       // One path, not its whole directory: listing one of 20,000 files cold
       // took ~2 s, and the first write into it paid that at every load (so at
       // every wake). A lookup costs ~0.2 ms (~2 ms cold), one after another
       // within a batch, so a directory looked into again and again is listed,
-      // once, after STATS_BEFORE_LISTING lookups.
+      // once, after STATS_BEFORE_LISTING lookups (unless it is too big for the cache).
       statsIn.set(parent, asked)
       const row = ask('stat', p)
       const found: Node | null = row ? { kind: row[1], size: row[2], mtime: row[3], marker: row[4] } : null
-      known.set(p, found)
+      remember(p, found)
       return found
     }
-    listing(parent)
     const found = known.get(p)
-    if (found === undefined) { known.set(p, null); return null }
+    if (found === undefined) { remember(p, null); return null }
     return found
   }
   /** Paths looked up one by one in each directory not listed: past STATS_BEFORE_LISTING, the directory is listed. */
@@ -327,7 +384,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   function pruneEmpty(dir: string) {
     while (dir !== '/') {
       const n = lookup(dir)
-      if (!n || n.marker || listing(dir).size > 0) return
+      if (!n || n.marker || hasEntries(dir)) return
       setKnown(dir, null)
       dir = dirname(dir)
     }
@@ -403,7 +460,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       const n = lookup(p)
       if (!n) throw fsError('ENOENT', 'no such file or directory', p)
       if (n.kind !== 'dir') throw fsError('ENOTDIR', 'not a directory', p)
-      return Array.from(listing(p)).sort()
+      return Array.from(listing(p)!).sort()
     },
     async writeFile(path: any, data: any, enc?: any) {
       const p = normalize(path)
@@ -453,7 +510,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       const n = lookup(p)
       if (!n) throw fsError('ENOENT', 'no such file or directory', p)
       if (n.kind !== 'dir') throw fsError('ENOTDIR', 'not a directory', p)
-      if (listing(p).size > 0) throw fsError('ENOTEMPTY', 'directory not empty', p)
+      if (hasEntries(p)) throw fsError('ENOTEMPTY', 'directory not empty', p)
       setKnown(p, null)
       if (n.marker) ops.push({ op: 'del', path: p })
       pruneEmpty(dirname(p))
@@ -519,6 +576,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     seedRandom(seed)
     ops = []
     undo = []
+    trimCache()
   }
 
   function finish(ok: boolean, value: any, err: any) {
