@@ -32,6 +32,8 @@ const AUDIT_CALLS = Number(process.env.VMS_BENCH_AUDIT_CALLS || 100000)
 const MANY_VMS = Number(process.env.VMS_BENCH_VMS || 1000)
 /** Files in the directory of the big-directory wake (VMS_BENCH_BIG_DIR). */
 const BIG_DIR = Number(process.env.VMS_BENCH_BIG_DIR || 20000)
+/** New callers an RSVP host has answered when its throughput is measured (VMS_BENCH_GROWN). */
+const GROWN = Number(process.env.VMS_BENCH_GROWN || 100000)
 /**
  * `warmup`: one run first whose figures are reported apart (`warmup` in the
  * JSON) and left out of the median. A service runs for hours; a cold process
@@ -128,6 +130,12 @@ const benches: Bench[] = [
     figures: [`wake_ms_${BIG_DIR}_files`],
     runs: 1,
     run: bigDirWakeBench
+  },
+  {
+    name: 'host throughput as its directory grows',
+    figures: [`host_calls_per_s_${GROWN}_files`],
+    runs: 1,
+    run: grownHostBench
   },
   {
     name: 'following audit lag',
@@ -368,6 +376,23 @@ async function bigDirWakeBench(): Promise<Figure[]> {
     }
     await node.close()
     return [{ name: `wake_ms_${BIG_DIR}_files`, value: round3(median(wakes)), unit: 'ms' }]
+  })
+}
+
+/**
+ * An RSVP host answering new callers only (each call a new file in /rsvps),
+ * 64 in flight: calls/s over the last 10,000 of GROWN (each caller signs on
+ * their own machine: the calls are signed before they are timed).
+ */
+async function grownHostBench(): Promise<Figure[]> {
+  return withHost(async (host) => {
+    const chunk = 10000
+    let rate = 0
+    for (let done = 0; done < GROWN; done += chunk) {
+      const calls = Array.from({ length: Math.min(chunk, GROWN - done) }, (_, i) => Identity.generate().sign(host.key, 'RSVP', [i % 2 === 0, 'new caller']))
+      rate = await drive(host, calls, 64)
+    }
+    return [{ name: `host_calls_per_s_${GROWN}_files`, value: Math.round(rate), unit: 'calls/s' }]
   })
 }
 

@@ -403,3 +403,14 @@ declare module 'bare-env' {
   const env: Record<string, string | undefined>
   export default env
 }
+
+declare module 'rache' {
+  /** A cache with random eviction; caches made `from` one share its size limit. */
+  export default class Rache {
+    constructor(opts?: { maxSize?: number; parent?: Rache | null })
+    static from(cache: Rache | null): Rache
+    readonly maxSize: number
+    readonly globalSize: number
+    readonly size: number
+  }
+}

@@ -8,6 +8,7 @@ import id from 'hypercore-id-encoding'
 import type Hyperdrive from 'hyperdrive'
 import type { FileOp, ReadOp } from '../sandbox/protocol.js'
 import { filesKeyEncoding, isDirValue, type FileValue } from './entries.js'
+import { nameHash } from './name-hash.js'
 
 type Row = [name: string, kind: 'file' | 'dir', size: number, mtime: number, marker: boolean]
 /** A range of the files table's keys (paths). */
@@ -73,6 +74,7 @@ export class FilesView {
   read(op: ReadOp, path: string, arg?: string): Promise<unknown> {
     switch (op) {
       case 'list': return this.list(path, arg === undefined ? Infinity : Number(arg))
+      case 'names': return Promise.resolve(this.names(path, Number(arg)))
       case 'stat': return this.node(path)
       case 'read': return this.readFile(path)
       case 'info': return Promise.resolve({ key: id.encode(this.drive.key), version: this.version + this.pending.length })
@@ -97,7 +99,7 @@ export class FilesView {
     let dels = 0
     for (const op of overlay.values()) if (op.op === 'del' && op.path.startsWith(prefix)) dels++
     const drive = await this.driveRows(dir, max + dels)
-    if (!drive) return null
+    if (!drive || drive.size > max + dels) return null // (a kept listing: too big whatever is pending)
     for (const [name, row] of drive) {
       const path = prefix + name
       if (overlay.has(path) || (row[1] === 'dir' && !row[4] && deletedUnder(path))) unsure.push(name)
@@ -115,6 +117,27 @@ export class FilesView {
       if (row) rows.set(name, row)
     }
     return rows.size > max ? null : [...rows.values()]
+  }
+
+  /**
+   * The hashes (nameHash) of `dir`'s names, sorted, pending operations
+   * applied (a name a pending delete took away may be among them): only from
+   * a kept listing, else null at once (a sandbox goes on asking path by
+   * path); null too when there are more than `max`.
+   */
+  private names(dir: string, max: number): Int32Array | null {
+    const kept = this.listings.get(dir)
+    if (!kept || kept.size > max) return null
+    const prefix = dir === '/' ? '/' : dir + '/'
+    const out: number[] = []
+    for (const name of kept.keys()) out.push(nameHash(name))
+    for (const op of this.pending) {
+      if (op.op === 'del' || !op.path.startsWith(prefix)) continue
+      const rest = op.path.slice(prefix.length)
+      const slash = rest.indexOf('/')
+      out.push(nameHash(slash === -1 ? rest : rest.slice(0, slash)))
+    }
+    return out.length > max ? null : Int32Array.from(out).sort()
   }
 
   /**

@@ -12,6 +12,7 @@ import { decodeEntry, EntryType, type FilesState, type Genesis, type LogEntry } 
 import { VmsError } from '../errors.js'
 import { formatKey } from '../identity.js'
 import { checkStorageDir, storageOpenError } from '../storage-dir.js'
+import { widenBeeCache } from '../files/bee-cache.js'
 
 export interface VmCores {
   store: Corestore
@@ -51,6 +52,7 @@ export async function openVmCores(storage: string | Corestore, { existing = fals
   try {
     drive = new Hyperdrive(store.namespace('vms-files'))
     await drive.ready()
+    widenBeeCache(drive.db)
     await drive.getBlobs()
     if (drive.db.core.length === 0 && drive.db.core.writable) {
       // Hyperbee writes its header with the first put; write it now so the

@@ -6,10 +6,12 @@
 import ivm from 'isolated-vm'
 import { installRuntime } from './runtime.js'
 import { canonicalStringify } from '../canonical-json.js'
+import { nameHash } from '../files/name-hash.js'
 import type { CallInput, RunResult, ToChild, ToParent, SandboxConfig, ReadOp } from './protocol.js'
 
 const RUNTIME = `(${installRuntime.toString()})`
 const CANONICAL = `(${canonicalStringify.toString()})`
+const NAME_HASH = `(${nameHash.toString()})`
 
 let isolate: ivm.Isolate | null = null
 let callRef: ivm.Reference<any> | null = null
@@ -68,7 +70,7 @@ async function load(cfg: SandboxConfig, time: number, seed: Uint8Array): Promise
   await g.set('__vmsRead', new ivm.Reference(hostRead))
   await g.set('__vmsLog', new ivm.Reference((level: string, message: string) => send({ t: 'log', level, message })))
   await g.set('__vmsCfg', new ivm.ExternalCopy({ maxResultBytes: cfg.maxResultBytes, maxFileBytes: cfg.maxFileBytes, memoryMb: cfg.memoryMb, readOnly: !!cfg.readOnly, oracles: cfg.oracles ?? [] }).copyInto())
-  await context.eval(`globalThis.__vmsRuntime = ${RUNTIME}(globalThis, __vmsRead, __vmsLog, ${CANONICAL}, __vmsCfg);
+  await context.eval(`globalThis.__vmsRuntime = ${RUNTIME}(globalThis, __vmsRead, __vmsLog, ${CANONICAL}, ${NAME_HASH}, __vmsCfg);
     delete globalThis.__vmsRead; delete globalThis.__vmsLog; delete globalThis.__vmsCfg`)
   const rt = await g.get('__vmsRuntime', { reference: true })
   callRef = await rt.get('call', { reference: true })

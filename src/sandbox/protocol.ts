@@ -42,8 +42,12 @@ export interface SandboxConfig {
   oracles?: string[]
 }
 
-/** `list` a directory's children; `stat` one path (a row, or null); `read` a file; … */
-export type ReadOp = 'list' | 'stat' | 'read' | 'info' | 'history' | 'oracle'
+/**
+ * `list` a directory's children (with `arg` a number: null if more than that);
+ * `names` the hashes (nameHash) of a big directory's names, sorted (null if
+ * more than `arg`, or not at hand); `stat` one path (a row, or null); `read` a file; …
+ */
+export type ReadOp = 'list' | 'names' | 'stat' | 'read' | 'info' | 'history' | 'oracle'
 
 export type ToChild =
   | { t: 'check'; id: number; script: string; filename: string }

@@ -16,11 +16,13 @@
  * limit: it weighs at most CACHE_BYTES (a sixteenth of the limit; dropped whole
  * between calls when past it), and a directory is listed into it only if
  * its listing weighs at most a quarter of that (a bigger one is looked into
- * path by path). Unbounded, a VM whose directory grew to ~50,000 files under
- * a 16 MB limit (~400,000 under 128 MB) failed every call with MEMORY_LIMIT.
+ * path by path; once the host has it listed, the cache takes the hashes of
+ * its names, 4 bytes each, so a new name is known absent without asking).
+ * Unbounded, a VM whose directory grew to ~50,000 files under a 16 MB limit
+ * (~400,000 under 128 MB) failed every call with MEMORY_LIMIT.
  */
 /* eslint-disable */
-export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStringify: any, cfg: any): any {
+export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStringify: any, nameHash: (name: string) => number, cfg: any): any {
   const ObjectFreeze = Object.freeze
   const ArrayIsArray = Array.isArray
   const MAX_FILE = cfg.maxFileBytes
@@ -33,6 +35,8 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   const MAX_LISTED = LISTING_BYTES >> 8
   /** Heap a cached path takes, about: its string twice (the path, its name in a listing; two bytes a char at worst), a node and map entries. */
   const weight = (p: string) => 2 * p.length + 200
+  /** Names of one directory kept as hashes at most (4 bytes each: a quarter of the cache). */
+  const MAX_NAMES = LISTING_BYTES >> 2
   const READ_ONLY = !!cfg.readOnly
   // A view's isolate runs `init` as any load does (its writes stay in this isolate); the view itself may not write.
   let loading = false
@@ -194,6 +198,29 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   const bigDirs = new Set<string>()                 // dirs with more than MAX_LISTED entries: never listed into the cache
   const deletedNow = new Map<string, number>()      // dir -> entries the running call deleted from it
   let knownBytes = 0                                 // what `known` (and the listings, whose names are in it) weighs
+  // Big directories' names as hashes, sorted, as the host had them. What this isolate changed since is
+  // in `known`, looked at first (and dropped only with the hashes).
+  const filters = new Map<string, Int32Array>()
+  let filterBytes = 0
+  function mayHave(a: Int32Array, name: string): boolean {
+    const h = nameHash(name)
+    let lo = 0, hi = a.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1
+      const v = a[mid]!
+      if (v === h) return true
+      if (v < h) lo = mid + 1
+      else hi = mid - 1
+    }
+    return false
+  }
+  /** Take the hashes of big directory `dir`'s names from the host, if it has them at hand. */
+  function fetchNames(dir: string) {
+    const sorted = ask('names', dir, String(MAX_NAMES)) as Int32Array | null
+    if (!sorted) return
+    filters.set(dir, sorted)
+    filterBytes += sorted.byteLength + 64
+  }
   function remember(p: string, n: Node | null) {
     if (!known.has(p)) knownBytes += weight(p)
     known.set(p, n)
@@ -292,6 +319,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     for (const row of rows) bytes += weight(row[0]) + dir.length * 2
     const keep = rows.length <= MAX_LISTED && bytes <= LISTING_BYTES
     if (!keep) bigDirs.add(dir)
+    if (!keep && bounded) return null
     names = new Set<string>()
     for (const [name, kind, size, mtime, marker] of rows) {
       const p = dir === '/' ? '/' + name : dir + '/' + name
@@ -322,9 +350,11 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   /** Between calls: a cache past MAX_KNOWN paths is dropped whole (misses ask the host again). */
   function trimCache() {
     deletedNow.clear()
-    if (knownBytes <= CACHE_BYTES) return
+    if (knownBytes + filterBytes <= CACHE_BYTES) return
     known.clear()
     knownBytes = 0
+    filters.clear()
+    filterBytes = 0
     listed.clear()
     bigDirs.clear()
     statsIn.clear()
@@ -337,26 +367,37 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     const parent = dirname(p)
     const pn = lookup(parent)
     if (!pn || pn.kind !== 'dir') { remember(p, null); return null }
-    const asked = (statsIn.get(parent) ?? 0) + 1
-    if (!listed.has(parent) && (asked <= STATS_BEFORE_LISTING || bigDirs.has(parent) || !listing(parent, true))) {
+    if (!listed.has(parent)) {
       // One path, not its whole directory: listing one of 20,000 files cold
       // took ~2 s, and the first write into it paid that at every load (so at
       // every wake). A lookup costs ~0.2 ms (~2 ms cold), one after another
-      // within a batch, so a directory looked into again and again is listed,
-      // once, after STATS_BEFORE_LISTING lookups (unless it is too big for the cache).
+      // within a batch (and each sends the host the results before it), so a
+      // directory looked into again and again is listed, once, after
+      // STATS_BEFORE_LISTING lookups; too big for the cache, its names' hashes
+      // are taken instead (asked again every STATS_BETWEEN_NAMES lookups until
+      // the host has them at hand).
+      const asked = (statsIn.get(parent) ?? 0) + 1
       statsIn.set(parent, asked)
-      const row = ask('stat', p)
-      const found: Node | null = row ? { kind: row[1], size: row[2], mtime: row[3], marker: row[4] } : null
-      remember(p, found)
+      if (asked > STATS_BEFORE_LISTING && !filters.has(parent) && (asked - STATS_BEFORE_LISTING) % STATS_BETWEEN_NAMES === 1) {
+        if (!listing(parent, true)) fetchNames(parent)
+      }
+    }
+    if (listed.has(parent)) {
+      const found = known.get(p)
+      if (found === undefined) { remember(p, null); return null }
       return found
     }
-    const found = known.get(p)
-    if (found === undefined) { remember(p, null); return null }
+    const f = filters.get(parent)
+    if (f && !mayHave(f, basename(p))) { remember(p, null); return null }
+    const row = ask('stat', p)
+    const found: Node | null = row ? { kind: row[1], size: row[2], mtime: row[3], marker: row[4] } : null
+    remember(p, found)
     return found
   }
   /** Paths looked up one by one in each directory not listed: past STATS_BEFORE_LISTING, the directory is listed. */
   const statsIn = new Map<string, number>()
   const STATS_BEFORE_LISTING = 16
+  const STATS_BETWEEN_NAMES = 256
 
   function checkParents(p: string) {
     let q = dirname(p)
