@@ -14,11 +14,14 @@ type Row = [name: string, kind: 'file' | 'dir', size: number, mtime: number, mar
 /** A range of the files table's keys (paths). */
 type KeyRange = { gte?: string; gt?: string; lt: string }
 /**
- * A listing is kept (see driveRows) only up to this many entries (~150 bytes
- * each in the host's heap: ~40 MB); a bigger directory is read again when
- * listed, and its paths are looked up one by one.
+ * Listings are kept (see driveRows) up to this many entries in all (~150
+ * bytes each in the host's heap: ~40 MB a VM), the oldest dropped first; a
+ * bigger directory is read again when listed, and its paths are looked up
+ * one by one.
  */
 const KEEP_MAX = 262144
+/** Directories whose lookups are counted at most (then the counts start again). */
+const COUNTED_DIRS = 65536
 /** Paths looked up in a directory before it is listed and kept (in the background). */
 const STATS_BEFORE_LISTING = 16
 
@@ -30,6 +33,8 @@ export class FilesView {
   version: number
   /** Children of directories as the drive holds them at `version` (see driveRows). */
   private listings = new Map<string, Map<string, Row>>()
+  /** Entries in all kept listings. */
+  private keptRows = 0
   /**
    * Directories a bounded listing found too big: at least this many entries
    * (less the deletes flushed since). Asked again with a bound below that,
@@ -43,9 +48,13 @@ export class FilesView {
   /** Moves when the drive part is replaced by one the kept listings cannot follow: reads started before are not kept. */
   private epoch = 0
 
-  constructor(drive: Hyperdrive, version: number) {
+  /** Entries kept in all listings at most (KEEP_MAX; smaller in tests). */
+  private keepMax: number
+
+  constructor(drive: Hyperdrive, version: number, opts: { keepMax?: number } = {}) {
     this.drive = drive
     this.version = version
+    this.keepMax = opts.keepMax ?? KEEP_MAX
   }
 
   apply(ops: FileOp[]): void {
@@ -65,7 +74,7 @@ export class FilesView {
    */
   reset(drive: Hyperdrive, version: number): void {
     if (version === this.version + this.pending.length) this.advance(this.pending)
-    else { this.listings.clear(); this.bigDirs.clear(); this.statsIn.clear(); this.epoch++ }
+    else { this.listings.clear(); this.keptRows = 0; this.bigDirs.clear(); this.statsIn.clear(); this.epoch++ }
     this.drive = drive
     this.version = version
     this.pending = []
@@ -189,12 +198,34 @@ export class FilesView {
       this.reading.delete(since)
     }
     // Kept if the drive part was not replaced meanwhile, and it can follow what was flushed.
-    if (this.epoch === epoch && rows.size <= KEEP_MAX && !this.listings.has(dir)) {
-      this.listings.set(dir, rows)
+    if (this.epoch === epoch && rows.size <= this.keepMax && !this.listings.has(dir)) {
+      this.keep(dir, rows)
       this.advance(since, dir)
     }
     this.bigDirs.delete(dir)
     return rows
+  }
+
+  private keep(dir: string, rows: Map<string, Row>): void {
+    this.listings.set(dir, rows)
+    this.keptRows += rows.size
+    this.evict(dir)
+  }
+
+  /** The oldest listings (`spare` last) dropped until the kept ones are within KEEP_MAX. */
+  private evict(spare?: string): void {
+    for (const old of this.listings.keys()) {
+      if (this.keptRows <= this.keepMax) return
+      if (old !== spare) this.drop(old)
+    }
+    if (spare !== undefined && this.keptRows > this.keepMax) this.drop(spare)
+  }
+
+  private drop(dir: string): void {
+    const rows = this.listings.get(dir)
+    if (!rows) return
+    this.listings.delete(dir)
+    this.keptRows -= rows.size
   }
 
   /**
@@ -205,9 +236,10 @@ export class FilesView {
    */
   private lookedUpIn(dir: string): void {
     const n = (this.statsIn.get(dir) ?? 0) + 1
+    if (n === 1 && this.statsIn.size >= COUNTED_DIRS) this.statsIn.clear()
     this.statsIn.set(dir, n)
     if (n !== STATS_BEFORE_LISTING) return
-    this.driveRows(dir, KEEP_MAX).then((rows) => {
+    this.driveRows(dir, this.keepMax).then((rows) => {
       if (rows === null || !this.listings.has(dir)) this.statsIn.delete(dir) // not kept: try again later
     }, () => this.statsIn.delete(dir))
   }
@@ -232,17 +264,22 @@ export class FilesView {
         const name = parts[depth]!
         if (depth === parts.length - 1) {
           // The path itself is a child of `dir`.
-          if (op.op === 'put') rows.set(name, [name, 'file', op.data.byteLength, op.mtime, false])
-          else if (op.op === 'mkdir') rows.set(name, [name, 'dir', 0, op.mtime, true])
-          else rows.delete(name) // a file, or a directory rmdir emptied: nothing is left under it
+          if (op.op !== 'del') {
+            if (!rows.has(name)) this.keptRows++
+            rows.set(name, op.op === 'put' ? [name, 'file', op.data.byteLength, op.mtime, false] : [name, 'dir', 0, op.mtime, true])
+          } else if (rows.delete(name)) {
+            this.keptRows-- // a file, or a directory rmdir emptied: nothing is left under it
+          }
         } else if (op.op === 'del') {
           // A directory only implied by what is under it may have lost its last child: read again.
-          if (rows.get(name)?.[4] !== true) this.listings.delete(dir)
+          if (rows.get(name)?.[4] !== true) this.drop(dir)
         } else if (!rows.has(name)) {
           rows.set(name, [name, 'dir', 0, 0, false])
+          this.keptRows++
         }
       }
     }
+    if (this.keptRows > this.keepMax) this.evict()
   }
 
   /** One path, pending operations applied: a file, a directory (marked or implied by what is under it), or null. */
