@@ -61,6 +61,8 @@ test('cli: a tampered archive exits 1 and names the divergence; bad input exits 
   }
   const flagged = await run('replay', dir, '--bogus')
   t.ok(flagged.code === 1 && flagged.err.includes('unknown flag: bogus (see vms-node <command> --help)'), flagged.err.trim())
+  const cache = await run('serve', dir + '/nothing.js', '--files-cache', 'lots', '--storage', await t.tmp())
+  t.ok(cache.code === 1 && cache.err.includes('--files-cache lots is not a whole number of blocks'), cache.err.trim())
 })
 
 test('cli: a log audited in stretches by separate processes, combined', async (t) => {

@@ -4,7 +4,7 @@ import { Identity, replay, EntryType, VmHost } from '../src/index.js'
 import { createHost, entries, openCores } from './helpers/index.js'
 import { FilesView } from '../src/files/files-view.js'
 import { nameHash } from '../src/files/name-hash.js'
-import { BEE_CACHE_ENTRIES } from '../src/files/bee-cache.js'
+import { DEFAULT_FILES_CACHE_ENTRIES } from '../src/files/bee-cache.js'
 
 const FS = `
 const f = System.files
@@ -446,13 +446,16 @@ test('files: the host keeps listings up to a number of entries in all, the oldes
   t.alike(await view.read('stat', '/b/2'), ['2', 'file', 2, (await cores.drive.entry('/b/2'))!.value.metadata?.mtime ?? 0, false], 'lookups answered from a kept listing')
 })
 
-test('files: a VM\'s archive caches up to 262,144 decoded blocks, not hyperbee\'s 65,536', async (t) => {
-  // With 65,536, puts into a directory of 100,000 random names read blocks from disk: ~1,800 calls/s instead of ~3,000.
+test('files: a VM\'s archive caches 131,072 decoded blocks by default, not hyperbee\'s 65,536, or as many as asked', async (t) => {
+  // With 65,536, puts into a directory of 100,000 random names read blocks from disk: ~1,600 calls/s instead of ~3,400.
+  type Cached = { _keyCache: { keys: { maxSize: number } }; _nodeCache: { keys: { maxSize: number } } }
   const { host } = await createHost(t, FS)
-  const db = host.drive.db as unknown as { _keyCache: { keys: { maxSize: number } }; _nodeCache: { keys: { maxSize: number } } }
-  t.is(BEE_CACHE_ENTRIES, 262144)
-  t.is(db._keyCache.keys.maxSize, BEE_CACHE_ENTRIES, 'keys (if hyperbee changed how it caches, see src/files/bee-cache.ts)')
-  t.is(db._nodeCache.keys.maxSize, BEE_CACHE_ENTRIES, 'and tree nodes')
+  const db = host.drive.db as unknown as Cached
+  t.is(DEFAULT_FILES_CACHE_ENTRIES, 131072)
+  t.is(db._keyCache.keys.maxSize, DEFAULT_FILES_CACHE_ENTRIES, 'keys (if hyperbee changed how it caches, see src/files/bee-cache.ts)')
+  t.is(db._nodeCache.keys.maxSize, DEFAULT_FILES_CACHE_ENTRIES, 'and tree nodes')
+  const { host: small } = await createHost(t, FS, { filesCacheEntries: 1000 })
+  t.is((small.drive.db as unknown as Cached)._keyCache.keys.maxSize, 1000, 'filesCacheEntries')
 })
 
 test('files: a directory listed once is listed right by later isolates, whatever was written since', async (t) => {

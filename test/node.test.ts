@@ -129,8 +129,9 @@ test('node: a node whose DHT went away still closes without waiting on it for ea
 test('node: hosting a name it has with another script, or reopening a name it lacks, says so in the node\'s terms', async (t) => {
   const net = await testnet(t)
   const storage = await t.tmp()
-  const n = await node(t, net, { storage })
-  await n.host(RSVP, { name: 'rsvp' })
+  const n = await node(t, net, { storage, filesCacheEntries: 5000 })
+  const first = await n.host(RSVP, { name: 'rsvp' })
+  t.is((first.drive.db as unknown as { _keyCache: { keys: { maxSize: number } } })._keyCache.keys.maxSize, 5000, 'the node\'s filesCacheEntries reach its VMs')
   const other = await n.host('exports.other = () => 1', { name: 'rsvp' }).catch((err: VmsError) => err) as VmsError
   t.is(other.code, 'STORAGE_INVALID')
   t.is(other.reason, 'another-script')

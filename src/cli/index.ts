@@ -103,9 +103,12 @@ const serveCmd = command(
   flag('--max-vms [n]', 'with --allow-deploy: most VMs this node hosts (default 100)'),
   flag('--max-calls-per-second [n]', 'with --allow-deploy: per VM (default 1000)'),
   flag('--max-storage [bytes]', 'with --allow-deploy: files per VM (default 256 MiB)'),
+  flag('--files-cache [n]', 'decoded blocks of each VM\'s files archive kept in memory, ~3 KB each when full (default 131072; more keeps a VM of many files fast)'),
   ...net,
   async () => {
-    const scripts = restAndFlags(serveCmd, ['storage', 'bootstrap', 'max-vms', 'max-calls-per-second', 'max-storage'], ['local', 'json'], ['oracle', 'allow-deploy'])
+    const scripts = restAndFlags(serveCmd, ['storage', 'bootstrap', 'max-vms', 'max-calls-per-second', 'max-storage', 'files-cache'], ['local', 'json'], ['oracle', 'allow-deploy'])
+    const filesCache = serveCmd.flags.filesCache === undefined ? undefined : Number(serveCmd.flags.filesCache)
+    if (filesCache !== undefined && !(Number.isInteger(filesCache) && filesCache > 0)) fail(`--files-cache ${serveCmd.flags.filesCache} is not a whole number of blocks (say 131072)`)
     const oracles = await loadOracles(serveCmd.flags.oracle ?? [])
     const allow: string[] = serveCmd.flags.allowDeploy ?? []
     const deploy = allow.length === 0 ? undefined : {
@@ -122,7 +125,7 @@ const serveCmd = command(
     const stopped = stopSignal()
     const storage = serveCmd.flags.storage || join(vmsHome(), 'storage')
     const dht = await chooseDht(serveCmd.flags)
-    const node = new VmsNode({ storage, bootstrap: dht.bootstrap, deploy, onLog: (vm, level, msg) => json ? undefined : console.error(`[${vm} ${level}] ${msg}`) })
+    const node = new VmsNode({ storage, bootstrap: dht.bootstrap, deploy, filesCacheEntries: filesCache, onLog: (vm, level, msg) => json ? undefined : console.error(`[${vm} ${level}] ${msg}`) })
     await node.ready().catch((err: Error) => fail(err instanceof VmsError ? err.message : `cannot open ${storage}: ${err.message}`))
     const hosted = [] as Array<{ name: string; file: string; host: Awaited<ReturnType<VmsNode['host']>> }>
     try {

@@ -42,6 +42,12 @@ export interface VmHostOptions {
   maxQueue?: number
   /** Most calls handed to the sandbox at once. @default 128 */
   maxBatch?: number
+  /**
+   * Decoded blocks of the files archive kept in memory (~3 KB each when
+   * full): room for a big directory's working set keeps puts off the disk.
+   * @default 131072
+   */
+  filesCacheEntries?: number
   /** Where the script's console output goes. @default none */
   onLog?: (level: string, message: string) => void
   /**
@@ -184,7 +190,7 @@ export class VmHost extends ReadyResource {
 
   protected override async _open(): Promise<void> {
     // Opened without a script, the storage must hold a VM already: nothing is made where none is.
-    const cores = this.cores = await openVmCores(this.storage, { existing: typeof this.opts.script !== 'string' })
+    const cores = this.cores = await openVmCores(this.storage, { existing: typeof this.opts.script !== 'string', filesCacheEntries: this.opts.filesCacheEntries })
     this.verifier = this.opts.signatures ?? new SignaturePool()
     const lazy = cores.log.length > 0 ? this.opts.lazy ?? null : null
     try {

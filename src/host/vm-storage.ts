@@ -12,7 +12,7 @@ import { decodeEntry, EntryType, type FilesState, type Genesis, type LogEntry } 
 import { VmsError } from '../errors.js'
 import { formatKey } from '../identity.js'
 import { checkStorageDir, storageOpenError } from '../storage-dir.js'
-import { widenBeeCache } from '../files/bee-cache.js'
+import { widenBeeCache, DEFAULT_FILES_CACHE_ENTRIES } from '../files/bee-cache.js'
 
 export interface VmCores {
   store: Corestore
@@ -26,7 +26,7 @@ export interface VmCores {
  * Open the cores of the VM in `storage`. With `existing`, the storage must
  * already hold a VM (nothing is created): STORAGE_INVALID otherwise.
  */
-export async function openVmCores(storage: string | Corestore, { existing = false } = {}): Promise<VmCores> {
+export async function openVmCores(storage: string | Corestore, { existing = false, filesCacheEntries = DEFAULT_FILES_CACHE_ENTRIES } = {}): Promise<VmCores> {
   if (typeof storage === 'string') await checkStorageDir(storage, { existing })
   const ownsStore = typeof storage === 'string'
   const store = typeof storage === 'string' ? new Corestore(storage) : storage
@@ -52,7 +52,7 @@ export async function openVmCores(storage: string | Corestore, { existing = fals
   try {
     drive = new Hyperdrive(store.namespace('vms-files'))
     await drive.ready()
-    widenBeeCache(drive.db)
+    widenBeeCache(drive.db, filesCacheEntries)
     await drive.getBlobs()
     if (drive.db.core.length === 0 && drive.db.core.writable) {
       // Hyperbee writes its header with the first put; write it now so the

@@ -56,6 +56,8 @@ export interface VmsNodeOptions {
   primaryKey?: Uint8Array
   /** Unload a hosted VM idle for this long (its sandbox stops; the next call wakes it). 0 = never. @default 60000 */
   idleMs?: number
+  /** Each hosted VM's files cache, in decoded blocks (see VmHost's `filesCacheEntries`). @default 131072 */
+  filesCacheEntries?: number
   /** Accept deployments (and ls, stop) from these caller keys, within these quotas. */
   deploy?: DeployPolicy
   /** Time-out of dialling and of each call, in ms. @default 15000 */
@@ -318,7 +320,7 @@ export class VmsNode extends ReadyResource {
     }
     const ns = vmStore(this.store, { name: opts.name, own: opts.own })
     const onLog = (level: string, message: string) => this.opts.onLog?.(opts.name, level, message)
-    const durability = { durability: opts.durability, durabilityTimeoutMs: opts.durabilityTimeoutMs, oracles: opts.oracles, oracleTimeoutMs: opts.oracleTimeoutMs, signatures: this.signatures, sandboxes: this.sandboxes }
+    const durability = { durability: opts.durability, durabilityTimeoutMs: opts.durabilityTimeoutMs, oracles: opts.oracles, oracleTimeoutMs: opts.oracleTimeoutMs, signatures: this.signatures, sandboxes: this.sandboxes, filesCacheEntries: this.opts.filesCacheEntries }
     const host = await (script === null
       ? VmHost.open(ns, { onLog, lazy: opts.lazy, ...durability })
       : VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, onLog, ...durability })
