@@ -383,6 +383,7 @@ exports.probe = async (names) => { const out = []; for (const n of names) { try 
   const { host: first, dir } = await createHost(t, script, { limits: { memoryMb: 8 } })
   const alice = Identity.generate()
   for (let i = 0; i < 2000; i += 200) await first.call(alice.sign(first.key, 'fill', [i, i + 200]))
+  await first.call(alice.sign(first.key, 'run', [[['writeFile', '/d/sub/inner', 'i']]]))
   await first.close()
   const host = await VmHost.open(dir)
   t.teardown(() => host.close())
@@ -406,23 +407,34 @@ exports.probe = async (names) => { const out = []; for (const n of names) { try 
     t.alike(await call('probe', names), await truth(), `round ${round}: what a fresh isolate finds is what the archive holds`)
     await call('run', [['writeFile', '/d/new' + round, 'zzzz'], ['unlink', '/d/f' + String(500 + round).padStart(4, '0')]])
   }
+  // Enough lookups for the isolate to take the directory's name hashes: then a write onto a
+  // subdirectory still fails, and one onto a file replaces it, the host asked nothing about either.
+  while (!(await host.unload())) await new Promise((resolve) => setTimeout(resolve, 5))
+  const steps = [...Array.from({ length: 40 }, (_, i) => ['stat', '/d/absent-again' + i]), ['writeFile', '/d/sub', 'no'], ['writeFile', '/d/f0700', 'new'], ['readFile', '/d/f0700', 'utf8']]
+  t.alike((await call('run', steps) as unknown[]).slice(40), ['E:EISDIR', null, 'new'])
+  t.alike(await call('probe', ['sub', 'f0700']), [0, 3], 'the archive agrees (a directory\'s size is 0)')
 })
 
 test('files: the hashes of a big directory\'s names that a sandbox takes cover what is pending, and only come from a kept listing', async (t) => {
   const { host, dir } = await createHost(t, FS)
   const alice = Identity.generate()
-  await host.call(alice.sign(host.key, 'run', [Array.from({ length: 20 }, (_, i) => ['writeFile', '/d/f' + i, 'x'])]))
+  await host.call(alice.sign(host.key, 'run', [[...Array.from({ length: 20 }, (_, i) => ['writeFile', '/d/f' + i, 'x']), ['writeFile', '/d/sub/x', 'y']]]))
   await host.close()
   const cores = await openCores(t, dir)
   const view = new FilesView(cores.drive, cores.drive.db.core.length)
   t.is(await view.read('names', '/d', '1000'), null, 'not listed yet: none (the sandbox asks path by path)')
-  t.is((await view.read('list', '/d') as unknown[]).length, 20)
-  // A call that ran but is not flushed yet: its new file, its delete.
-  view.apply([{ op: 'put', path: '/d/pending', data: new Uint8Array(1), mtime: 1 }, { op: 'del', path: '/d/f0' }, { op: 'put', path: '/e/other', data: new Uint8Array(1), mtime: 1 }])
-  const hashes = await view.read('names', '/d', '1000') as Int32Array
-  const want = ['pending', ...Array.from({ length: 20 }, (_, i) => 'f' + i)].map(nameHash)
-  t.ok(want.every((h) => hashes.includes(h)), 'every name there, the pending one too')
-  t.alike([...hashes], [...hashes].sort((a, b) => a - b), 'sorted')
+  t.is((await view.read('list', '/d') as unknown[]).length, 21)
+  // A call that ran but is not flushed yet: its new file, its new directories, its delete.
+  view.apply([
+    { op: 'put', path: '/d/pending', data: new Uint8Array(1), mtime: 1 }, { op: 'mkdir', path: '/d/made', mtime: 1 },
+    { op: 'put', path: '/d/implied/y', data: new Uint8Array(1), mtime: 1 }, { op: 'del', path: '/d/f0' }, { op: 'put', path: '/e/other', data: new Uint8Array(1), mtime: 1 }
+  ])
+  const hashes = await view.read('names', '/d', '1000') as { names: Int32Array; dirs: Int32Array }
+  const want = ['pending', 'made', 'implied', 'sub', ...Array.from({ length: 20 }, (_, i) => 'f' + i)].map(nameHash)
+  t.ok(want.every((h) => hashes.names.includes(h)), 'every name there, the pending ones too')
+  t.alike([...hashes.dirs].sort(), ['made', 'implied', 'sub'].map(nameHash).sort(), 'and which are directories')
+  t.alike([...hashes.names], [...hashes.names].sort((a, b) => a - b), 'sorted')
+  t.alike([...hashes.dirs], [...hashes.dirs].sort((a, b) => a - b))
   t.is(await view.read('names', '/d', '10'), null, 'more than asked for: none')
 })
 

@@ -129,24 +129,32 @@ export class FilesView {
   }
 
   /**
-   * The hashes (nameHash) of `dir`'s names, sorted, pending operations
-   * applied (a name a pending delete took away may be among them): only from
-   * a kept listing, else null at once (a sandbox goes on asking path by
-   * path); null too when there are more than `max`.
+   * The hashes (nameHash) of `dir`'s names, and of those that are
+   * directories, each sorted, pending operations applied (a name a pending
+   * delete took away may be among them): only from a kept listing, else null
+   * at once (a sandbox goes on asking path by path); null too when there are
+   * more than `max` names.
    */
-  private names(dir: string, max: number): Int32Array | null {
+  private names(dir: string, max: number): { names: Int32Array; dirs: Int32Array } | null {
     const kept = this.listings.get(dir)
     if (!kept || kept.size > max) return null
     const prefix = dir === '/' ? '/' : dir + '/'
-    const out: number[] = []
-    for (const name of kept.keys()) out.push(nameHash(name))
+    const names: number[] = []
+    const dirs: number[] = []
+    for (const [name, row] of kept) {
+      const h = nameHash(name)
+      names.push(h)
+      if (row[1] === 'dir') dirs.push(h)
+    }
     for (const op of this.pending) {
       if (op.op === 'del' || !op.path.startsWith(prefix)) continue
       const rest = op.path.slice(prefix.length)
       const slash = rest.indexOf('/')
-      out.push(nameHash(slash === -1 ? rest : rest.slice(0, slash)))
+      const h = nameHash(slash === -1 ? rest : rest.slice(0, slash))
+      names.push(h)
+      if (slash !== -1 || op.op === 'mkdir') dirs.push(h)
     }
-    return out.length > max ? null : Int32Array.from(out).sort()
+    return names.length > max ? null : { names: Int32Array.from(names).sort(), dirs: Int32Array.from(dirs).sort() }
   }
 
   /**

@@ -44,8 +44,8 @@ export interface SandboxConfig {
 
 /**
  * `list` a directory's children (with `arg` a number: null if more than that);
- * `names` the hashes (nameHash) of a big directory's names, sorted (null if
- * more than `arg`, or not at hand); `stat` one path (a row, or null); `read` a file; …
+ * `names` the hashes (nameHash) of a big directory's names and of its
+ * subdirectories' names, sorted (null if more than `arg` names, or not at hand); `stat` one path (a row, or null); `read` a file; …
  */
 export type ReadOp = 'list' | 'names' | 'stat' | 'read' | 'info' | 'history' | 'oracle'
 

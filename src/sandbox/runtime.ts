@@ -200,7 +200,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   let knownBytes = 0                                 // what `known` (and the listings, whose names are in it) weighs
   // Big directories' names as hashes, sorted, as the host had them. What this isolate changed since is
   // in `known`, looked at first (and dropped only with the hashes).
-  const filters = new Map<string, Int32Array>()
+  const filters = new Map<string, { names: Int32Array; dirs: Int32Array }>()
   let filterBytes = 0
   function mayHave(a: Int32Array, name: string): boolean {
     const h = nameHash(name)
@@ -216,10 +216,10 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   }
   /** Take the hashes of big directory `dir`'s names from the host, if it has them at hand. */
   function fetchNames(dir: string) {
-    const sorted = ask('names', dir, String(MAX_NAMES)) as Int32Array | null
-    if (!sorted) return
-    filters.set(dir, sorted)
-    filterBytes += sorted.byteLength + 64
+    const hashes = ask('names', dir, String(MAX_NAMES)) as { names: Int32Array; dirs: Int32Array } | null
+    if (!hashes) return
+    filters.set(dir, hashes)
+    filterBytes += hashes.names.byteLength + hashes.dirs.byteLength + 128
   }
   function remember(p: string, n: Node | null) {
     if (!known.has(p)) knownBytes += weight(p)
@@ -388,11 +388,26 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       return found
     }
     const f = filters.get(parent)
-    if (f && !mayHave(f, basename(p))) { remember(p, null); return null }
+    if (f && !mayHave(f.names, basename(p))) { remember(p, null); return null }
     const row = ask('stat', p)
     const found: Node | null = row ? { kind: row[1], size: row[2], mtime: row[3], marker: row[4] } : null
     remember(p, found)
     return found
+  }
+  /**
+   * Whether `p` (whose parent is a directory) is a directory: what a write
+   * needs to know of what it replaces. In a big directory whose names'
+   * hashes the cache holds, a name not among its directories' is not one:
+   * rewriting a file there asks the host nothing.
+   */
+  function isDir(p: string): boolean {
+    const n = known.get(p)
+    if (n !== undefined) return n !== null && n.kind === 'dir'
+    const parent = dirname(p)
+    const f = listed.has(parent) ? undefined : filters.get(parent)
+    if (f && !mayHave(f.dirs, basename(p))) return false
+    const found = lookup(p)
+    return found !== null && found.kind === 'dir'
   }
   /** Paths looked up one by one in each directory not listed: past STATS_BEFORE_LISTING, the directory is listed. */
   const statsIn = new Map<string, number>()
@@ -510,8 +525,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       const bytes = toBytes(data, enc)
       if (bytes.length > MAX_FILE) throw fsError('EFBIG', `file larger than ${MAX_FILE} bytes`, p)
       checkParents(p)
-      const n = lookup(p)
-      if (n && n.kind === 'dir') throw fsError('EISDIR', 'is a directory', p)
+      if (isDir(p)) throw fsError('EISDIR', 'is a directory', p)
       setKnown(p, { kind: 'file', size: bytes.length, mtime: now, marker: false })
       const prev = content.get(p)
       undo.push(() => cacheContent(p, prev ?? null))
