@@ -172,7 +172,7 @@ export class FilesView {
     if ((this.bigDirs.get(dir) ?? 0) > max) return null
     const prefix = dir === '/' ? '/' : dir + '/'
     const epoch = this.epoch
-    // Each read below sees the drive at `version` or later (blocks being
+    // Each read below sees the drive at this view's version or later (blocks being
     // flushed may be in it): the operations flushed meanwhile are applied
     // again, which changes nothing they are already in.
     const since: FileOp[] = []
@@ -220,7 +220,7 @@ export class FilesView {
     this.evict(dir)
   }
 
-  /** The oldest listings (`spare` last) dropped until the kept ones are within KEEP_MAX. */
+  /** The oldest listings (`spare` last) dropped until the kept ones are within keepMax. */
   private evict(spare?: string): void {
     for (const old of this.listings.keys()) {
       if (this.keptRows <= this.keepMax) return

@@ -17,7 +17,8 @@
  * between calls when past it), and a directory is listed into it only if
  * its listing weighs at most a quarter of that (a bigger one is looked into
  * path by path; once the host has it listed, the cache takes the hashes of
- * its names, 4 bytes each, so a new name is known absent without asking).
+ * its names and of its subdirectories', 4 bytes each, so a new name is known
+ * absent, and a file is written over, without asking).
  * Unbounded, a VM whose directory grew to ~50,000 files under a 16 MB limit
  * (~400,000 under 128 MB) failed every call with MEMORY_LIMIT.
  */
@@ -195,7 +196,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   type Node = { kind: 'file' | 'dir'; size: number; mtime: number; marker: boolean }
   const known = new Map<string, Node | null>()     // path -> node, null = known absent
   const listed = new Map<string, Set<string>>()     // dir -> names, for dirs fully known
-  const bigDirs = new Set<string>()                 // dirs with more than MAX_LISTED entries: never listed into the cache
+  const bigDirs = new Set<string>()                 // dirs too big to list into the cache (more than MAX_LISTED entries, or LISTING_BYTES)
   const deletedNow = new Map<string, number>()      // dir -> entries the running call deleted from it
   let knownBytes = 0                                 // what `known` (and the listings, whose names are in it) weighs
   // Big directories' names as hashes, sorted, as the host had them. What this isolate changed since is
@@ -347,7 +348,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     return listing(dir)!.size > 0
   }
 
-  /** Between calls: a cache past MAX_KNOWN paths is dropped whole (misses ask the host again). */
+  /** Between calls: a cache that weighs more than CACHE_BYTES is dropped whole (misses ask the host again). */
   function trimCache() {
     deletedNow.clear()
     if (knownBytes + filterBytes <= CACHE_BYTES) return
