@@ -126,6 +126,25 @@ test('node: a node whose DHT went away still closes without waiting on it for ea
   t.ok(n.closed, 'and closed')
 })
 
+test('node: a dialled VM lists directories as hyperdrive does (files, marked and implied subdirectories, any path form), in one range read', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(`exports.make = async () => {
+  const f = System.files
+  await f.writeFile('/a/x', '1'); await f.writeFile('/a/sub/y', '2'); await f.writeFile('/a/sub/deeper/z', '3')
+  await f.mkdir('/a/m'); await f.writeFile('/a/z', '4'); await f.writeFile('/top', '5'); await f.mkdir('/empty')
+}`, { name: 'tree' })
+  const alice = await node(t, net)
+  const handle = await alice.dial(formatKey(vm.key))
+  await handle.call('make')
+  await handle.files.waitFor(vm.drive.version)
+  const theirs = async (dir: string) => { const out: string[] = []; for await (const n of vm.drive.readdir(dir)) out.push(n as string); return out.sort() }
+  for (const [path, want] of [['/a', ['m', 'sub', 'x', 'z']], ['a/', ['m', 'sub', 'x', 'z']], ['/', ['a', 'empty', 'top']], ['/a/sub', ['deeper', 'y']], ['/a/./sub/../sub/', ['deeper', 'y']], ['/empty', []], ['/nope', []], ['/top', []]] as const) {
+    t.alike(await handle.files.readdir(path), want, `readdir ${path}`)
+    t.alike(await handle.files.readdir(path), await theirs(path), `as hyperdrive lists ${path}`)
+  }
+})
+
 test('node: hosting a name it has with another script, or reopening a name it lacks, says so in the node\'s terms', async (t) => {
   const net = await testnet(t)
   const storage = await t.tmp()

@@ -12,6 +12,7 @@ import type Protomux from 'protomux'
 import type { Channel, Message } from 'protomux'
 import type { Connection } from 'hyperswarm'
 import { VmsError } from '../errors.js'
+import { normalizeFilePath as normalizePath, shallowEntries } from '../files/entries.js'
 import { canonicalDecode, canonicalEncode } from '../canonical-json.js'
 import { formatKey, type Identity } from '../identity.js'
 import { isSignerOf } from '../merkle.js'
@@ -410,7 +411,7 @@ export class VmFiles {
   async readdir(path: string): Promise<string[]> {
     const drive = await this.fresh()
     const out: string[] = []
-    for await (const name of drive.readdir(path)) out.push(name)
+    for await (const [name] of shallowEntries(drive.db, normalizePath(path))) out.push(name)
     return out.sort()
   }
 

@@ -4,6 +4,7 @@
  * `metadata.mtime`, and a marker entry for directories made with mkdir.
  */
 import SubEncoder from 'sub-encoder'
+import type Hyperbee from 'hyperbee'
 import type { BlobId } from 'hyperdrive'
 
 /** Hyperdrive's key encoding for its files table. */
@@ -29,6 +30,53 @@ export function dirValue(mtime: number): FileValue {
 
 export function isDirValue(v: FileValue | null | undefined): boolean {
   return !!v && v.blob === null && !!v.metadata && v.metadata.directory === true
+}
+
+/** A path as the archive keys it: absolute, no empty, `.` or `..` segments (`..` cannot climb past the root). */
+export function normalizeFilePath(path: string): string {
+  const parts: string[] = []
+  for (const seg of path.split('/')) {
+    if (seg === '' || seg === '.') continue
+    if (seg === '..') parts.pop()
+    else parts.push(seg)
+  }
+  return '/' + parts.join('/')
+}
+
+/**
+ * The children of directory `dir` in a files table, each once, in key order:
+ * its name and, for a file or a marked directory, its entry (null for a
+ * directory implied by what is under it). Read as one range, shallow: at a
+ * subdirectory's first key, the read skips past its keys ('0' follows '/').
+ * Hyperdrive's own shallow listing looks each child up anew (~0.5 ms a child
+ * locally, a round trip or more each from a peer: 3.4 s for 5,000 files over
+ * loopback). Stopping early (break) closes the read.
+ */
+export async function * shallowEntries(db: Hyperbee, dir: string): AsyncGenerator<[name: string, value: FileValue | null]> {
+  const prefix = dir === '/' ? '/' : dir + '/'
+  const end = dir === '/' ? '0' : dir + '0'
+  let range: { gte: string; lt: string } | null = { gte: prefix, lt: end }
+  let last = ''
+  while (range) {
+    const ite = db.createRangeIterator(range, { keyEncoding: filesKeyEncoding })
+    let next: { gte: string; lt: string } | null = null
+    await ite.open()
+    try {
+      for (let node = await ite.next(); node; node = await ite.next()) {
+        const rest = String(node.key).slice(prefix.length)
+        const slash = rest.indexOf('/')
+        const name = slash === -1 ? rest : rest.slice(0, slash)
+        if (name !== '' && name !== last) {
+          last = name
+          yield [name, slash === -1 ? node.value as FileValue : null]
+        }
+        if (slash !== -1) { next = { gte: prefix + name + '0', lt: end }; break }
+      }
+    } finally {
+      await ite.close()
+    }
+    range = next
+  }
 }
 
 /** Split content into blob blocks as hyperblobs does. */

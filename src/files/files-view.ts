@@ -7,7 +7,7 @@
 import id from 'hypercore-id-encoding'
 import type Hyperdrive from 'hyperdrive'
 import type { FileOp, ReadOp } from '../sandbox/protocol.js'
-import { filesKeyEncoding, isDirValue, type FileValue } from './entries.js'
+import { filesKeyEncoding, isDirValue, shallowEntries, type FileValue } from './entries.js'
 import { nameHash } from './name-hash.js'
 
 type Row = [name: string, kind: 'file' | 'dir', size: number, mtime: number, marker: boolean]
@@ -178,29 +178,13 @@ export class FilesView {
     const since: FileOp[] = []
     this.reading.add(since)
     const rows = new Map<string, Row>()
-    const end = dir === '/' ? '0' : dir + '0'
-    let range: KeyRange | null = { gte: prefix, lt: end }
     try {
-      while (range) {
-        const ite = this.drive.db.createRangeIterator(range, { keyEncoding: filesKeyEncoding })
-        let next: KeyRange | null = null
-        await ite.open()
-        try {
-          for (let node = await ite.next(); node; node = await ite.next()) {
-            const rest = String(node.key).slice(prefix.length)
-            const slash = rest.indexOf('/')
-            const name = slash === -1 ? rest : rest.slice(0, slash)
-            if (name !== '' && !rows.has(name)) rows.set(name, slash === -1 ? rowOf(name, node.value as FileValue) : [name, 'dir', 0, 0, false])
-            if (rows.size > max) {
-              if (this.epoch === epoch) this.bigDirs.set(dir, rows.size - since.length)
-              return null
-            }
-            if (slash !== -1) { next = { gte: prefix + name + '0', lt: end }; break }
-          }
-        } finally {
-          await ite.close()
+      for await (const [name, value] of shallowEntries(this.drive.db, dir)) {
+        rows.set(name, value ? rowOf(name, value) : [name, 'dir', 0, 0, false])
+        if (rows.size > max) {
+          if (this.epoch === epoch) this.bigDirs.set(dir, rows.size - since.length)
+          return null
         }
-        range = next
       }
     } finally {
       this.reading.delete(since)
