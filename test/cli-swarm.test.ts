@@ -65,6 +65,10 @@ test('cli over the swarm: serve, call, files, info, stop gracefully, serve the s
   const stat = await run(env, 'files', key, 'stat', '/nope')
   t.is(stat.code, 1)
   t.ok(stat.err.includes('does not exist'))
+  const lsMissing = await run(env, 'files', key, 'ls', '/nope')
+  t.ok(lsMissing.code === 1 && lsMissing.err.includes('/nope does not exist') && lsMissing.err.includes('ls /'), lsMissing.err.trim())
+  const lsFile = await run(env, 'files', key, 'ls', '/rsvps/' + name)
+  t.ok(lsFile.code === 1 && lsFile.err.includes('is a file, not a directory') && lsFile.err.includes('cat'), lsFile.err.trim())
 
   const info = await run(env, 'info', key, '--json')
   t.alike(JSON.parse(info.out).methods, ['RSVP', 'listRSVPs'])

@@ -329,6 +329,12 @@ const filesCmd = command(
       const json = !!filesCmd.flags.json
       if (op === 'ls') {
         const names = await vm.files.readdir(path)
+        if (names.length === 0) {
+          // Nothing listed: an empty directory, or a path that is not one (say which).
+          const st = await vm.files.stat(path)
+          if (!st) fail(`${path} does not exist in this VM's archive (\`files ${key} ls /\` lists the top)`)
+          if (st.isFile) fail(`${path} is a file, not a directory: read it with \`files ${key} cat ${path}\``)
+        }
         if (json) for (const name of names) console.log(JSON.stringify({ name }))
         else console.log(names.join('\n'))
       } else if (op === 'cat') {
