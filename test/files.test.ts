@@ -3,6 +3,9 @@ import b4a from 'b4a'
 import { Identity, replay, EntryType, VmHost } from '../src/index.js'
 import { createHost, entries, openCores } from './helpers/index.js'
 import { FilesView } from '../src/files/files-view.js'
+import { shallowEntries } from '../src/files/entries.js'
+import Corestore from 'corestore'
+import Hyperdrive from 'hyperdrive'
 import { nameHash } from '../src/files/name-hash.js'
 import { DEFAULT_FILES_CACHE_ENTRIES } from '../src/files/bee-cache.js'
 
@@ -413,6 +416,20 @@ exports.probe = async (names) => { const out = []; for (const n of names) { try 
   const steps = [...Array.from({ length: 40 }, (_, i) => ['stat', '/d/absent-again' + i]), ['writeFile', '/d/sub', 'no'], ['writeFile', '/d/f0700', 'new'], ['readFile', '/d/f0700', 'utf8']]
   t.alike((await call('run', steps) as unknown[]).slice(40), ['E:EISDIR', null, 'new'])
   t.alike(await call('probe', ['sub', 'f0700']), [0, 3], 'the archive agrees (a directory\'s size is 0)')
+})
+
+test('files: a shallow listing gives each child once, in order, a file and a directory of one name as the file', async (t) => {
+  // Any hyperdrive may hold a file `a` and files under `a/` (a script cannot make both); keys sort '/d/a' < '/d/a.json' < '/d/a/x'.
+  const store = new Corestore(await t.tmp())
+  const drive = new Hyperdrive(store)
+  t.teardown(() => store.close())
+  for (const p of ['/d/a', '/d/a.json', '/d/a/x', '/d/a/y/z', '/d/b/c', '/d/c', '/e']) await drive.put(p, b4a.from(p))
+  const seen: Array<[string, string]> = []
+  for await (const [name, value] of shallowEntries(drive.db, '/d')) seen.push([name, value ? 'file ' + value.blob?.byteLength : 'dir'])
+  t.alike(seen, [['a', 'file 4'], ['a.json', 'file 9'], ['b', 'dir'], ['c', 'file 4']])
+  const top: string[] = []
+  for await (const [name] of shallowEntries(drive.db, '/')) top.push(name)
+  t.alike(top, ['d', 'e'])
 })
 
 test('files: the hashes of a big directory\'s names that a sandbox takes cover what is pending, and only come from a kept listing', async (t) => {

@@ -44,33 +44,44 @@ export function normalizeFilePath(path: string): string {
 }
 
 /**
+ * The child of a directory (given as its key prefix, ending in '/') that
+ * `path` is, or is under (`deeper`: that child is a directory); null when
+ * `path` is not in the directory.
+ */
+export function childOf(prefix: string, path: string): { name: string; deeper: boolean } | null {
+  if (!path.startsWith(prefix)) return null
+  const slash = path.indexOf('/', prefix.length)
+  return slash === -1 ? { name: path.slice(prefix.length), deeper: false } : { name: path.slice(prefix.length, slash), deeper: true }
+}
+
+/**
  * The children of directory `dir` in a files table, each once, in key order:
  * its name and, for a file or a marked directory, its entry (null for a
  * directory implied by what is under it). Read as one range, shallow: at a
  * subdirectory's first key, the read skips past its keys ('0' follows '/').
  * Hyperdrive's own shallow listing looks each child up anew (~0.5 ms a child
  * locally, a round trip or more each from a peer: 3.4 s for 5,000 files over
- * loopback). Stopping early (break) closes the read.
+ * loopback). Stopping early (break) closes the read. (A file and a
+ * directory of one name — a file `a` and files under `a/` — come as the file.)
  */
 export async function * shallowEntries(db: Hyperbee, dir: string): AsyncGenerator<[name: string, value: FileValue | null]> {
   const prefix = dir === '/' ? '/' : dir + '/'
   const end = dir === '/' ? '0' : dir + '0'
   let range: { gte: string; lt: string } | null = { gte: prefix, lt: end }
-  let last = ''
+  // Keys sort '/d/a' < '/d/a.json' < '/d/a/x': a name can come back after others.
+  const seen = new Set<string>()
   while (range) {
     const ite = db.createRangeIterator(range, { keyEncoding: filesKeyEncoding })
     let next: { gte: string; lt: string } | null = null
     await ite.open()
     try {
       for (let node = await ite.next(); node; node = await ite.next()) {
-        const rest = String(node.key).slice(prefix.length)
-        const slash = rest.indexOf('/')
-        const name = slash === -1 ? rest : rest.slice(0, slash)
-        if (name !== '' && name !== last) {
-          last = name
-          yield [name, slash === -1 ? node.value as FileValue : null]
+        const { name, deeper } = childOf(prefix, String(node.key))!
+        if (name !== '' && !seen.has(name)) {
+          seen.add(name)
+          yield [name, deeper ? null : node.value as FileValue]
         }
-        if (slash !== -1) { next = { gte: prefix + name + '0', lt: end }; break }
+        if (deeper) { next = { gte: prefix + name + '0', lt: end }; break }
       }
     } finally {
       await ite.close()

@@ -7,7 +7,7 @@
 import id from 'hypercore-id-encoding'
 import type Hyperdrive from 'hyperdrive'
 import type { FileOp, ReadOp } from '../sandbox/protocol.js'
-import { filesKeyEncoding, isDirValue, shallowEntries, type FileValue } from './entries.js'
+import { childOf, filesKeyEncoding, isDirValue, shallowEntries, type FileValue } from './entries.js'
 import { nameHash } from './name-hash.js'
 
 type Row = [name: string, kind: 'file' | 'dir', size: number, mtime: number, marker: boolean]
@@ -115,10 +115,8 @@ export class FilesView {
       else rows.set(name, row)
     }
     for (const path of overlay.keys()) {
-      if (!path.startsWith(prefix)) continue
-      const rest = path.slice(prefix.length)
-      const slash = rest.indexOf('/')
-      unsure.push(slash === -1 ? rest : rest.slice(0, slash))
+      const child = childOf(prefix, path)
+      if (child) unsure.push(child.name)
     }
     for (const name of unsure) {
       if (rows.has(name) || name === '') continue
@@ -147,12 +145,11 @@ export class FilesView {
       if (row[1] === 'dir') dirs.push(h)
     }
     for (const op of this.pending) {
-      if (op.op === 'del' || !op.path.startsWith(prefix)) continue
-      const rest = op.path.slice(prefix.length)
-      const slash = rest.indexOf('/')
-      const h = nameHash(slash === -1 ? rest : rest.slice(0, slash))
+      const child = op.op === 'del' ? null : childOf(prefix, op.path)
+      if (!child) continue
+      const h = nameHash(child.name)
       names.push(h)
-      if (slash !== -1 || op.op === 'mkdir') dirs.push(h)
+      if (child.deeper || op.op === 'mkdir') dirs.push(h)
     }
     return names.length > max ? null : { names: Int32Array.from(names).sort(), dirs: Int32Array.from(dirs).sort() }
   }
@@ -170,7 +167,6 @@ export class FilesView {
     const kept = this.listings.get(dir)
     if (kept) return kept
     if ((this.bigDirs.get(dir) ?? 0) > max) return null
-    const prefix = dir === '/' ? '/' : dir + '/'
     const epoch = this.epoch
     // Each read below sees the drive at this view's version or later (blocks being
     // flushed may be in it): the operations flushed meanwhile are applied

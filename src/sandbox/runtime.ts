@@ -350,7 +350,6 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
 
   /** Between calls: a cache that weighs more than CACHE_BYTES is dropped whole (misses ask the host again). */
   function trimCache() {
-    deletedNow.clear()
     if (knownBytes + filterBytes <= CACHE_BYTES) return
     known.clear()
     knownBytes = 0
@@ -632,6 +631,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     seedRandom(seed)
     ops = []
     undo = []
+    deletedNow.clear()
     trimCache()
   }
 
