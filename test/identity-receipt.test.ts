@@ -6,7 +6,7 @@ import Corestore from 'corestore'
 import { createRequire } from 'node:module'
 import type Hypercore from 'hypercore'
 import { Identity, makeNonce, nonceTime, verifyCallSignature, toKey, formatKey } from '../src/identity.js'
-import { MerkleRoots, isSignerOf, rootsFitLength, coverNodes, leafNode } from '../src/merkle.js'
+import { MerkleRoots, isSignerOf, rootsFitLength, coverNodes, leafNode, treeHash, parentHash, dataHash } from '../src/merkle.js'
 import { verifyReceipt, signedLength, ReceiptCache } from '../src/receipt.js'
 import { VmsError } from '../src/errors.js'
 import { encode, logEntry, EntryType, LoadReason, type CallEntry, type LoadEntry, type Receipt, type SignedCall } from '../src/messages/index.js'
@@ -224,6 +224,41 @@ test('MerkleRoots matches hypercore, block by block', async (t) => {
   }
   t.ok(rootsFitLength([], 0))
   t.absent(rootsFitLength(roots.roots, 19))
+})
+
+test('treeHash, parentHash, dataHash hash as hypercore-crypto does: big indexes and sizes, big blocks, many roots', (t) => {
+  const big = [0, 1, 255, 256, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 40 + 12345, 2 ** 51 + 3]
+  const node = (index: number, size: number) => ({ index, size, hash: crypto.randomBytes(32) })
+  let same = 0
+  let cases = 0
+  for (let count = 0; count <= 64; count += count < 4 ? 1 : 20) {
+    const roots = Array.from({ length: count }, (_, i) => node(big[i % big.length]!, big[(i * 7 + 3) % big.length]!))
+    cases++
+    if (b4a.equals(treeHash(roots), crypto.tree(roots))) same++
+    else t.fail(`tree of ${count} roots`)
+  }
+  for (const a of big) {
+    for (const b of big) {
+      const x = node(a, b)
+      const y = node(b + 1, Math.floor(a / 2))
+      cases += 2
+      if (b4a.equals(parentHash(x, y), crypto.parent(x, y))) same++
+      else t.fail(`parent of sizes ${b}, ${Math.floor(a / 2)}`)
+      if (b4a.equals(parentHash(y, x), crypto.parent(y, x))) same++
+      else t.fail('parent, in either order')
+    }
+  }
+  for (const n of [0, 1, 100, 4087, 4096, 4097, 70000]) {
+    const block = crypto.randomBytes(n)
+    cases++
+    if (b4a.equals(dataHash(block), crypto.data(block))) same++
+    else t.fail(`data of ${n} bytes`)
+  }
+  t.is(same, cases, `all ${cases} hashes equal`)
+  const roots = [node(1, 2), node(5, 6)]
+  const h = treeHash(roots)
+  treeHash([node(9, 9)])
+  t.alike(h, crypto.tree(roots), 'a hash returned is not overwritten by the next')
 })
 
 test('coverNodes: the tree at `from` plus the cover is the tree at `to`, for every pair', (t) => {

@@ -11,7 +11,7 @@ import type Hyperdrive from 'hyperdrive'
 import type Hypercore from 'hypercore'
 import crypto from 'hypercore-crypto'
 import b4a from 'b4a'
-import { MerkleRoots } from '../merkle.js'
+import { MerkleRoots, treeHash } from '../merkle.js'
 import { VmsError } from '../errors.js'
 import type { FileOp } from '../sandbox/protocol.js'
 import type { FilesState, RedoRecord } from '../messages/index.js'
@@ -115,7 +115,7 @@ export class FilesWriter {
     this.blobBytes = p.byteLength
     warmBeeCache(db, dbStart, dbBlocks)
 
-    if (!b4a.equals(this.dbRoots.hash(), crypto.tree(db.core.state.roots)) || this.dbRoots.length !== db.core.length) {
+    if (!b4a.equals(this.dbRoots.hash(), treeHash(db.core.state.roots)) || this.dbRoots.length !== db.core.length) {
       throw new VmsError('STORAGE_FAILED', 'the files archive was changed outside the log while a commit ran: the VM stopped; audit it with replay()')
     }
   }

@@ -16,7 +16,7 @@ import { VmsError, type VmsErrorCode } from '../errors.js'
 import { isCanonical, canonicalStringify } from '../canonical-json.js'
 import { formatKey, nonceTime } from '../identity.js'
 import { SignaturePool } from '../crypto/signature-pool.js'
-import { MerkleRoots, coverNodes, leafNode, rawSignature } from '../merkle.js'
+import { MerkleRoots, coverNodes, leafNode, rawSignature, treeHash } from '../merkle.js'
 import type { TreeNode } from 'hypercore-crypto'
 import {
   encode, logEntry, callSignable, sameFilesState, EntryType, LoadReason, SANDBOX_API_VERSION, SEED_BYTES,
@@ -693,7 +693,7 @@ export class VmHost extends ReadyResource {
     await log.append(blocks)
     const end = this.logRoots!.length
     const state = log.state
-    if (log.length !== end || state.length !== end || !state.signature || !b4a.equals(crypto.tree(state.roots), this.logRoots!.hash())) {
+    if (log.length !== end || state.length !== end || !state.signature || !b4a.equals(treeHash(state.roots), this.logRoots!.hash())) {
       throw new Error('the log moved under the host')
     }
     const signature = rawSignature(state.signature)
