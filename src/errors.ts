@@ -68,6 +68,8 @@ export type VmsErrorCode =
   | 'QUOTA_EXCEEDED'
   /** A replay cannot start where it was asked to. */
   | 'REPLAY_INVALID'
+  /** An option given to the library is not valid (the message names it and what it takes). */
+  | 'BAD_OPTION'
 
 /**
  * A finer reason, for code that handles an error (its message may change):

@@ -1,10 +1,12 @@
 import test from 'brittle'
 import b4a from 'b4a'
-import { VmHost, Identity, verifyReceipt, signedLength, EntryType, canonicalEncode } from '../src/index.js'
+import { VmHost, VmsNode, Identity, verifyReceipt, signedLength, EntryType, canonicalEncode } from '../src/index.js'
 import { callSignable, type CallEntry } from '../src/messages/index.js'
 import { openVmCores, closeVmCores, readEntry } from '../src/host/vm-storage.js'
 import { callsSince } from '../src/host/nonce-window.js'
 import crypto from 'hypercore-crypto'
+import { readdir } from 'node:fs/promises'
+import { DEFAULT_LIMITS } from '../src/host/limits.js'
 import { createHost, entries, RSVP } from './helpers/index.js'
 
 test('a signed call runs, is logged, and its receipt verifies against the VM key alone', async (t) => {
@@ -107,6 +109,37 @@ test('bad requests are refused before execution and never logged', async (t) => 
   }
   t.exception(() => alice.sign(host.key, 'RSVP', [NaN]), /NOT_ENCODABLE/)
   t.is(host.log.length, length, 'nothing was logged')
+})
+
+test('bad options and limits are refused with BAD_OPTION before anything is made; good ones are logged in the genesis', async (t) => {
+  const dir = await t.tmp()
+  const script = 'exports.ok = async () => 1'
+  const bad: Array<[Record<string, unknown>, RegExp]> = [
+    [{ limits: { timeoutMs: -1 } }, /limits\.timeoutMs is -1: .*from 1 to/],
+    [{ limits: { memoryMb: 'big' } }, /limits\.memoryMb is "big"/],
+    [{ limits: { memoryMb: 4 } }, /from 8 to/],
+    [{ limits: { maxArgsBytes: 0 } }, /limits\.maxArgsBytes is 0/],
+    [{ limits: { maxResultBytes: 1.5 } }, /whole number/],
+    [{ limits: { nonceWindowMs: NaN } }, /limits\.nonceWindowMs is NaN/],
+    [{ limits: { timeoutMS: 100 } }, /limits\.timeoutMS is not a limit; the limits are timeoutMs, memoryMb/],
+    [{ limits: 5 }, /limits must be an object/],
+    [{ filesCacheEntries: -3 }, /filesCacheEntries is -3: it takes a whole number, at least 1/],
+    [{ filesCacheEntries: 'lots' }, /filesCacheEntries is "lots"/],
+    [{ maxQueue: 0 }, /maxQueue is 0/],
+    [{ oracleTimeoutMs: Infinity }, /oracleTimeoutMs is Infinity/]
+  ]
+  for (const [opts, message] of bad) {
+    const err = await VmHost.create(dir, { script, ...opts } as never).then(() => null, (e) => e)
+    t.is(err?.code, 'BAD_OPTION', JSON.stringify(opts) + ' → BAD_OPTION')
+    t.ok(message.test(err?.message), err?.message)
+  }
+  t.exception(() => new VmsNode({ storage: dir, filesCacheEntries: 0 }), /BAD_OPTION: filesCacheEntries is 0/, 'a node too')
+  t.alike(await readdir(dir), [], 'nothing was made in the storage directory')
+  const host = await VmHost.create(dir, { script, limits: { timeoutMs: 700, memoryMb: 8, maxArgsBytes: 2, nonceSkewMs: 0 }, filesCacheEntries: 1 })
+  t.teardown(() => host.close())
+  t.alike(host.limits, { ...DEFAULT_LIMITS, timeoutMs: 700, memoryMb: 8, maxArgsBytes: 2, nonceSkewMs: 0 }, 'the smallest values are taken, the rest are the defaults')
+  t.is((await host.call(Identity.generate().sign(host.key, 'ok', []))).result, 1, 'and the VM serves')
+  t.is((await entries(host.log))[0]!.type, EntryType.GENESIS)
 })
 
 test('a reused nonce is refused, also after a restart', async (t) => {

@@ -27,7 +27,7 @@ import type { CallInput, RunResult, SandboxConfig } from '../sandbox/protocol.js
 import { FilesView } from '../files/files-view.js'
 import { FilesWriter, type PreparedFiles } from '../files/files-writer.js'
 import { RedoJournal, finishFromJournal } from './redo-journal.js'
-import { DEFAULT_LIMITS, METHOD_NAME, RESERVED_METHODS } from './limits.js'
+import { METHOD_NAME, RESERVED_METHODS, checkWholeOption, resolveLimits } from './limits.js'
 import { NonceWindow, callsSince } from './nonce-window.js'
 import { openVmCores, closeVmCores, readGenesis, lastFilesState, rollBackUnlogged, readEntry, redoJournalPath, type VmCores } from './vm-storage.js'
 
@@ -152,6 +152,12 @@ export class VmHost extends ReadyResource {
 
   constructor(storage: string | Corestore, opts: VmHostOptions = {}) {
     super()
+    checkWholeOption('maxQueue', opts.maxQueue, 1)
+    checkWholeOption('maxBatch', opts.maxBatch, 1)
+    checkWholeOption('filesCacheEntries', opts.filesCacheEntries, 1)
+    checkWholeOption('durabilityTimeoutMs', opts.durabilityTimeoutMs, 1)
+    checkWholeOption('oracleTimeoutMs', opts.oracleTimeoutMs, 1)
+    resolveLimits(opts.limits)
     this.storage = storage
     this.opts = opts
     this.maxQueue = opts.maxQueue ?? 1024
@@ -298,7 +304,7 @@ export class VmHost extends ReadyResource {
     const script = this.opts.script
     if (typeof script !== 'string') throw new VmsError('STORAGE_INVALID', 'this storage holds no VM: pass a script to create one', null, 'no-vm')
     const filename = this.opts.filename ?? 'script.js'
-    const limits = { ...DEFAULT_LIMITS, ...this.opts.limits }
+    const limits = resolveLimits(this.opts.limits)
     const syntax = await this.sandbox!.check(script, filename)
     if (syntax !== null) throw new VmsError('SCRIPT_INVALID', `${filename} does not compile: ${syntax}`)
     const cores = this.cores!

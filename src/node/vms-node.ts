@@ -12,6 +12,7 @@ import type { Connection } from 'hyperswarm'
 import type { VmHost, VmHostOptions } from '../host/vm-host.js'
 import { Identity, toKey, formatKey } from '../identity.js'
 import { VmsError } from '../errors.js'
+import { checkWholeOption } from '../host/limits.js'
 import { checkStorageDir, storageOpenError } from '../storage-dir.js'
 import { PROTOCOL, BlockCore } from '../messages/wire.js'
 import { decodeEntry, EntryType } from '../messages/index.js'
@@ -112,6 +113,7 @@ export class VmsNode extends ReadyResource {
 
   constructor(opts: VmsNodeOptions) {
     super()
+    checkWholeOption('filesCacheEntries', opts.filesCacheEntries, 1)
     this.opts = opts
     this.identity = opts.identity ?? Identity.generate()
     this.registry = new NodeRegistry(opts.storage)
