@@ -134,6 +134,8 @@ test('bad options and limits are refused with BAD_OPTION before anything is made
     t.ok(message.test(err?.message), err?.message)
   }
   t.exception(() => new VmsNode({ storage: dir, filesCacheEntries: 0 }), /BAD_OPTION: filesCacheEntries is 0/, 'a node too')
+  t.exception(() => new VmsNode({ storage: dir, timeoutMs: -5 }), /BAD_OPTION: timeoutMs is -5/)
+  t.exception(() => new VmsNode({ storage: dir, idleMs: 0.5 }), /BAD_OPTION: idleMs is 0.5/)
   t.alike(await readdir(dir), [], 'nothing was made in the storage directory')
   const host = await VmHost.create(dir, { script, limits: { timeoutMs: 700, memoryMb: 8, maxArgsBytes: 2, nonceSkewMs: 0 }, filesCacheEntries: 1 })
   t.teardown(() => host.close())

@@ -98,6 +98,7 @@ test('node: restarting the host node serves the same VMs under the same keys', a
   const vm = await first.host(RSVP, { name: 'rsvp', filename: 'rsvp.js' })
   const key = vm.key
   const client = await node(t, net)
+  await t.exception(client.dial(key, { timeoutMs: 'soon' as never }), /BAD_OPTION: timeoutMs is "soon"/, 'a dial time-out that is not a number')
   const h1 = await client.dial(key)
   await h1.call('RSVP', true)
   await h1.close()

@@ -114,6 +114,8 @@ export class VmsNode extends ReadyResource {
   constructor(opts: VmsNodeOptions) {
     super()
     checkWholeOption('filesCacheEntries', opts.filesCacheEntries, 1)
+    checkWholeOption('timeoutMs', opts.timeoutMs, 1)
+    checkWholeOption('idleMs', opts.idleMs, 0)
     this.opts = opts
     this.identity = opts.identity ?? Identity.generate()
     this.registry = new NodeRegistry(opts.storage)
@@ -549,6 +551,7 @@ export class VmsNode extends ReadyResource {
 
   /** Dial a VM by key (z-base-32, hex or bytes). Resolves once a proven host answered. */
   async dial(key: Uint8Array | string, opts: { timeoutMs?: number } = {}): Promise<VmHandle & Record<string, (...args: unknown[]) => Promise<unknown>>> {
+    checkWholeOption('timeoutMs', opts.timeoutMs, 1)
     await this.ready()
     const k = toKey(key)
     const hex = b4a.toString(k, 'hex')
