@@ -49,20 +49,50 @@ test('cli: a tampered archive exits 1 and names the divergence; bad input exits 
   t.is(bad.code, 1)
   t.ok(bad.out.includes('DIVERGENCE (files-tampered)'), 'names the class')
   const missing = await run('replay', dir + '-nope')
-  t.is(missing.code, 1)
+  t.is(missing.code, 2, 'a replay that could not run exits 2')
   t.ok(missing.err.includes('does not exist'), 'says the directory does not exist')
   const noScript = await run('create', dir + '/nothing.js', '--storage', await t.tmp())
   t.is(noScript.code, 1)
   t.ok(noScript.err.includes('cannot read'))
-  for (const args of [['--from', 'abc'], ['--to', 'abc'], ['--to', '1'], ['--from', '0']]) {
+  // Bad arguments: exit 2 for replay ("could not finish"), as its 1 says "a divergence".
+  for (const [args, message] of [
+    [['--from', 'abc'], '--from abc is not a whole number of at least 1'],
+    [['--to', 'abc'], '--to abc is not a whole number of at least 2'],
+    [['--to', '1'], '--to 1 is not a whole number of at least 2'],
+    [['--from', '0'], '--from 0 is not a whole number of at least 1'],
+    [['--from=-3'], '--from -3 is not a whole number'],
+    [['--from', '-3'], '--from needs a value (one starting with "-" reads as a flag: write --from=VALUE'],
+    [['--to'], '--to needs a value'],
+    [['--from', '2'], 'REPLAY_INVALID: entry 2 is not a load entry'],
+    [['--from', '99'], 'REPLAY_INVALID: cannot start at entry 99'],
+    [['--bogus'], 'unknown flag: bogus (see vms-node <command> --help)']
+  ] as Array<[string[], string]>) {
     const res = await run('replay', dir, ...args)
-    t.is(res.code, 1, `replay ${args.join(' ')} exits 1`)
-    t.ok(/^vms-node: REPLAY_INVALID: cannot (replay entries|start at entry)/.test(res.err) && !res.err.includes('    at '), `with a message, not a stack: ${res.err.trim()}`)
+    t.is(res.code, 2, `replay ${args.join(' ')} exits 2`)
+    t.ok(res.err.startsWith('vms-node: ' + message) && !res.err.includes('    at '), `with a message, not a stack: ${res.err.trim()}`)
   }
-  const flagged = await run('replay', dir, '--bogus')
-  t.ok(flagged.code === 1 && flagged.err.includes('unknown flag: bogus (see vms-node <command> --help)'), flagged.err.trim())
-  const cache = await run('serve', dir + '/nothing.js', '--files-cache', 'lots', '--storage', await t.tmp())
-  t.ok(cache.code === 1 && cache.err.includes('--files-cache lots is not a whole number of blocks'), cache.err.trim())
+  // Other commands exit 1, before they make anything or reach the network.
+  const home = await t.tmp()
+  for (const [args, message] of [
+    [['serve', dir + '/nothing.js', '--files-cache', 'lots', '--storage', await t.tmp()], '--files-cache lots is not a whole number of at least 1'],
+    [['serve', '--allow-deploy', 'x'.repeat(52), '--max-vms', 'x'], '--max-vms x is not a whole number'],
+    [['serve', '--max-calls-per-second', '-1'], '--max-calls-per-second needs a value'],
+    [['serve', '--max-storage=10GB'], '--max-storage 10GB is not a whole number'],
+    [['serve', '--max-vms', '5'], '--max-vms, --max-calls-per-second and --max-storage limit what deployers make: give them with --allow-deploy KEY'],
+    [['serve'], 'nothing to serve: give scripts, a --storage that holds VMs (' + home + '/storage does not exist), or --allow-deploy'],
+    [['serve', dir + '/nothing.js'], 'cannot read ' + dir + '/nothing.js'],
+    [['serve', dir + '/nothing.js', '--storage'], '--storage needs a value'],
+    [['call', 'x'.repeat(52), 'RSVP', '--timeout', 'soon'], '--timeout soon is not a whole number of at least 1'],
+    [['call', 'x'.repeat(52), 'RSVP', 'true', '--bootstrap'], '--bootstrap needs a value'],
+    [['mirror', 'x'.repeat(52), '--timeout', '1.5'], '--timeout 1.5 is not a whole number'],
+    [['testnet', '--port', '99999'], '--port 99999 is not a whole number from 1 to 65535']
+  ] as Array<[string[], string]>) {
+    const res = await runCli(args, { env: { VMS_HOME: home } })
+    t.is(res.code, 1, `${args.join(' ')} exits 1`)
+    t.ok(res.err.startsWith('vms-node: ' + message), res.err.trim())
+  }
+  const { readdir } = await import('node:fs/promises')
+  t.alike(await readdir(home), [], 'no identity was made for a call that never ran')
 })
 
 test('cli: a log audited in stretches by separate processes, combined', async (t) => {

@@ -136,6 +136,7 @@ test('bad options and limits are refused with BAD_OPTION before anything is made
   t.exception(() => new VmsNode({ storage: dir, filesCacheEntries: 0 }), /BAD_OPTION: filesCacheEntries is 0/, 'a node too')
   t.exception(() => new VmsNode({ storage: dir, timeoutMs: -5 }), /BAD_OPTION: timeoutMs is -5/)
   t.exception(() => new VmsNode({ storage: dir, idleMs: 0.5 }), /BAD_OPTION: idleMs is 0.5/)
+  t.exception(() => new VmsNode({ storage: dir, deploy: { allow: [], maxVms: NaN } }), /BAD_OPTION: deploy.maxVms is NaN/, 'a quota that is not a number would be no quota')
   t.alike(await readdir(dir), [], 'nothing was made in the storage directory')
   const host = await VmHost.create(dir, { script, limits: { timeoutMs: 700, memoryMb: 8, maxArgsBytes: 2, nonceSkewMs: 0 }, filesCacheEntries: 1 })
   t.teardown(() => host.close())

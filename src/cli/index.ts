@@ -3,7 +3,7 @@
  * (Serving, calling and mirroring over the swarm come with the swarm node.)
  */
 import { command, flag, arg, rest, summary, description, bail } from 'paparam'
-import { mkdtemp, rm, readFile as readText } from 'node:fs/promises'
+import { mkdtemp, rm, readFile as readText, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, basename } from 'node:path'
 import createTestnet from 'hyperdht/testnet.js'
@@ -24,14 +24,24 @@ import { StatusLine } from './status-line.js'
 import { NodeRegistry, vmStore, vmName } from '../node/node-registry.js'
 import Corestore from 'corestore'
 
+/** A flag that takes a whole number (undefined if not given); anything else fails, saying what it takes. */
+function wholeFlag(value: unknown, flagName: string, min: number, example: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (value === undefined) return undefined
+  const n = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    fail(`${flagName} ${String(value)} is not a whole number${max < Number.MAX_SAFE_INTEGER ? ` from ${min} to ${max}` : ` of at least ${min}`} (say ${flagName} ${example})`)
+  }
+  return n
+}
+
 const replayCmd = command(
   'replay',
   summary('Audit a VM\'s call log and files archive from its storage directory'),
   description('Re-executes every call in a sandbox and checks signatures, outcomes and the files after each entry.\nThe VM must not be running (its storage is locked while it is).\nExits 0 when everything checks out, 1 on a divergence (named), 2 when the audit could not finish.'),
   arg('<storage>', 'the VM\'s storage directory, or a node\'s (`serve --storage`) with --vm'),
-  flag('--vm [name]', 'in a node\'s storage: the VM (its script\'s name, as `serve` named it)'),
-  flag('--from [index]', 'start at this load entry (a checkpoint) instead of the genesis'),
-  flag('--to [index]', 'stop before this entry (audit a stretch; combine the reports with `vms-node combine`)'),
+  flag('--vm <name>', 'in a node\'s storage: the VM (its script\'s name, as `serve` named it)'),
+  flag('--from <index>', 'start at this load entry (a checkpoint) instead of the genesis'),
+  flag('--to <index>', 'stop before this entry (audit a stretch; combine the reports with `vms-node combine`)'),
   flag('--json', 'print the report as one JSON object'),
   async () => {
     const { storage } = replayCmd.args
@@ -39,8 +49,8 @@ const replayCmd = command(
     await withCores(storage!, replayCmd.flags.vm, async (cores) => {
       const status = new StatusLine()
       const report = await replay(cores, {
-        from: replayCmd.flags.from ? Number(replayCmd.flags.from) : undefined,
-        to: replayCmd.flags.to ? Number(replayCmd.flags.to) : undefined,
+        from: wholeFlag(replayCmd.flags.from, '--from', 1, '1'),
+        to: wholeFlag(replayCmd.flags.to, '--to', 2, '1000'),
         onProgress: json ? undefined : replayProgress(status, Date.now())
       }).finally(() => status.end())
       printReport(report, json)
@@ -52,7 +62,7 @@ const logCmd = command(
   'log',
   summary('Print a VM\'s call log, one entry per line'),
   arg('<storage>', 'the VM\'s storage directory, or a node\'s (`serve --storage`) with --vm'),
-  flag('--vm [name]', 'in a node\'s storage: the VM (its script\'s name, as `serve` named it)'),
+  flag('--vm <name>', 'in a node\'s storage: the VM (its script\'s name, as `serve` named it)'),
   flag('--json', 'one JSON object per line'),
   async () => {
     const { storage } = logCmd.args
@@ -75,7 +85,7 @@ const createCmd = command(
   'create',
   summary('Create a VM from a script in a storage directory, print its key, and exit'),
   arg('<script>', 'the service script'),
-  flag('--storage [dir]', 'storage directory (required, must be empty)'),
+  flag('--storage <dir>', 'storage directory (required, must be empty)'),
   async () => {
     const file = createCmd.args.script!
     if (!createCmd.flags.storage) fail('give a storage directory with --storage DIR')
@@ -87,7 +97,7 @@ const createCmd = command(
 )
 
 const net = [
-  flag('--bootstrap [list]', 'DHT bootstrap nodes, host:port[,host:port…] (or VMS_BOOTSTRAP)'),
+  flag('--bootstrap <list>', 'DHT bootstrap nodes, host:port[,host:port…] (or VMS_BOOTSTRAP)'),
   flag('--local', `use a loopback DHT on 127.0.0.1 (started if none answers)`),
   flag('--json', 'machine-readable output: one JSON object per line')
 ]
@@ -97,33 +107,40 @@ const serveCmd = command(
   summary('Serve VMs: create one per script (or reopen them) and announce each on the DHT by key'),
   description('Reopening the same --storage serves the same VMs with the same keys; `serve --storage DIR` alone serves what is there.\nStops gracefully on SIGINT/SIGTERM: calls in flight finish, then the node leaves the DHT.'),
   rest('[...scripts]', 'service scripts'),
-  flag('--storage [dir]', 'the node\'s storage directory (default: $VMS_HOME/storage)'),
-  flag('--oracle [name=file]', 'add an oracle: the file exports the function scripts call as System.oracles.NAME (repeatable; makes the VM trusted)'),
-  flag('--allow-deploy [key]', 'accept `vms-node deploy`, `ls` and `stop` from this caller key (repeatable)'),
-  flag('--max-vms [n]', 'with --allow-deploy: most VMs this node hosts (default 100)'),
-  flag('--max-calls-per-second [n]', 'with --allow-deploy: per VM (default 1000)'),
-  flag('--max-storage [bytes]', 'with --allow-deploy: files per VM (default 256 MiB)'),
-  flag('--files-cache [n]', 'decoded blocks of each VM\'s files archive kept in memory, ~3 KB each when full (default 131072; more keeps a VM of many files fast)'),
+  flag('--storage <dir>', 'the node\'s storage directory (default: $VMS_HOME/storage)'),
+  flag('--oracle <name=file>', 'add an oracle: the file exports the function scripts call as System.oracles.NAME (repeatable; makes the VM trusted)'),
+  flag('--allow-deploy <key>', 'accept `vms-node deploy`, `ls` and `stop` from this caller key (repeatable)'),
+  flag('--max-vms <n>', 'with --allow-deploy: most VMs this node hosts (default 100)'),
+  flag('--max-calls-per-second <n>', 'with --allow-deploy: per VM (default 1000)'),
+  flag('--max-storage <bytes>', 'with --allow-deploy: files per VM (default 256 MiB)'),
+  flag('--files-cache <n>', 'decoded blocks of each VM\'s files archive kept in memory, ~3 KB each when full (default 131072; more keeps a VM of many files fast)'),
   ...net,
   async () => {
     const scripts = restAndFlags(serveCmd, ['storage', 'bootstrap', 'max-vms', 'max-calls-per-second', 'max-storage', 'files-cache'], ['local', 'json'], ['oracle', 'allow-deploy'])
-    const filesCache = serveCmd.flags.filesCache === undefined ? undefined : Number(serveCmd.flags.filesCache)
-    if (filesCache !== undefined && !(Number.isInteger(filesCache) && filesCache > 0)) fail(`--files-cache ${serveCmd.flags.filesCache} is not a whole number of blocks (say 131072)`)
+    const filesCache = wholeFlag(serveCmd.flags.filesCache, '--files-cache', 1, '131072')
     const oracles = await loadOracles(serveCmd.flags.oracle ?? [])
     const allow: string[] = serveCmd.flags.allowDeploy ?? []
+    const quotas = {
+      maxVms: wholeFlag(serveCmd.flags.maxVms, '--max-vms', 1, '100'),
+      maxCallsPerSecond: wholeFlag(serveCmd.flags.maxCallsPerSecond, '--max-calls-per-second', 1, '1000'),
+      maxStorageBytes: wholeFlag(serveCmd.flags.maxStorage, '--max-storage', 1, '268435456')
+    }
+    if (allow.length === 0 && Object.values(quotas).some((q) => q !== undefined)) fail('--max-vms, --max-calls-per-second and --max-storage limit what deployers make: give them with --allow-deploy KEY')
     const deploy = allow.length === 0 ? undefined : {
       allow: allow.map((k) => { try { return toKey(k) } catch { return fail(`--allow-deploy ${k} is not a key (z-base-32 or hex)`) } }),
-      maxVms: serveCmd.flags.maxVms ? Number(serveCmd.flags.maxVms) : undefined,
-      maxCallsPerSecond: serveCmd.flags.maxCallsPerSecond ? Number(serveCmd.flags.maxCallsPerSecond) : undefined,
-      maxStorageBytes: serveCmd.flags.maxStorage ? Number(serveCmd.flags.maxStorage) : undefined
+      ...quotas
     }
     const json = !!serveCmd.flags.json
     scripts.forEach((file, i) => {
       const twin = scripts.slice(i + 1).find((other) => basename(other) === basename(file))
       if (twin) fail(`${file} and ${twin} have the same name: a node knows its VMs by their scripts' file names (rename one, or serve it from another --storage)`)
     })
-    const stopped = stopSignal()
+    // Scripts are read before anything is made or the DHT is joined.
+    const texts = new Map<string, string>()
+    for (const file of scripts) texts.set(file, await readText(file, 'utf8').catch(() => fail(`cannot read ${file}`)))
     const storage = serveCmd.flags.storage || join(vmsHome(), 'storage')
+    if (scripts.length === 0 && !deploy && !(await stat(storage).then(() => true, () => false))) fail(`nothing to serve: give scripts, a --storage that holds VMs (${storage} does not exist), or --allow-deploy`)
+    const stopped = stopSignal()
     const dht = await chooseDht(serveCmd.flags)
     const node = new VmsNode({ storage, bootstrap: dht.bootstrap, deploy, filesCacheEntries: filesCache, onLog: (vm, level, msg) => json ? undefined : console.error(`[${vm} ${level}] ${msg}`) })
     await node.ready().catch((err: Error) => fail(err instanceof VmsError ? err.message : `cannot open ${storage}: ${err.message}`))
@@ -131,7 +148,7 @@ const serveCmd = command(
     try {
       for (const h of await node.hostStored({ oracles })) hosted.push({ name: '', file: h.genesis!.filename, host: h })
       for (const file of scripts) {
-        const script = await readText(file, 'utf8').catch(() => fail(`cannot read ${file}`))
+        const script = texts.get(file)!
         const name = vmName(basename(file))
         const stored = hosted.find((h) => h.host.genesis!.filename === basename(file))
         if (stored) {
@@ -206,6 +223,7 @@ function restAndFlags(cmd: { rest: string[] | null; flags: Record<string, any> }
     // `--` ends the flags: what follows is arguments, `--view` or `-5` included.
     if (a === '--') { out.push(...rest.slice(i + 1)); break }
     const name = camel(a.replace(/^--/, ''))
+    if (a.startsWith('--') && (multiple.includes(name) || valued.includes(name)) && i + 1 === rest.length) fail(`${a} needs a value (see vms-node <command> --help)`)
     if (a.startsWith('--') && multiple.includes(name) && i + 1 < rest.length) (cmd.flags[name] ??= []).push(rest[++i])
     else if (a.startsWith('--') && valued.includes(name) && i + 1 < rest.length) cmd.flags[name] = rest[++i]
     else if (a.startsWith('--') && booleans.includes(name)) cmd.flags[name] = true
@@ -263,11 +281,12 @@ function replayProgress(status: StatusLine, start: number): (p: { index: number;
 
 /** A short-lived client node with its own temporary storage. */
 async function withClient<T>(flags: { bootstrap?: string; local?: boolean; identity?: string; timeout?: string }, fn: (node: VmsNode, dht: DhtChoice) => Promise<T>, { signs = true } = {}): Promise<T> {
+  const timeoutMs = wholeFlag(flags.timeout, '--timeout', 1, '15000') ?? 15000
   const dht = await chooseDht(flags)
   // Reading signs nothing: no identity is made for it.
   const identity = signs ? await loadIdentity(flags.identity, announceIdentity) : undefined
   const storage = await mkdtemp(join(tmpdir(), 'vms-client-'))
-  const node = new VmsNode({ storage, bootstrap: dht.bootstrap, identity, timeoutMs: flags.timeout ? Number(flags.timeout) : 15000 })
+  const node = new VmsNode({ storage, bootstrap: dht.bootstrap, identity, timeoutMs })
   try {
     return await fn(node, dht)
   } finally {
@@ -282,8 +301,8 @@ function announceIdentity(path: string, identity: { id: string }): void {
   process.stderr.write(`vms-node: made a new caller identity ${identity.id} in ${path} (keep it: the calls it signs are yours)\n`)
 }
 
-const identityFlag = flag('--identity [file]', 'caller identity file (default: $VMS_HOME/identity.json; made on first use)')
-const timeoutFlag = flag('--timeout [ms]', 'give up after this long (default 15000)')
+const identityFlag = flag('--identity <file>', 'caller identity file (default: $VMS_HOME/identity.json; made on first use)')
+const timeoutFlag = flag('--timeout <ms>', 'give up after this long (default 15000)')
 const clientFlags = [...net, identityFlag, timeoutFlag]
 /** Commands that only read (files, info) sign nothing: no identity. */
 const readerFlags = [...net, timeoutFlag]
@@ -402,10 +421,10 @@ const auditCmd = command(
   summary('Audit a VM over the swarm: replicate its log and files from the host or mirrors, replay every call'),
   description('Exits 0 when everything checked out, 1 on a divergence (named), 2 when the audit could not finish.'),
   arg('<key>', 'the VM key'),
-  flag('--from [index]', 'start at this load entry (a checkpoint)'),
-  flag('--to [index]', 'stop before this entry (audit a stretch; combine the reports with `vms-node combine`)'),
+  flag('--from <index>', 'start at this load entry (a checkpoint)'),
+  flag('--to <index>', 'stop before this entry (audit a stretch; combine the reports with `vms-node combine`)'),
   flag('--follow', 'stay on and check each new call as it is logged (Ctrl-C to stop)'),
-  flag('--report [file]', 'on a divergence, write evidence a third party can check with `vms-node verify-report`'),
+  flag('--report <file>', 'on a divergence, write evidence a third party can check with `vms-node verify-report`'),
   ...clientFlags,
   async () => {
     const json = !!auditCmd.flags.json
@@ -414,14 +433,16 @@ const auditCmd = command(
       process.once('SIGINT', () => abort.abort())
       process.once('SIGTERM', () => abort.abort())
     }
+    const from = wholeFlag(auditCmd.flags.from, '--from', 1, '1')
+    const to = wholeFlag(auditCmd.flags.to, '--to', 2, '1000')
     await withClient(auditCmd.flags, async (node) => {
       const status = new StatusLine()
       const progress = replayProgress(status, Date.now())
       let replaying = false
       let following = false
       const report = await node.audit(auditCmd.args.key!, {
-        from: auditCmd.flags.from ? Number(auditCmd.flags.from) : undefined,
-        to: auditCmd.flags.to ? Number(auditCmd.flags.to) : undefined,
+        from,
+        to,
         report: auditCmd.flags.report || undefined,
         follow: auditCmd.flags.follow
           ? {
@@ -451,16 +472,17 @@ const mirrorCmd = command(
   summary('Keep full, live replicas of VMs and serve them to others (reads and audits work with the host away)'),
   description('Reopening the same --storage mirrors the same VMs again; `mirror --storage DIR` alone resumes.'),
   rest('[...keys]', 'VM keys'),
-  flag('--storage [dir]', 'the node\'s storage directory (default: $VMS_HOME/mirror)'),
-  flag('--timeout [ms]', 'how long each look for a VM\'s peers lasts before it is tried again (default 15000)'),
+  flag('--storage <dir>', 'the node\'s storage directory (default: $VMS_HOME/mirror)'),
+  flag('--timeout <ms>', 'how long each look for a VM\'s peers lasts before it is tried again (default 15000)'),
   ...net,
   async () => {
     const keys = restAndFlags(mirrorCmd, ['storage', 'bootstrap', 'timeout'], ['local', 'json'])
+    const timeoutMs = wholeFlag(mirrorCmd.flags.timeout, '--timeout', 1, '15000')
     const json = !!mirrorCmd.flags.json
     const stopped = stopSignal()
     const storage = mirrorCmd.flags.storage || join(vmsHome(), 'mirror')
     const dht = await chooseDht(mirrorCmd.flags)
-    const node = new VmsNode({ storage, bootstrap: dht.bootstrap, ...(mirrorCmd.flags.timeout ? { timeoutMs: Number(mirrorCmd.flags.timeout) } : {}) })
+    const node = new VmsNode({ storage, bootstrap: dht.bootstrap, timeoutMs })
     await node.ready().catch((err: Error) => fail(err instanceof VmsError ? err.message : `cannot open ${storage}: ${err.message}`))
     const watching: Array<() => void> = []
     const status = new StatusLine()
@@ -521,7 +543,7 @@ const mirrorCmd = command(
   }
 )
 
-const manageFlags = [...clientFlags, flag('--to [node]', 'the node\'s key (printed by `serve --allow-deploy`)')]
+const manageFlags = [...clientFlags, flag('--to <node>', 'the node\'s key (printed by `serve --allow-deploy`)')]
 
 async function withNode<T>(cmd: { flags: Record<string, any> }, fn: (remote: Awaited<ReturnType<VmsNode['manage']>>) => Promise<T>): Promise<T> {
   if (!cmd.flags.to) fail('give the node with --to NODE_KEY')
@@ -590,10 +612,10 @@ const whoamiCmd = command(
 const testnetCmd = command(
   'testnet',
   summary('Run a DHT bootstrap node on loopback, for offline use'),
-  flag('--port [port]', `UDP port (default ${LOCAL_PORT})`),
+  flag('--port <port>', `UDP port (default ${LOCAL_PORT})`),
   flag('--json', 'machine-readable output'),
   async () => {
-    const port = Number(testnetCmd.flags.port || LOCAL_PORT)
+    const port = wholeFlag(testnetCmd.flags.port, '--port', 1, String(LOCAL_PORT), 65535) ?? LOCAL_PORT
     const stopped = stopSignal()
     const net = await createTestnet(3, { host: '127.0.0.1', port }).catch((err: Error) => fail(`cannot start a DHT on 127.0.0.1:${port}: ${err.message}`))
     const where = `127.0.0.1:${net.bootstrap[0]!.port}`
@@ -729,9 +751,15 @@ function bar(pct: number): string {
   return '█'.repeat(n) + '░'.repeat(20 - n)
 }
 
+/**
+ * The exit status of a command that fails, bad arguments included: 1, but 2
+ * ("could not finish") for replay and audit, whose 1 says "a divergence".
+ */
+const failureExit = ['replay', 'audit'].includes(process.argv.slice(2).find((a) => !a.startsWith('-')) ?? '') ? 2 : 1
+
 function fail(message: string): never {
   console.error(`vms-node: ${message}`)
-  process.exit(1)
+  process.exit(failureExit)
 }
 
 // Output piped into a command that stops reading (`vms-node log DIR | head`): stop quietly, as Unix tools do.
@@ -739,7 +767,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'E
 
 process.on('unhandledRejection', (err) => {
   console.error(`vms-node: ${err instanceof VmsError ? err.message : (err as Error)?.stack ?? err}`)
-  process.exit(1)
+  process.exit(failureExit)
 })
 
 const cli = command('vms-node', summary('Auditable services: a sandboxed script, a signed call log, a files archive, replay'), bail(onBail),
@@ -758,6 +786,11 @@ const cli = command('vms-node', summary('Auditable services: a sandboxed script,
 /** Every command's failures end here: an error a command threw, or bad arguments (paparam's bail). */
 function onBail(b: { reason: string; flag?: { name: string } | null; arg?: { value: string } | null; err?: unknown }): never {
   if (b.err) fail((b.err as Error)?.message ?? String(b.err))
+  // A flag that takes a value, given none (`--from` last, or `--from -3`: "-3" reads as a flag).
+  if (b.reason === 'INVALID_FLAG' && b.flag) {
+    const name = '--' + b.flag.name.replace(/[A-Z]/g, (ch) => '-' + ch.toLowerCase())
+    fail(`${name} needs a value (one starting with "-" reads as a flag: write ${name}=VALUE; see vms-node <command> --help)`)
+  }
   const what = b.flag ? `${b.reason}: ${b.flag.name}` : b.arg ? `${b.reason}: ${b.arg.value}` : b.reason
   fail(`${what.replace(/^[A-Z_]+: /, (m) => m.toLowerCase().replace(/_/g, ' '))} (see vms-node <command> --help)`)
 }

@@ -116,6 +116,9 @@ export class VmsNode extends ReadyResource {
     checkWholeOption('filesCacheEntries', opts.filesCacheEntries, 1)
     checkWholeOption('timeoutMs', opts.timeoutMs, 1)
     checkWholeOption('idleMs', opts.idleMs, 0)
+    checkWholeOption('deploy.maxVms', opts.deploy?.maxVms, 1)
+    checkWholeOption('deploy.maxCallsPerSecond', opts.deploy?.maxCallsPerSecond, 1)
+    checkWholeOption('deploy.maxStorageBytes', opts.deploy?.maxStorageBytes, 1)
     this.opts = opts
     this.identity = opts.identity ?? Identity.generate()
     this.registry = new NodeRegistry(opts.storage)
