@@ -41,6 +41,8 @@ export class Identity {
    */
   sign(vmKey: Uint8Array | string, method: string, args: unknown[] = [], opts: { time?: number } = {}): SignedCall {
     const key = toKey(vmKey)
+    if (typeof method !== 'string' || method === '') throw new VmsError('MALFORMED_REQUEST', `the method must be a name (a string), not ${describe(method)}`)
+    if (!Array.isArray(args)) throw new VmsError('MALFORMED_REQUEST', `the args of ${method} must be an array (the method's arguments in order), not ${describe(args)}`)
     let encoded: Uint8Array
     try {
       encoded = canonicalEncode(args, SIGN_MAX_ARGS)
@@ -84,4 +86,12 @@ export function toKey(key: Uint8Array | string): Buffer {
 
 export function formatKey(key: Uint8Array): string {
   return id.encode(key)
+}
+
+/** What a bad argument was, for an error message. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'string') return value === '' ? 'an empty string' : JSON.stringify(value.slice(0, 64))
+  return typeof value === 'object' ? 'an object' : typeof value === 'number' ? String(value) : typeof value
 }

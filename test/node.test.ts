@@ -10,6 +10,43 @@ import { MerkleRoots } from '../src/merkle.js'
 import { RSVP, until } from './helpers/index.js'
 import { testnet, node, rogueServer, rogueClient } from './helpers/net.js'
 
+test('node: bad input to the library API is refused with a clear error, before anything is sent or made', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp', filename: 'rsvp.js' })
+  const alice = await node(t, net)
+  const handle = await alice.dial(vm.key)
+  const refused = async (what: string, p: Promise<unknown>, code: string, message: RegExp) => {
+    const err = await p.then(() => null, (e: VmsError) => e)
+    t.ok(err?.code === code && message.test(err.message), `${what}: ${err?.message ?? 'no error'}`)
+  }
+  const length = vm.log.length
+  await refused('call()', (handle.call as (...a: unknown[]) => Promise<unknown>)(), 'MALFORMED_REQUEST', /the method must be a name \(a string\), not undefined/)
+  await refused('call(123)', handle.call(123 as never), 'MALFORMED_REQUEST', /not 123/)
+  await refused('a method through invoke', handle.invoke({} as never), 'MALFORMED_REQUEST', /not an object/)
+  await refused('view(42)', handle.view(42 as never), 'MALFORMED_REQUEST', /the view must be a name/)
+  await refused('readFile(123)', handle.files.readFile(123 as never), 'MALFORMED_REQUEST', /a path must be a string, say '\/rsvps', not 123/)
+  await refused('readdir(null)', handle.files.readdir(null as never), 'MALFORMED_REQUEST', /not null/)
+  await refused('readFile in hex', handle.files.readFile('/rsvps', 'hex' as never), 'MALFORMED_REQUEST', /bytes, or text with 'utf8', not "hex"/)
+  await refused('readFile("/")', handle.files.readFile('/'), 'NOT_FOUND', /the top directory/)
+  await refused('waitFor(-1)', handle.files.waitFor(-1), 'MALFORMED_REQUEST', /a files version is a whole number/)
+  await refused('waitFor("x")', handle.files.waitFor('x' as never), 'MALFORMED_REQUEST', /not "x"/)
+  await refused('vouchers(null)', handle.vouchers(null as never), 'BAD_RECEIPT', /vouchers takes a receipt/)
+  await refused('audit from "a"', alice.audit(vm.key, { from: 'a' as never }), 'REPLAY_INVALID', /cannot replay entries a to the end/)
+  await refused('audit to -1', alice.audit(vm.key, { to: -1 }), 'REPLAY_INVALID', /1 to -1/)
+  await refused('host(123)', hostNode.host(123 as never, { name: 'x' }), 'BAD_OPTION', /the script must be its source text/)
+  await refused('host with no name', hostNode.host(RSVP, {} as never), 'BAD_OPTION', /a VM needs a name/)
+  await refused('host with a name of control characters', hostNode.host(RSVP, { name: 'a\nb' }), 'BAD_OPTION', /not "a\\nb"/)
+  await refused('host with a long filename', hostNode.host(RSVP, { name: 'y', filename: 'f'.repeat(256) }), 'BAD_OPTION', /a filename is 1 to 255 characters/)
+  await refused('replay({})', replay({} as never), 'MALFORMED_REQUEST', /replay takes \{ log, drive \}/)
+  t.exception(() => alice.identity.sign(vm.key, 'RSVP', 'yes' as never), /MALFORMED_REQUEST: the args of RSVP must be an array/)
+  t.alike(hostNode.hosted.map((h) => h.key), [vm.key], 'no VM was made')
+  t.is(vm.log.length, length, 'nothing was logged')
+  t.alike(await handle.files.stat('/'), { size: 0, mtime: new Date(0), isFile: false, isDirectory: true }, 'stat of the top directory (hyperdrive has no entry for it)')
+  t.alike(await handle.files.stat(''), await handle.files.stat('/'), 'an empty path is the top')
+  t.alike(await handle.files.readdir('/rsvps/../..'), ['rsvps'], '.. stops at the top')
+})
+
 test('node: serve a VM, dial it by key, call it, read its files, verify the receipt', async (t) => {
   const net = await testnet(t)
   const hostNode = await node(t, net)

@@ -168,11 +168,28 @@ const utf8 = new TextEncoder()
 const utf8d = new TextDecoder()
 
 export async function replay(source: { log: Hypercore; drive: Hyperdrive }, opts: ReplayOptions = {}): Promise<ReplayReport> {
+  if (typeof source?.log?.get !== 'function' || typeof source?.drive?.getBlobs !== 'function') {
+    throw new VmsError('MALFORMED_REQUEST', 'replay takes { log, drive }: a VM\'s call log (a hypercore) and its files archive (a hyperdrive), as host.logAndFiles() gives them')
+  }
+  checkStretch(opts)
   const r = new Replay(source.log, source.drive, opts)
   try {
     return await r.run()
   } finally {
     await r.close()
+  }
+}
+
+/**
+ * `from` and `to` as a replay takes them: whole entry numbers, from a load
+ * entry (≥ 1) to past it. Throws REPLAY_INVALID before anything is read or
+ * fetched (where the log ends is checked once it is open).
+ */
+export function checkStretch(opts: { from?: unknown; to?: unknown }): void {
+  const { from, to } = opts
+  const whole = (v: unknown, min: number) => v === undefined || (typeof v === 'number' && Number.isSafeInteger(v) && v >= min)
+  if (!whole(from, 1) || !whole(to, 2) || (to !== undefined && (to as number) <= ((from as number | undefined) ?? 1))) {
+    throw new VmsError('REPLAY_INVALID', `cannot replay entries ${String(from ?? 1)} to ${String(to ?? 'the end')}: give whole entry numbers, from a load entry (≥ 1) to past it`)
   }
 }
 

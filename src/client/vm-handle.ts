@@ -14,7 +14,8 @@ import type { Connection } from 'hyperswarm'
 import { VmsError } from '../errors.js'
 import { normalizeFilePath as normalizePath, shallowEntries } from '../files/entries.js'
 import { canonicalDecode, canonicalEncode } from '../canonical-json.js'
-import { formatKey, type Identity } from '../identity.js'
+import { formatKey, describe, type Identity } from '../identity.js'
+import { checkWholeOption } from '../host/limits.js'
 import { isSignerOf } from '../merkle.js'
 import { verifyReceipt, signedLength, ReceiptCache } from '../receipt.js'
 import { decodeStrict, encode, type Receipt } from '../messages/index.js'
@@ -163,6 +164,7 @@ export class VmHandle {
 
   /** `handle.METHOD(...args)`: a view if the script marks METHOD as one, else a logged call. */
   async invoke(method: string, ...args: unknown[]): Promise<unknown> {
+    if (typeof method !== 'string' || method === '') throw new VmsError('MALFORMED_REQUEST', `the method must be a name (a string), not ${describe(method)}`)
     await this.connected()
     const info = this.route(false).info
     if (info.views.includes(method)) return (await this.view(method, ...args)).result
@@ -209,6 +211,7 @@ export class VmHandle {
    * and the log length whose files state it read.
    */
   async view(method: string, ...args: unknown[]): Promise<{ result: unknown; length: number }> {
+    if (typeof method !== 'string' || method === '') throw new VmsError('MALFORMED_REQUEST', `the view must be a name (a string), not ${describe(method)}`)
     const encoded = canonicalEncode(args, 64 * 1024)
     const res = await this.ask(this.viewWaiters, this.nextView++, this.timeoutMs, `the view ${method}`,
       (route, id) => route.views.send(encode(viewRequest, { id, method, args: encoded, caller: this.identity.publicKey })))
@@ -269,6 +272,10 @@ export class VmHandle {
    * its index) — so a host cannot pass off auditors of another history.
    */
   async vouchers(receipt: Receipt, timeoutMs = 2000): Promise<{ count: number; auditors: string[] }> {
+    if (!receipt || typeof receipt !== 'object' || !Number.isSafeInteger(receipt.index) || !(receipt.entry instanceof Uint8Array)) {
+      throw new VmsError('BAD_RECEIPT', 'vouchers takes a receipt, as a call answers it (callWithReceipt(...).receipt)')
+    }
+    checkWholeOption('timeoutMs', timeoutMs, 1)
     const all = await this.collectAttestations(timeoutMs)
     const log = this.log
     if (!log) return { count: 0, auditors: [] }
@@ -397,6 +404,12 @@ function settle<T extends { id: number }>(waiters: Map<number, Waiter<T>>, enc: 
   if (w && w.route === from) { waiters.delete(res.id); w.settle(res) }
 }
 
+/** A path as given to the files API, normalised (`..` cannot climb above `/`). */
+function pathOf(path: unknown): string {
+  if (typeof path !== 'string') throw new VmsError('MALFORMED_REQUEST', `a path must be a string, say '/rsvps', not ${describe(path)}`)
+  return normalizePath(path)
+}
+
 /** Read-only view of a dialled VM's files. */
 export class VmFiles {
   private handle: VmHandle
@@ -409,13 +422,17 @@ export class VmFiles {
   }
 
   async readdir(path: string): Promise<string[]> {
+    path = pathOf(path)
     const drive = await this.fresh()
     const out: string[] = []
-    for await (const [name] of shallowEntries(drive.db, normalizePath(path))) out.push(name)
+    for await (const [name] of shallowEntries(drive.db, path)) out.push(name)
     return out.sort()
   }
 
   async readFile(path: string, encoding?: 'utf8'): Promise<Uint8Array | string> {
+    path = pathOf(path)
+    if (encoding !== undefined && encoding !== 'utf8') throw new VmsError('MALFORMED_REQUEST', `readFile reads bytes, or text with 'utf8', not ${describe(encoding)}`)
+    if (path === '/') throw new VmsError('NOT_FOUND', '/ is the top directory of this VM\'s archive, not a file: list it (readdir, or `files KEY ls /`)')
     const drive = await this.fresh()
     const data = await drive.get(path, { wait: true, timeout: this.handle.timeoutMs })
     if (data === null) {
@@ -426,6 +443,9 @@ export class VmFiles {
   }
 
   async stat(path: string): Promise<{ size: number; mtime: Date; isFile: boolean; isDirectory: boolean } | null> {
+    path = pathOf(path)
+    // The top directory always is (hyperdrive has no entry for it).
+    if (path === '/') return { size: 0, mtime: new Date(0), isFile: false, isDirectory: true }
     const drive = await this.fresh()
     const entry = await drive.entry(path, { wait: true, timeout: this.handle.timeoutMs })
     if (entry) {
@@ -447,6 +467,8 @@ export class VmFiles {
 
   /** Wait until the archive reaches `version` (a files version from a receipt's entry). */
   async waitFor(version: number, timeoutMs = this.handle.timeoutMs): Promise<void> {
+    if (!Number.isSafeInteger(version) || version < 0) throw new VmsError('MALFORMED_REQUEST', `a files version is a whole number ≥ 0 (a receipt's entry has it: files.dbLength), not ${describe(version)}`)
+    checkWholeOption('timeoutMs', timeoutMs, 1)
     const drive = await this.handle.drive()
     const end = Date.now() + timeoutMs
     while (drive.db.core.length < version) {

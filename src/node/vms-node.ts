@@ -10,7 +10,7 @@ import b4a from 'b4a'
 import type Hyperswarm from 'hyperswarm'
 import type { Connection } from 'hyperswarm'
 import type { VmHost, VmHostOptions } from '../host/vm-host.js'
-import { Identity, toKey, formatKey } from '../identity.js'
+import { Identity, toKey, formatKey, describe } from '../identity.js'
 import { VmsError } from '../errors.js'
 import { checkWholeOption } from '../host/limits.js'
 import { checkStorageDir, storageOpenError } from '../storage-dir.js'
@@ -77,6 +77,9 @@ export interface Mirrored {
 
 /** VMs a restarting node reopens at a time. */
 const REOPEN_CONCURRENCY = 16
+
+/** A hosted VM's name in a node (and a script's file name): printable, 1–255 characters. */
+const VM_NAME = /^[^\u0000-\u001f\u007f]{1,255}$/
 
 export class VmsNode extends ReadyResource {
   readonly opts: VmsNodeOptions
@@ -284,6 +287,9 @@ export class VmsNode extends ReadyResource {
    * and announce it on its discovery key.
    */
   async host(script: string | null, opts: { name: string; filename?: string; /** the storage's own VM, at its root (see hostStored) */ own?: boolean } & Pick<VmHostOptions, 'limits' | 'maxQueue' | 'durability' | 'durabilityTimeoutMs' | 'oracles' | 'oracleTimeoutMs' | 'lazy'>): Promise<VmHost> {
+    if (script !== null && typeof script !== 'string') throw new VmsError('BAD_OPTION', `the script must be its source text (a string), or null to reopen the VM named ${opts?.name}; not ${describe(script)}`)
+    if (typeof opts?.name !== 'string' || !VM_NAME.test(opts.name)) throw new VmsError('BAD_OPTION', `a VM needs a name (say its script's file name, 'rsvp'): 1 to 255 characters, no control characters; not ${describe(opts?.name)}`)
+    if (opts.filename !== undefined && (typeof opts.filename !== 'string' || !VM_NAME.test(opts.filename))) throw new VmsError('BAD_OPTION', `a filename is 1 to 255 characters, no control characters; not ${describe(opts.filename)}`)
     await this.ready()
     // Hosting needs the sandbox (Node + isolated-vm); a Bare client loads none of it.
     const missing = sandboxMissing()
@@ -402,8 +408,9 @@ export class VmsNode extends ReadyResource {
     await this.ready()
     const missing = sandboxMissing()
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing.replace('hosting a VM', 'auditing'))
-    const { replay } = await import('../audit/replay.js')
+    const { replay, checkStretch } = await import('../audit/replay.js')
     const k = toKey(key)
+    checkStretch(opts)
     const replica = await openReplica(this.store, this.swarm, k, { timeoutMs: this.opts.timeoutMs })
     watchConflicts(replica.log, k, this.onEquivocation)
     let bulk: Awaited<ReturnType<VmsNode['bulkFeeds']>> = null
