@@ -1,7 +1,9 @@
 import test from 'brittle'
 import { readdir, writeFile, mkdir, readFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
-import { VmHost, VmsNode, type VmsError } from '../src/index.js'
+import { VmHost, VmsNode, formatKey, type VmsError } from '../src/index.js'
+import { openVmCores } from '../src/host/vm-storage.js'
+import Corestore from 'corestore'
 import { RSVP } from './helpers/index.js'
 import { runCli } from './helpers/cli.js'
 
@@ -85,6 +87,38 @@ test('storage: a VM open in this process cannot be opened a second time (it woul
   const reopened = await VmHost.open(dir)
   t.alike(reopened.key, host.key, 'once closed, it opens again')
   await reopened.close()
+})
+
+test('storage: a files archive that does not open: STORAGE_INVALID saying what to do, and everything opened is closed again', async (t) => {
+  const dir = await t.tmp()
+  const host = await VmHost.create(dir, { script: RSVP })
+  const key = host.key
+  await host.close()
+  // Damage the archive's first block (hyperbee's header), as a bad disk could: the files core is truncated and rewritten.
+  {
+    const store = new Corestore(dir)
+    const db = store.namespace('vms-files').get({ name: 'db' })
+    await db.ready()
+    await db.truncate(0)
+    await db.append(Buffer.from('not a hyperbee header'))
+    await store.close()
+  }
+  for (let i = 0; i < 2; i++) {
+    const err = await VmHost.open(dir).then(() => null, (e: VmsError) => e)
+    t.is(err?.code, 'STORAGE_INVALID', `opening it fails (try ${i + 1}: not STORAGE_LOCKED, so the first left nothing open)`)
+    t.ok(err?.message.includes(`the files archive of VM ${formatKey(key)} in ${dir} does not open`) && err.message.includes('restore the VM from a mirror'), err?.message)
+  }
+  // Given an open Corestore instead, the store stays open (it is the caller's) and the VM's log is closed again.
+  const store = new Corestore(dir)
+  t.teardown(() => store.close())
+  const err = await openVmCores(store, { existing: true }).then(() => null, (e: VmsError) => e)
+  t.is(err?.code, 'STORAGE_INVALID')
+  const log = store.get({ name: 'vms-log' })
+  await log.ready()
+  t.is(log.length > 0, true, 'the store is still open and its log readable')
+  await log.close()
+  const again = await openVmCores(store, { existing: true }).then(() => null, (e: VmsError) => e)
+  t.is(again?.code, 'STORAGE_INVALID', 'and a second try in this process is not STORAGE_LOCKED')
 })
 
 test('storage: a copy of a storage is not hosted (it could fork the VM), but log and replay read it', async (t) => {

@@ -49,8 +49,9 @@ export async function openVmCores(storage: string | Corestore, { existing = fals
   if (openHere.has(id)) await giveUp(new VmsError('STORAGE_LOCKED', `VM ${formatKey(log.key)} is already open in this process: use the VmHost that has it, or close that one first`))
   openHere.add(id)
   let drive: Hyperdrive | null = null
+  const files = store.namespace('vms-files')
   try {
-    drive = new Hyperdrive(store.namespace('vms-files'))
+    drive = new Hyperdrive(files)
     await drive.ready()
     widenBeeCache(drive.db, filesCacheEntries)
     await drive.getBlobs()
@@ -70,7 +71,13 @@ export async function openVmCores(storage: string | Corestore, { existing = fals
   } catch (err) {
     openHere.delete(id)
     await drive?.close().catch(() => {})
-    return giveUp(err as Error)
+    // A drive whose ready() failed closes nothing: its cores and namespace are closed here
+    // (left open, the next try in this process waited on them for ever).
+    await drive?.blobs?.core.close().catch(() => {})
+    await drive?.db.core.close().catch(() => {})
+    await files.close().catch(() => {})
+    const where = typeof storage === 'string' ? storage : 'this storage'
+    return giveUp(err instanceof VmsError ? err : new VmsError('STORAGE_INVALID', `the files archive of VM ${formatKey(log.key)} in ${where} does not open (${(err as Error).message}): the storage is damaged; restore the VM from a mirror (vms-node mirror keeps full copies)`))
   }
 }
 
