@@ -321,6 +321,8 @@ declare module 'protomux' {
     userData: unknown
     open(handshake?: unknown): void
     close(): void
+    cork(): void
+    uncork(): void
     addMessage<T>(opts: { encoding: Encoding<T>; onmessage: (m: T) => void }): Message<T>
   }
   export default class Protomux {

@@ -13,6 +13,7 @@ import type { Channel, Message } from 'protomux'
 import type { Connection } from 'hyperswarm'
 import { VmsError } from '../errors.js'
 import { normalizeFilePath as normalizePath, shallowEntries } from '../files/entries.js'
+import { sendBatched } from '../node/batched-send.js'
 import { canonicalDecode, canonicalEncode } from '../canonical-json.js'
 import { formatKey, describe, type Identity } from '../identity.js'
 import { checkWholeOption } from '../host/limits.js'
@@ -189,7 +190,7 @@ export class VmHandle {
         reject(new VmsError('TIMEOUT', `${method} got no answer within ${this.timeoutMs} ms`))
       }, this.timeoutMs)
       this.pending.set(id, { resolve, reject, call, route, timer })
-      route.requests.send(encode(request, { id, call }))
+      sendBatched(route.channel, route.requests, encode(request, { id, call }))
     })
   }
 

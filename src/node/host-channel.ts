@@ -5,6 +5,7 @@
  * per channel answer QUEUE_FULL instead of buffering without bound.
  */
 import c from 'compact-encoding'
+import { sendBatched } from './batched-send.js'
 import crypto from 'hypercore-crypto'
 import type Protomux from 'protomux'
 import type { Connection } from 'hyperswarm'
@@ -83,7 +84,7 @@ export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, b
   function reply(res: Response): void {
     if (channel!.closed) return
     try {
-      responses.send(encode(response, res))
+      sendBatched(channel!, responses, encode(response, res))
     } catch {
       channel!.close()
     }
