@@ -1,6 +1,6 @@
 import test, { type Test } from 'brittle'
 import b4a from 'b4a'
-import { spawn } from 'node:child_process'
+import { spawn, execFileSync } from 'node:child_process'
 import Corestore from 'corestore'
 import { VmHost, Identity, replay, EntryType, LoadReason } from '../src/index.js'
 import { RSVP, openCores, entries } from './helpers/index.js'
@@ -133,6 +133,57 @@ test('an archive append that fails after the log append: refused with its receip
   t.ok(load.type === EntryType.LOAD && load.note.includes('appended 1 file entries and 0 blob blocks from the redo journal'), load.type === EntryType.LOAD ? load.note : '')
   t.alike(JSON.parse(b4a.toString((await again.drive.get('/rsvps/' + alice.id + '.json'))!)), { isAttending: false, reason: 'second' }, 'the logged call\'s file is there')
   t.ok((await replay(again.logAndFiles())).ok, 'and the log replays clean')
+})
+
+// A real full disk: a small tmpfs (mounting needs root; elsewhere the test says it was skipped).
+const canMount = (() => {
+  try {
+    if (process.getuid?.() !== 0) return false
+    execFileSync('mount', ['--version'], { stdio: 'ignore' })
+    return true
+  } catch { return false }
+})()
+
+test('a full disk: the call is refused saying so, nothing answered is lost, and with space again a reopen finishes the commit', { skip: !canMount }, async (t) => {
+  const { mkdtemp, rmdir } = await import('node:fs/promises')
+  const dir = await mkdtemp('/tmp/vms-full-disk-')
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', dir], { stdio: 'ignore' })
+  } catch {
+    await rmdir(dir)
+    t.comment('cannot mount a tmpfs here: nothing to check')
+    t.pass()
+    return
+  }
+  let open: VmHost | null = null
+  // One teardown, in order: the VM closed, then the disk unmounted and removed.
+  t.teardown(async () => {
+    await open?.close()
+    try { execFileSync('umount', [dir], { stdio: 'ignore' }) } catch {}
+    await rmdir(dir).catch(() => {})
+  })
+  const storage = dir + '/vm'
+  const host = await VmHost.create(storage, { script: `exports.big = async (i) => { await System.files.writeFile('/f' + i, 'x'.repeat(200000)) }` })
+  const alice = Identity.generate()
+  const answered: number[] = []
+  let err: (Error & { code?: string; receipt?: { index: number } }) | null = null
+  for (let i = 0; i < 100 && !err; i++) {
+    await host.call(alice.sign(host.key, 'big', [i])).then(() => answered.push(i), (e) => { err = e })
+  }
+  t.ok(err, `the disk filled up after ${answered.length} calls`)
+  const e = err as unknown as Error & { code?: string }
+  t.is(e.code, 'STORAGE_FAILED')
+  t.ok(/No space left on device; the disk is full: free some space/.test(e.message), e.message)
+  t.is((await host.call(alice.sign(host.key, 'big', [1000])).catch((x) => x)).code, 'STORAGE_FAILED', 'the VM stopped')
+  await host.close()
+  execFileSync('mount', ['-o', 'remount,size=64m', dir], { stdio: 'ignore' })
+  const again = open = await VmHost.open(storage)
+  for (const i of answered) {
+    if ((await again.drive.entry('/f' + i)) === null) t.fail(`answered call ${i} lost its file`)
+  }
+  const report = await replay(again.logAndFiles())
+  t.ok(report.ok, 'the log replays clean')
+  t.ok(report.calls >= answered.length, `every answered call is in the log (${report.calls} calls logged, ${answered.length} answered)`)
 })
 
 test('a log ahead of the archive with no redo journal is refused with what to do', async (t) => {

@@ -398,7 +398,7 @@ export class VmHost extends ReadyResource {
   /** Everything that can be checked without the signature, synchronously. */
   private admit(call: SignedCall): CallItem {
     if (!this.opened || this.closing) throw new VmsError('CLOSED', 'the VM is not open')
-    if (this.failure) throw new VmsError('STORAGE_FAILED', `the VM stopped: ${this.failure.message}`)
+    if (this.failure) throw new VmsError('STORAGE_FAILED', `the VM stopped: ${storageReason(this.failure)}`)
     if (!call || typeof call !== 'object') throw new VmsError('MALFORMED_REQUEST', 'a call must be an object from Identity.sign()')
     const { vmKey, method, args, nonce, publicKey, signature } = call
     if (!isBytes(vmKey, 32) || !isBytes(publicKey, 32) || !isBytes(signature, 64) || !isBytes(nonce, 16) || !(args instanceof Uint8Array) || typeof method !== 'string') {
@@ -429,7 +429,7 @@ export class VmHost extends ReadyResource {
     const { publicKey, nonce } = item.call
     let err: VmsError | null = null
     if (!signatureOk) err = new VmsError('BAD_SIGNATURE', 'the caller\'s signature does not verify: sign the call with the caller\'s secret key and this VM\'s key')
-    else if (this.failure) err = new VmsError('STORAGE_FAILED', `the VM stopped: ${this.failure.message}`)
+    else if (this.failure) err = new VmsError('STORAGE_FAILED', `the VM stopped: ${storageReason(this.failure)}`)
     else {
       const bad = this.nonces!.check(publicKey, nonce, this.clock())
       if (bad) err = new VmsError('BAD_NONCE', bad)
@@ -600,7 +600,7 @@ export class VmHost extends ReadyResource {
       if (it.kind !== 'call') continue
       const receipt = log.value[r++]!
       this.inflight--
-      it.reject(Object.assign(new VmsError('STORAGE_FAILED', `${it.call.method} ran and is logged (entry ${receipt.index}), but its files could not be written (${err.message}): the VM stopped; reopen its storage to finish the commit from the redo journal`), { receipt }))
+      it.reject(Object.assign(new VmsError('STORAGE_FAILED', `${it.call.method} ran and is logged (entry ${receipt.index}), but its files could not be written (${storageReason(err)}): the VM stopped; reopen its storage to finish the commit from the redo journal`), { receipt }))
     }
     this.fail(err, [])
   }
@@ -608,7 +608,7 @@ export class VmHost extends ReadyResource {
   /** A commit failed: the VM stops; every call not answered yet is refused with the reason. */
   private fail(err: Error, group: Item[]): void {
     if (!this.failure) this.failure = err
-    const e = err instanceof VmsError ? err : new VmsError('STORAGE_FAILED', `the call could not be committed: ${err.message}`)
+    const e = err instanceof VmsError ? err : new VmsError('STORAGE_FAILED', `the call could not be committed (${storageReason(err)}): the VM stopped; reopen its storage to go on`)
     for (const it of group) if (it.kind === 'call') { this.inflight--; it.reject(e) }
     for (const it of this.ready_.splice(0)) if (it.kind === 'call') { this.inflight--; it.reject(e) }
     for (const it of this.queue.splice(0)) { this.inflight--; it.reject(e) }
@@ -759,3 +759,16 @@ function isBytes(v: unknown, n: number): v is Uint8Array {
 
 const EMPTY = new Uint8Array(0)
 function noop(): void {}
+
+/**
+ * What a storage error says, with the causes under it (RocksDB's "Batch was
+ * not applied" wraps the I/O error), and a hint when the disk is full.
+ */
+function storageReason(err: Error): string {
+  const parts: string[] = []
+  for (let e: unknown = err; e instanceof Error && parts.length < 4; e = (e as Error & { cause?: unknown }).cause) {
+    if (!parts.includes(e.message)) parts.push(e.message)
+  }
+  const text = parts.join(': ')
+  return /ENOSPC|No space left/i.test(text) ? `${text}; the disk is full: free some space` : text
+}
