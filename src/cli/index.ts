@@ -250,9 +250,10 @@ async function loadOracles(specs: string[]): Promise<Record<string, (...args: an
 }
 
 /** A mirror's progress: blocks held while it catches up (stderr), and each time it holds all it knows of. */
-function mirrorReporter(key: string, json: boolean, status: StatusLine): (p: MirrorProgress) => void {
+function mirrorReporter(key: string, json: boolean, status: StatusLine, stall?: StallWatch): (p: MirrorProgress) => void {
   let last = ''
   return (p) => {
+    stall?.progress(p)
     if (p.held) {
       const now = `${p.log.total}/${p.files.total}`
       if (now === last) return
@@ -267,6 +268,56 @@ function mirrorReporter(key: string, json: boolean, status: StatusLine): (p: Mir
     } else {
       status.update(`mirroring ${key.slice(0, 8)}…  log ${p.log.have}/${p.log.total}  files ${p.files.have}/${p.files.total}  contents ${p.blobs.have}/${p.blobs.total}`)
     }
+  }
+}
+
+/** A mirror that stops getting blocks for this long says why it may be (checked every STALL_MS / 2). */
+const STALL_MS = 10_000
+/** Free space under which a stalled mirror blames the disk (RocksDB wants room for its log files). */
+const LOW_DISK_BYTES = 64 * 1024 * 1024
+
+interface StallWatch { progress(p: MirrorProgress): void; stop(): void }
+
+/**
+ * Watches a mirror that is catching up: when no block arrived for STALL_MS,
+ * says so once, with the free space of the disk under `storage` (a full disk
+ * stops a copy without an error anywhere else: RocksDB's writes fail inside
+ * replication, and it takes none until reopened), and again when blocks flow
+ * once more.
+ */
+function watchStall(key: string, storage: string, json: boolean, status: StatusLine): StallWatch {
+  let have = -1
+  let held = true
+  let since = Date.now()
+  let told = false
+  const timer = setInterval(async () => {
+    if (held || told || Date.now() - since < STALL_MS) return
+    told = true
+    const { statfs } = await import('node:fs/promises')
+    const fs = await statfs(storage).catch(() => null)
+    const free = fs ? fs.bavail * fs.bsize : null
+    const seconds = Math.round((Date.now() - since) / 1000)
+    if (json) return console.log(JSON.stringify({ event: 'stalled', key, seconds, diskFree: free }))
+    status.clear()
+    const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`
+    if (free !== null && free < LOW_DISK_BYTES) console.error(`vms-node: ${key.slice(0, 8)}…: no block stored for ${seconds} s, and the disk holding ${storage} has ${mb(free)} free: it is full: free some space, then start the mirror again (it resumes where it stopped)`)
+    else console.error(`vms-node: ${key.slice(0, 8)}…: no block stored for ${seconds} s${free === null ? '' : ` (${mb(free)} free on the disk)`}: no peer is sending it; the mirror goes on when one does`)
+  }, STALL_MS / 2)
+  timer.unref()
+  return {
+    progress(p) {
+      const now = p.log.have + p.files.have + p.blobs.have
+      held = p.held
+      if (now === have) return
+      have = now
+      since = Date.now()
+      if (told && !p.held) {
+        if (json) console.log(JSON.stringify({ event: 'flowing', key }))
+        else { status.clear(); console.error(`vms-node: ${key.slice(0, 8)}…: blocks are arriving again`) }
+      }
+      told = false
+    },
+    stop() { clearInterval(timer) }
   }
 }
 
@@ -492,7 +543,9 @@ const mirrorCmd = command(
       status.clear()
       if (json) console.log(JSON.stringify({ event: 'mirroring', key }))
       else console.log(`vms-node mirroring ${key}`)
-      watching.push(await watchMirror(m, mirrorReporter(key, json, status), json ? 1000 : 250))
+      const stall = watchStall(key, storage, json, status)
+      const unwatch = await watchMirror(m, mirrorReporter(key, json, status, stall), json ? 1000 : 250)
+      watching.push(() => { stall.stop(); unwatch() })
       // The first copy's bulk part: say how it went when it brought something or stopped short.
       m.filled.then(({ bulk, failure }) => {
         if (stopping) return // stopped short because it is closing: nothing to report
