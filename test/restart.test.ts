@@ -163,7 +163,8 @@ test('a full disk: the call is refused saying so, nothing answered is lost, and 
     await rmdir(dir).catch(() => {})
   })
   const storage = dir + '/vm'
-  const host = await VmHost.create(storage, { script: `exports.big = async (i) => { await System.files.writeFile('/f' + i, 'x'.repeat(200000)) }` })
+  const logs: string[] = []
+  const host = await VmHost.create(storage, { script: `exports.big = async (i) => { await System.files.writeFile('/f' + i, 'x'.repeat(200000)) }`, onLog: (level, message) => logs.push(level + ': ' + message) })
   const alice = Identity.generate()
   const answered: number[] = []
   let err: (Error & { code?: string; receipt?: { index: number } }) | null = null
@@ -175,6 +176,7 @@ test('a full disk: the call is refused saying so, nothing answered is lost, and 
   t.is(e.code, 'STORAGE_FAILED')
   t.ok(/No space left on device; the disk is full: free some space/.test(e.message), e.message)
   t.is((await host.call(alice.sign(host.key, 'big', [1000])).catch((x) => x)).code, 'STORAGE_FAILED', 'the VM stopped')
+  t.is(logs.filter((l) => l.startsWith('error: the VM stopped: ') && l.includes('the disk is full') && l.includes('restart serving it')).length, 1, 'the operator\'s log says so, once: ' + logs.join(' | '))
   await host.close()
   execFileSync('mount', ['-o', 'remount,size=64m', dir], { stdio: 'ignore' })
   const again = open = await VmHost.open(storage)

@@ -564,7 +564,7 @@ export class VmHost extends ReadyResource {
       const logged = appendsPending > 0 ? lastLogged.then(() => this.appendLog(group, states)) : this.appendLog(group, states)
       appendsPending++
       lastLogged = logged
-      logged.then(() => { appendsPending-- }, (err: Error) => { appendsPending--; this.failure ??= err })
+      logged.then(() => { appendsPending-- }, (err: Error) => { appendsPending--; this.stopWith(err) })
       const files = this.flushFiles(group, prepared)
       const done = this.finishGroup(group, logged, files)
       unfinished.add(done)
@@ -605,9 +605,16 @@ export class VmHost extends ReadyResource {
     this.fail(err, [])
   }
 
+  /** The VM stops for good (until reopened), for the first reason given; the operator's log says why. */
+  private stopWith(err: Error): void {
+    if (this.failure) return
+    this.failure = err
+    this.opts.onLog?.('error', `the VM stopped: ${storageReason(err)}; calls are refused until its storage is opened again (restart serving it: an unfinished commit is finished from the redo journal)`)
+  }
+
   /** A commit failed: the VM stops; every call not answered yet is refused with the reason. */
   private fail(err: Error, group: Item[]): void {
-    if (!this.failure) this.failure = err
+    this.stopWith(err)
     const e = err instanceof VmsError ? err : new VmsError('STORAGE_FAILED', `the call could not be committed (${storageReason(err)}): the VM stopped; reopen its storage to go on`)
     for (const it of group) if (it.kind === 'call') { this.inflight--; it.reject(e) }
     for (const it of this.ready_.splice(0)) if (it.kind === 'call') { this.inflight--; it.reject(e) }
