@@ -77,7 +77,9 @@ export async function openVmCores(storage: string | Corestore, { existing = fals
     await drive?.db.core.close().catch(() => {})
     await files.close().catch(() => {})
     const where = typeof storage === 'string' ? storage : 'this storage'
-    return giveUp(err instanceof VmsError ? err : new VmsError('STORAGE_INVALID', `the files archive of VM ${formatKey(log.key)} in ${where} does not open (${(err as Error).message}): the storage is damaged; restore the VM from a mirror (vms-node mirror keeps full copies)`))
+    // A store closing meanwhile (a node shutting down as it opens its VMs) is no damage.
+    const closing = !!(store as unknown as { closing: unknown }).closing
+    return giveUp(err instanceof VmsError || closing ? err as Error : new VmsError('STORAGE_INVALID', `the files archive of VM ${formatKey(log.key)} in ${where} does not open (${(err as Error).message}): the storage is damaged; restore the VM from a mirror (vms-node mirror keeps full copies)`))
   }
 }
 
