@@ -126,6 +126,7 @@ test('cli over the swarm: serve, call, files, info, stop gracefully, serve the s
   const again = await serve(env, '--storage', storage)
   t.teardown(() => { if (again.child.exitCode === null) again.child.kill('SIGKILL') })
   t.is(again.key, key, 'the same storage serves the same VM under the same key')
+  t.ok(again.lines.map((l) => JSON.parse(l)).some((e) => e.event === 'reopening' && e.opened === 1 && e.total === 1), 'it said how far the reopen got: ' + again.lines.join(' '))
   const list2 = await run(env, 'call', key, 'listRSVPs', '--json')
   t.is(Object.keys(JSON.parse(list2.out).result).length, 1, 'with its state (one caller identity: the same VMS_HOME)')
   t.is(await stop(again.child), 0)

@@ -238,8 +238,10 @@ test('node: its registry of VMs survives concurrent changes, and a damaged one i
   const vms = await Promise.all(Array.from({ length: 6 }, (_, i) => first.host(RSVP, { name: 'vm' + i })))
   await first.close()
   const second = await node(t, net, { storage })
-  const hosted = await second.hostStored()
+  const progress: string[] = []
+  const hosted = await second.hostStored({ onProgress: (opened, total) => progress.push(`${opened}/${total}`) })
   t.alike(hosted.map((h) => formatKey(h.key)).sort(), vms.map((v) => formatKey(v.key)).sort(), 'all six are served again')
+  t.alike(progress, ['1/6', '2/6', '3/6', '4/6', '5/6', '6/6'], 'saying how far the reopen got')
   await second.close()
   const damaged = (await readFile(storage + '/vms.json', 'utf8')).slice(0, 40)
   await writeFile(storage + '/vms.json', damaged)

@@ -146,7 +146,20 @@ const serveCmd = command(
     await node.ready().catch((err: Error) => fail(err instanceof VmsError ? err.message : `cannot open ${storage}: ${err.message}`))
     const hosted = [] as Array<{ name: string; file: string; host: Awaited<ReturnType<VmsNode['host']>> }>
     try {
-      for (const h of await node.hostStored({ oracles })) hosted.push({ name: '', file: h.genesis!.filename, host: h })
+      const reopening = new StatusLine()
+      let reported = 0
+      const stored = await node.hostStored({
+        oracles,
+        onProgress: (opened, total) => {
+          if (json) {
+            // At most one event a second, and the last.
+            if (opened === total || Date.now() - reported >= 1000) { reported = Date.now(); console.log(JSON.stringify({ event: 'reopening', opened, total })) }
+          } else {
+            reopening.update(`reopening the VMs in ${storage}: ${opened.toLocaleString('en-US')}/${total.toLocaleString('en-US')}`)
+          }
+        }
+      }).finally(() => reopening.end())
+      for (const h of stored) hosted.push({ name: '', file: h.genesis!.filename, host: h })
       for (const file of scripts) {
         const script = texts.get(file)!
         const name = vmName(basename(file))

@@ -362,7 +362,7 @@ export class VmsNode extends ReadyResource {
    * node with many VMs starts at once and holds no process for an idle one;
    * a VM the node does not yet know the methods of loads at once.
    */
-  async hostStored(opts: Pick<VmHostOptions, 'oracles' | 'oracleTimeoutMs'> = {}): Promise<VmHost[]> {
+  async hostStored(opts: Pick<VmHostOptions, 'oracles' | 'oracleTimeoutMs'> & { /** After each VM reopened (a node of thousands takes seconds). */ onProgress?: (opened: number, total: number) => void } = {}): Promise<VmHost[]> {
     const missing = sandboxMissing()
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
     const vms = (await this.registry.read()).vms
@@ -372,13 +372,16 @@ export class VmsNode extends ReadyResource {
       if (own) vms.push(own)
     }
     const out: VmHost[] = new Array(vms.length)
+    const { onProgress, ...hostOpts } = opts
     // Several at a time: most of a reopen is waiting (storage reads, the DHT announce).
     let next = 0
+    let opened = 0
     const worker = async () => {
       while (next < vms.length) {
         const i = next++
         const { name, filename, methods, views, own } = vms[i]!
-        out[i] = await this.host(null, { name, filename, own, ...opts, lazy: methods && views ? { methods, views } : undefined })
+        out[i] = await this.host(null, { name, filename, own, ...hostOpts, lazy: methods && views ? { methods, views } : undefined })
+        onProgress?.(++opened, vms.length)
       }
     }
     await Promise.all(Array.from({ length: Math.min(REOPEN_CONCURRENCY, vms.length) }, worker))
