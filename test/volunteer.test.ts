@@ -126,15 +126,16 @@ test('mirror: with the host stopped, clients still dial, read info and files, an
 test('mirror: a mirror node remembers what it mirrors across restarts', async (t) => {
   const net = await testnet(t)
   const hostNode = await node(t, net)
-  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+  const vms = await Promise.all(['a', 'b', 'c'].map((name) => hostNode.host(RSVP, { name })))
   const storage = await t.tmp()
   const first = await node(t, net, { storage }) // (also closed in the test)
-  await first.mirror(vm.key)
+  for (const vm of vms) await first.mirror(vm.key)
   await first.close()
   const second = await node(t, net, { storage })
-  const again = await second.mirrorStored()
-  t.is(again.length, 1)
-  t.alike(again[0]!.key, vm.key)
+  const progress: string[] = []
+  const again = await second.mirrorStored({ onProgress: (opened, total) => progress.push(`${opened}/${total}`) })
+  t.alike(again.map((m) => m.key), vms.map((v) => v.key), 'all three, in the order they were first mirrored')
+  t.alike(progress, ['1/3', '2/3', '3/3'], 'saying how far the reopen got')
 })
 
 test('audit --follow: a following volunteer checks each new call and reports a divergence the moment it appears', async (t) => {

@@ -146,19 +146,8 @@ const serveCmd = command(
     await node.ready().catch((err: Error) => fail(err instanceof VmsError ? err.message : `cannot open ${storage}: ${err.message}`))
     const hosted = [] as Array<{ name: string; file: string; host: Awaited<ReturnType<VmsNode['host']>> }>
     try {
-      const reopening = new StatusLine()
-      let reported = 0
-      const stored = await node.hostStored({
-        oracles,
-        onProgress: (opened, total) => {
-          if (json) {
-            // At most one event a second, and the last.
-            if (opened === total || Date.now() - reported >= 1000) { reported = Date.now(); console.log(JSON.stringify({ event: 'reopening', opened, total })) }
-          } else {
-            reopening.update(`reopening the VMs in ${storage}: ${opened.toLocaleString('en-US')}/${total.toLocaleString('en-US')}`)
-          }
-        }
-      }).finally(() => reopening.end())
+      const reopening = reopenProgress(`the VMs in ${storage}`, json)
+      const stored = await node.hostStored({ oracles, onProgress: reopening.progress }).finally(reopening.end)
       for (const h of stored) hosted.push({ name: '', file: h.genesis!.filename, host: h })
       for (const file of scripts) {
         const script = texts.get(file)!
@@ -281,6 +270,24 @@ function mirrorReporter(key: string, json: boolean, status: StatusLine, stall?: 
     } else {
       status.update(`mirroring ${key.slice(0, 8)}…  log ${p.log.have}/${p.log.total}  files ${p.files.have}/${p.files.total}  contents ${p.blobs.have}/${p.blobs.total}`)
     }
+  }
+}
+
+/**
+ * How far a node's reopen got (`what`: "the VMs in DIR"): a status line, or
+ * with `json` a `reopening` event at most once a second, and the last.
+ */
+function reopenProgress(what: string, json: boolean): { progress: (opened: number, total: number) => void; end: () => void } {
+  const status = new StatusLine()
+  let reported = 0
+  return {
+    progress(opened, total) {
+      if (!json) return status.update(`reopening ${what}: ${opened.toLocaleString('en-US')}/${total.toLocaleString('en-US')}`)
+      if (opened < total && Date.now() - reported < 1000) return
+      reported = Date.now()
+      console.log(JSON.stringify({ event: 'reopening', opened, total }))
+    },
+    end: () => status.end()
   }
 }
 
@@ -591,7 +598,8 @@ const mirrorCmd = command(
     }
     try {
       const wanted = keys.map((k) => toKey(k))
-      const mirrored = await node.mirrorStored()
+      const reopening = reopenProgress(`the mirrors in ${storage}`, json)
+      const mirrored = await node.mirrorStored({ onProgress: reopening.progress }).finally(reopening.end)
       const missing = wanted.filter((k) => !mirrored.some((m) => b4a.equals(m.key, k)))
       if (mirrored.length === 0 && missing.length === 0) throw new Error('nothing to mirror: give VM keys, or a --storage that mirrors some')
       for (const m of mirrored) await start(m)

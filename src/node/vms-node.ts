@@ -78,6 +78,26 @@ export interface Mirrored {
 /** VMs a restarting node reopens at a time. */
 const REOPEN_CONCURRENCY = 16
 
+/**
+ * Reopen each of `items` (VMs, mirrors), REOPEN_CONCURRENCY at a time: most of
+ * a reopen is waiting (storage reads, the DHT announce). Results in order;
+ * `onProgress` after each.
+ */
+async function reopenAll<T, R>(items: T[], open: (item: T) => Promise<R>, onProgress?: (opened: number, total: number) => void): Promise<R[]> {
+  const out: R[] = new Array(items.length)
+  let next = 0
+  let opened = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await open(items[i]!)
+      onProgress?.(++opened, items.length)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(REOPEN_CONCURRENCY, items.length) }, worker))
+  return out
+}
+
 /** A hosted VM's name in a node (and a script's file name): printable, 1–255 characters. */
 const VM_NAME = /^[^\u0000-\u001f\u007f]{1,255}$/
 
@@ -371,21 +391,9 @@ export class VmsNode extends ReadyResource {
       const own = await this.ownVm()
       if (own) vms.push(own)
     }
-    const out: VmHost[] = new Array(vms.length)
     const { onProgress, ...hostOpts } = opts
-    // Several at a time: most of a reopen is waiting (storage reads, the DHT announce).
-    let next = 0
-    let opened = 0
-    const worker = async () => {
-      while (next < vms.length) {
-        const i = next++
-        const { name, filename, methods, views, own } = vms[i]!
-        out[i] = await this.host(null, { name, filename, own, ...hostOpts, lazy: methods && views ? { methods, views } : undefined })
-        onProgress?.(++opened, vms.length)
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(REOPEN_CONCURRENCY, vms.length) }, worker))
-    return out
+    return reopenAll(vms, ({ name, filename, methods, views, own }) =>
+      this.host(null, { name, filename, own, ...hostOpts, lazy: methods && views ? { methods, views } : undefined }), onProgress)
   }
 
   /** The VM at the root of this node's Corestore, if the storage is a VM's own (made by `create`). */
@@ -556,10 +564,8 @@ export class VmsNode extends ReadyResource {
   }
 
   /** Mirror again every VM this storage mirrored before. */
-  async mirrorStored(): Promise<Mirrored[]> {
-    const out = []
-    for (const hex of (await this.registry.read()).mirrors ?? []) out.push(await this.mirror(hex))
-    return out
+  async mirrorStored(opts: { /** After each mirror reopened. */ onProgress?: (opened: number, total: number) => void } = {}): Promise<Mirrored[]> {
+    return reopenAll((await this.registry.read()).mirrors ?? [], (hex) => this.mirror(hex), opts.onProgress)
   }
 
   /** Dial a VM by key (z-base-32, hex or bytes). Resolves once a proven host answered. */
