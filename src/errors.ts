@@ -92,3 +92,11 @@ export class VmsError extends Error {
     this.reason = reason
   }
 }
+
+/** What a bad argument was, for an error message: `"lots"`, `NaN`, `null`, `an object`. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'string') return value === '' ? 'an empty string' : JSON.stringify(value.slice(0, 64))
+  return typeof value === 'object' ? 'an object' : typeof value === 'number' ? String(value) : typeof value
+}

@@ -7,7 +7,7 @@ import id from 'hypercore-id-encoding'
 import b4a from 'b4a'
 import { canonicalEncode } from './canonical-json.js'
 import { callSignable, NONCE_BYTES, type SignedCall } from './messages/index.js'
-import { VmsError } from './errors.js'
+import { VmsError, describe } from './errors.js'
 
 /** Default size limit for args when signing; the host enforces its own. */
 const SIGN_MAX_ARGS = 16 * 1024 * 1024
@@ -86,12 +86,4 @@ export function toKey(key: Uint8Array | string): Buffer {
 
 export function formatKey(key: Uint8Array): string {
   return id.encode(key)
-}
-
-/** What a bad argument was, for an error message. */
-export function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'string') return value === '' ? 'an empty string' : JSON.stringify(value.slice(0, 64))
-  return typeof value === 'object' ? 'an object' : typeof value === 'number' ? String(value) : typeof value
 }

@@ -1,7 +1,7 @@
 import test from 'brittle'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { testnet, node } from './helpers/net.js'
-import { RSVP } from './helpers/index.js'
+import { RSVP, smallDisk, CAN_MOUNT } from './helpers/index.js'
 import { runCli, BIN, onLines } from './helpers/cli.js'
 
 const EXAMPLE = new URL('../../examples/rsvp.js', import.meta.url).pathname
@@ -267,27 +267,18 @@ test('cli: mirror of a VM nobody serves yet waits for it, then mirrors it (a vol
   t.is(await stop(mirror), 0)
 })
 
-// A mirror on a disk that fills up: a small tmpfs (mounting needs root; elsewhere the test says it was skipped).
-const canMount = process.getuid?.() === 0
-
-test('cli: a mirror whose disk fills up says so (nothing else does); started again with space, it finishes the copy', { skip: !canMount }, async (t) => {
-  const { mkdtemp, rmdir } = await import('node:fs/promises')
-  const { execFileSync } = await import('node:child_process')
-  const disk = await mkdtemp('/tmp/vms-mirror-disk-')
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', disk], { stdio: 'ignore' })
-  } catch {
-    await rmdir(disk)
-    t.comment('cannot mount a tmpfs here: nothing to check')
+test('cli: a mirror whose disk fills up says so (nothing else does); started again with space, it finishes the copy', { skip: !CAN_MOUNT }, async (t) => {
+  const disk = await smallDisk(t, 8)
+  if (!disk) {
+    t.comment('cannot mount a small disk here: nothing to check')
     t.pass()
     return
   }
   const children: ChildProcess[] = []
   const net = await testnet(t)
+  // The mirror processes end before the disk is unmounted.
   t.teardown(async () => {
     for (const c of children) if (c.exitCode === null) { c.kill('SIGKILL'); await new Promise((r) => c.once('exit', r)) }
-    try { execFileSync('umount', [disk], { stdio: 'ignore' }) } catch {}
-    await rmdir(disk).catch(() => {})
   })
   // ~15 MB of files: more than the mirror's 8 MB disk holds.
   const host = await node(t, net)
@@ -297,7 +288,7 @@ test('cli: a mirror whose disk fills up says so (nothing else does); started aga
   await Promise.all(Array.from({ length: 150 }, (_, i) => handle.call('big', i)))
   const env = { VMS_HOME: await t.tmp(), VMS_BOOTSTRAP: `127.0.0.1:${net.bootstrap[0]!.port}` }
   const mirror = (until: string) => new Promise<Array<Record<string, unknown>>>((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'mirror', vm.key.toString('hex'), '--storage', disk + '/mirror', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    const child = spawn(process.execPath, [BIN, 'mirror', vm.key.toString('hex'), '--storage', disk.dir + '/mirror', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     children.push(child)
     const events: Array<Record<string, unknown>> = []
     let seen = false
@@ -312,7 +303,7 @@ test('cli: a mirror whose disk fills up says so (nothing else does); started aga
   const stalled = first.find((e) => e.event === 'stalled')!
   t.ok(typeof stalled.diskFree === 'number' && (stalled.diskFree as number) < 64 * 1024 * 1024, `it stalled with ${stalled.diskFree} bytes free on its disk`)
   t.absent(first.some((e) => e.event === 'held'), 'it did not hold the VM')
-  execFileSync('mount', ['-o', 'remount,size=64m', disk], { stdio: 'ignore' })
+  disk.grow(64)
   const second = await mirror('held')
   const held = second.find((e) => e.event === 'held')!
   t.is(held.length, vm.log.length, 'started again with space, it holds the whole log')

@@ -8,14 +8,10 @@ import { PROTOCOL, Role, hello, request, response, proofSignable, type Response 
 import { encode, decodeStrict, decodeEntry, logEntry, EntryType, type CallEntry } from '../src/messages/index.js'
 import { MerkleRoots } from '../src/merkle.js'
 import { RSVP, until } from './helpers/index.js'
-import { testnet, node, rogueServer, rogueClient } from './helpers/net.js'
+import { testnet, node, rogueServer, rogueClient, rsvpAndCaller } from './helpers/net.js'
 
 test('node: bad input to the library API is refused with a clear error, before anything is sent or made', async (t) => {
-  const net = await testnet(t)
-  const hostNode = await node(t, net)
-  const vm = await hostNode.host(RSVP, { name: 'rsvp', filename: 'rsvp.js' })
-  const alice = await node(t, net)
-  const handle = await alice.dial(vm.key)
+  const { hostNode, vm, caller: alice, handle } = await rsvpAndCaller(t)
   const refused = async (what: string, p: Promise<unknown>, code: string, message: RegExp) => {
     const err = await p.then(() => null, (e: VmsError) => e)
     t.ok(err?.code === code && message.test(err.message), `${what}: ${err?.message ?? 'no error'}`)
@@ -48,11 +44,7 @@ test('node: bad input to the library API is refused with a clear error, before a
 })
 
 test('node: calls sent in one tick, and the answers of one group, travel in a few frames, not one each', async (t) => {
-  const net = await testnet(t)
-  const hostNode = await node(t, net)
-  const vm = await hostNode.host(RSVP, { name: 'rsvp', filename: 'rsvp.js' })
-  const alice = await node(t, net)
-  const handle = await alice.dial(vm.key)
+  const { hostNode, vm, caller: alice, handle } = await rsvpAndCaller(t)
   await handle.call('RSVP', true, 'first')
   // Each 'data' event of a secret stream is one decrypted frame.
   let inbound = 0

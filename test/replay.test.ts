@@ -45,6 +45,9 @@ test('replay: an honest log checks out from the genesis and from every load chec
   t.is(fromCheckpoint.loads, 1)
   t.is(fromCheckpoint.calls, 5)
   await t.exception(replay(cores, { from: secondLoad + 1 }), /REPLAY_INVALID/, 'a replay starts only at a load entry')
+  await t.exception(replay(cores, { to: cores.log.length + 1 }), /REPLAY_INVALID: cannot replay entries 1 to \d+: .*at most the log's length/, 'nor ends past the log')
+  await t.exception(replay(cores, { from: secondLoad, to: secondLoad }), /REPLAY_INVALID: cannot replay entries \d+ to \d+: give whole entry numbers/, 'nor ends where it starts')
+  await t.exception(replay(cores, { from: 1.5 }), /REPLAY_INVALID/, 'entry numbers are whole')
 })
 
 test('replay catches files changed outside the log', async (t) => {

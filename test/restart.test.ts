@@ -1,9 +1,9 @@
 import test, { type Test } from 'brittle'
 import b4a from 'b4a'
-import { spawn, execFileSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import Corestore from 'corestore'
 import { VmHost, Identity, replay, EntryType, LoadReason } from '../src/index.js'
-import { RSVP, openCores, entries } from './helpers/index.js'
+import { RSVP, openCores, entries, smallDisk, CAN_MOUNT } from './helpers/index.js'
 import { onLines } from './helpers/cli.js'
 
 const BUSY = new URL('./fixtures/busy-host.js', import.meta.url)
@@ -135,36 +135,17 @@ test('an archive append that fails after the log append: refused with its receip
   t.ok((await replay(again.logAndFiles())).ok, 'and the log replays clean')
 })
 
-// A real full disk: a small tmpfs (mounting needs root; elsewhere the test says it was skipped).
-const canMount = (() => {
-  try {
-    if (process.getuid?.() !== 0) return false
-    execFileSync('mount', ['--version'], { stdio: 'ignore' })
-    return true
-  } catch { return false }
-})()
-
-test('a full disk: the call is refused saying so, nothing answered is lost, and with space again a reopen finishes the commit', { skip: !canMount }, async (t) => {
-  const { mkdtemp, rmdir } = await import('node:fs/promises')
-  const dir = await mkdtemp('/tmp/vms-full-disk-')
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', dir], { stdio: 'ignore' })
-  } catch {
-    await rmdir(dir)
-    t.comment('cannot mount a tmpfs here: nothing to check')
+test('a full disk: the call is refused saying so, nothing answered is lost, and with space again a reopen finishes the commit', { skip: !CAN_MOUNT }, async (t) => {
+  const disk = await smallDisk(t, 6)
+  if (!disk) {
+    t.comment('cannot mount a small disk here: nothing to check')
     t.pass()
     return
   }
-  let open: VmHost | null = null
-  // One teardown, in order: the VM closed, then the disk unmounted and removed.
-  t.teardown(async () => {
-    await open?.close()
-    try { execFileSync('umount', [dir], { stdio: 'ignore' }) } catch {}
-    await rmdir(dir).catch(() => {})
-  })
-  const storage = dir + '/vm'
+  const storage = disk.dir + '/vm'
   const logs: string[] = []
   const host = await VmHost.create(storage, { script: `exports.big = async (i) => { await System.files.writeFile('/f' + i, 'x'.repeat(200000)) }`, onLog: (level, message) => logs.push(level + ': ' + message) })
+  t.teardown(() => host.close()) // (closed in the test; here too if it fails first)
   const alice = Identity.generate()
   const answered: number[] = []
   let err: (Error & { code?: string; receipt?: { index: number } }) | null = null
@@ -178,8 +159,9 @@ test('a full disk: the call is refused saying so, nothing answered is lost, and 
   t.is((await host.call(alice.sign(host.key, 'big', [1000])).catch((x) => x)).code, 'STORAGE_FAILED', 'the VM stopped')
   t.is(logs.filter((l) => l.startsWith('error: the VM stopped: ') && l.includes('the disk is full') && l.includes('restart serving it')).length, 1, 'the operator\'s log says so, once: ' + logs.join(' | '))
   await host.close()
-  execFileSync('mount', ['-o', 'remount,size=64m', dir], { stdio: 'ignore' })
-  const again = open = await VmHost.open(storage)
+  disk.grow(64)
+  const again = await VmHost.open(storage)
+  t.teardown(() => again.close())
   for (const i of answered) {
     if ((await again.drive.entry('/f' + i)) === null) t.fail(`answered call ${i} lost its file`)
   }

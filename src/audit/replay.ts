@@ -264,8 +264,9 @@ class Replay {
     const totalAtStart = this.opts.to ?? log.length
     const from = this.opts.from ?? 1
     if (log.length === 0) throw new Inconclusive('the log is empty: replicate it first')
-    if (!Number.isInteger(from) || (this.opts.to !== undefined && (!Number.isInteger(this.opts.to) || this.opts.to <= from || this.opts.to > log.length))) {
-      throw new VmsError('REPLAY_INVALID', `cannot replay entries ${this.opts.from ?? 1} to ${this.opts.to ?? log.length}: give whole entry numbers, from a load entry (≥ 1) to at most the log's length, ${log.length}`)
+    // (Whole numbers, from before to: checkStretch, in replay().)
+    if (this.opts.to !== undefined && this.opts.to > log.length) {
+      throw new VmsError('REPLAY_INVALID', `cannot replay entries ${from} to ${this.opts.to}: give whole entry numbers, from a load entry (≥ 1) to at most the log's length, ${log.length}`)
     }
 
     const g = await this.entry(0)

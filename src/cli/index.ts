@@ -3,7 +3,7 @@
  * (Serving, calling and mirroring over the swarm come with the swarm node.)
  */
 import { command, flag, arg, rest, summary, description, bail } from 'paparam'
-import { mkdtemp, rm, readFile as readText, stat } from 'node:fs/promises'
+import { mkdtemp, rm, readFile as readText, stat, statfs } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, basename } from 'node:path'
 import createTestnet from 'hyperdht/testnet.js'
@@ -313,7 +313,6 @@ function watchStall(key: string, storage: string, json: boolean, status: StatusL
   const timer = setInterval(async () => {
     if (held || told || Date.now() - since < STALL_MS) return
     told = true
-    const { statfs } = await import('node:fs/promises')
     const fs = await statfs(storage).catch(() => null)
     const free = fs ? fs.bavail * fs.bsize : null
     const seconds = Math.round((Date.now() - since) / 1000)

@@ -1,5 +1,5 @@
 import type { Limits } from '../messages/index.js'
-import { VmsError } from '../errors.js'
+import { VmsError, describe } from '../errors.js'
 
 /** Limits a VM gets unless its creator says otherwise. Fixed in the genesis. */
 export const DEFAULT_LIMITS: Limits = {
@@ -44,7 +44,7 @@ export function resolveLimits(given: Partial<Limits> | undefined): Limits {
     if (!range) throw new VmsError('BAD_OPTION', `limits.${name} is not a limit; the limits are ${Object.keys(LIMIT_RANGES).join(', ')}`)
     const [min, max, what] = range
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      throw new VmsError('BAD_OPTION', `limits.${name} is ${show(value)}: it takes a whole number of ${what}, from ${min} to ${max} (default ${DEFAULT_LIMITS[name as keyof Limits]})`)
+      throw new VmsError('BAD_OPTION', `limits.${name} is ${describe(value)}: it takes a whole number of ${what}, from ${min} to ${max} (default ${DEFAULT_LIMITS[name as keyof Limits]})`)
     }
     limits[name as keyof Limits] = value
   }
@@ -55,10 +55,6 @@ export function resolveLimits(given: Partial<Limits> | undefined): Limits {
 export function checkWholeOption(name: string, value: unknown, min: number): void {
   if (value === undefined) return
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > Number.MAX_SAFE_INTEGER) {
-    throw new VmsError('BAD_OPTION', `${name} is ${show(value)}: it takes a whole number, at least ${min}`)
+    throw new VmsError('BAD_OPTION', `${name} is ${describe(value)}: it takes a whole number, at least ${min}`)
   }
-}
-
-function show(value: unknown): string {
-  return typeof value === 'number' || typeof value === 'bigint' ? String(value) : JSON.stringify(value) ?? String(value)
 }

@@ -149,6 +149,8 @@ export class VmHost extends ReadyResource {
   private idle: Array<() => void> = []
   readonly maxQueue: number
   readonly maxBatch: number
+  /** The limits a VM created here gets (checked before anything is opened); a reopened VM keeps its genesis's. */
+  private newLimits: Limits
 
   constructor(storage: string | Corestore, opts: VmHostOptions = {}) {
     super()
@@ -157,7 +159,7 @@ export class VmHost extends ReadyResource {
     checkWholeOption('filesCacheEntries', opts.filesCacheEntries, 1)
     checkWholeOption('durabilityTimeoutMs', opts.durabilityTimeoutMs, 1)
     checkWholeOption('oracleTimeoutMs', opts.oracleTimeoutMs, 1)
-    resolveLimits(opts.limits)
+    this.newLimits = resolveLimits(opts.limits)
     this.storage = storage
     this.opts = opts
     this.maxQueue = opts.maxQueue ?? 1024
@@ -304,7 +306,7 @@ export class VmHost extends ReadyResource {
     const script = this.opts.script
     if (typeof script !== 'string') throw new VmsError('STORAGE_INVALID', 'this storage holds no VM: pass a script to create one', null, 'no-vm')
     const filename = this.opts.filename ?? 'script.js'
-    const limits = resolveLimits(this.opts.limits)
+    const limits = this.newLimits
     const syntax = await this.sandbox!.check(script, filename)
     if (syntax !== null) throw new VmsError('SCRIPT_INVALID', `${filename} does not compile: ${syntax}`)
     const cores = this.cores!

@@ -1,5 +1,9 @@
 import type { Test } from 'brittle'
 import Corestore from 'corestore'
+import { execFileSync } from 'node:child_process'
+import { mkdtemp, rmdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { VmHost, type VmHostOptions } from '../../src/index.js'
 import { openVmCores, closeVmCores, type VmCores } from '../../src/host/vm-storage.js'
 import { decodeEntry, type LogEntry } from '../../src/messages/index.js'
@@ -75,4 +79,28 @@ export function caught<E = Error & { code?: string }>(fn: () => unknown): E | nu
     return err as E
   }
   return null
+}
+
+/** Whether this process may mount a small disk (smallDisk): it needs root. */
+export const CAN_MOUNT = process.getuid?.() === 0
+
+/**
+ * A disk of `mb` MB of its own (a tmpfs), to fill up; null if it could not be
+ * mounted. Unmounted and removed after the test's other teardowns (a VM or a
+ * process on it closes first: a busy disk does not unmount). `grow` gives it
+ * more room.
+ */
+export async function smallDisk(t: Test, mb: number): Promise<{ dir: string; grow(mb: number): void } | null> {
+  const dir = await mkdtemp(join(tmpdir(), 'vms-small-disk-'))
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mb}m`, 'tmpfs', dir], { stdio: 'ignore' })
+  } catch {
+    await rmdir(dir)
+    return null
+  }
+  t.teardown(async () => {
+    try { execFileSync('umount', [dir], { stdio: 'ignore' }) } catch {}
+    await rmdir(dir).catch(() => {})
+  }, { order: Infinity })
+  return { dir, grow: (size) => execFileSync('mount', ['-o', `remount,size=${size}m`, dir], { stdio: 'ignore' }) }
 }

@@ -3,6 +3,7 @@ import createTestnet, { type Testnet } from 'hyperdht/testnet.js'
 import Hyperswarm, { type Connection } from 'hyperswarm'
 import Protomux from 'protomux'
 import { VmsNode, type VmsNodeOptions } from '../../src/index.js'
+import { RSVP } from './index.js'
 import { PROTOCOL } from '../../src/messages/wire.js'
 
 /** A loopback DHT, destroyed when the test ends. */
@@ -39,4 +40,14 @@ export async function rogueClient(t: Test, net: Testnet, topic: Uint8Array): Pro
   const connected = new Promise<Protomux>((resolve) => swarm.on('connection', (conn: Connection) => { conn.on('error', () => {}); resolve(Protomux.from(conn)) }))
   swarm.join(topic, { server: false, client: true })
   return connected
+}
+
+/** A node serving the RSVP VM on a new testnet, and another that dialled it. */
+export async function rsvpAndCaller(t: Test): Promise<{ net: Testnet; hostNode: VmsNode; vm: Awaited<ReturnType<VmsNode['host']>>; caller: VmsNode; handle: Awaited<ReturnType<VmsNode['dial']>> }> {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp', filename: 'rsvp.js' })
+  const caller = await node(t, net)
+  const handle = await caller.dial(vm.key)
+  return { net, hostNode, vm, caller, handle }
 }
