@@ -1,26 +1,27 @@
 import test from 'brittle'
 import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
+import { bareBinary } from './helpers/bare.js'
 import { dirname } from 'node:path'
 import { testnet, node } from './helpers/net.js'
 import { RSVP } from './helpers/index.js'
 import { formatKey } from '../src/index.js'
 
-// The Bare side: brittle tests run by brittle-bare under the Bare binary that bare-runtime ships
-// (brittle's file globs are relative to the package root).
+// The Bare side: brittle tests run by brittle-bare under the Bare binary (fetched from the
+// registry, see helpers/bare.ts; brittle's file globs are relative to the package root).
 const ROOT = new URL('../..', import.meta.url).pathname
 const BARE_TESTS = 'dist/test/bare/*.bare.js'
 const require = createRequire(import.meta.url)
-const BARE = (require('bare-runtime') as () => string)()
 const BRITTLE_BARE = require.resolve('brittle/cmd.js')
 
 test('bare: brittle-bare runs the client tests under Bare against a Node host', async (t) => {
+  const BARE = bareBinary()
   const net = await testnet(t)
   const hostNode = await node(t, net)
   const vm = await hostNode.host(RSVP, { name: 'rsvp' })
   const storage = await t.tmp()
   const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
-    // brittle-bare's own launcher finds `bare` on PATH; put the bare-runtime binary there.
+    // brittle-bare's own launcher finds `bare` on PATH; put the Bare binary there.
     const env = {
       ...process.env,
       PATH: dirname(BARE) + ':' + (process.env.PATH ?? ''),

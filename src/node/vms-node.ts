@@ -13,6 +13,7 @@ import type { VmHost, VmHostOptions } from '../host/vm-host.js'
 import { Identity, toKey, formatKey } from '../identity.js'
 import { VmsError, describe } from '../errors.js'
 import { checkWholeOption } from '../host/limits.js'
+import { isBare, sandboxUnavailable } from '../sandbox/availability.js'
 import { checkStorageDir, storageOpenError } from '../storage-dir.js'
 import { PROTOCOL, BlockCore } from '../messages/wire.js'
 import { decodeEntry, EntryType } from '../messages/index.js'
@@ -148,10 +149,10 @@ export class VmsNode extends ReadyResource {
   }
 
   protected override async _open(): Promise<void> {
-    this.heads = new HeadBook(sandboxMissing() ? null : `${this.opts.storage}/heads.json`)
-    if (!sandboxMissing()) this.ViewRunnerClass = (await import('../host/view-runner.js')).ViewRunner
+    this.heads = new HeadBook(isBare() ? null : `${this.opts.storage}/heads.json`)
+    if (!sandboxUnavailable()) this.ViewRunnerClass = (await import('../host/view-runner.js')).ViewRunner
     // (Under Bare, a client's storage is its app's own directory: not checked, node:fs is not there.)
-    if (!(globalThis as { Bare?: unknown }).Bare) await checkStorageDir(this.opts.storage)
+    if (!isBare()) await checkStorageDir(this.opts.storage)
     this.store = new Corestore(this.opts.storage, this.opts.primaryKey ? { primaryKey: this.opts.primaryKey, unsafe: true } : {})
     await this.store.ready().catch((err: Error) => { throw storageOpenError(this.opts.storage, err) })
     // The node's own key (stable across restarts): others find it by this key on the DHT.
@@ -160,7 +161,7 @@ export class VmsNode extends ReadyResource {
     this.swarm = this.network.swarm
     if (this.opts.deploy) await this.swarm.listen()
     const idleMs = this.opts.idleMs ?? 60000
-    if (idleMs > 0 && !sandboxMissing()) {
+    if (idleMs > 0 && !sandboxUnavailable()) {
       this.idleTimer = setInterval(() => { this.unloadIdle(idleMs).catch(() => {}) }, Math.max(50, idleMs / 2))
       this.idleTimer.unref?.()
     }
@@ -205,9 +206,9 @@ export class VmsNode extends ReadyResource {
     await this.store.close()
   }
 
-  /** Runs views for a VM this node hosts or mirrors (null where there is no sandbox: Bare). */
+  /** Runs views for a VM this node hosts or mirrors (null where there is no sandbox: Bare, a client-only install). */
   private viewRunner(key: Uint8Array, log: Hypercore, drive: Hyperdrive): ViewRunner | null {
-    if (sandboxMissing()) return null
+    if (!this.ViewRunnerClass) return null
     const hex = b4a.toString(key, 'hex')
     let r = this.views.get(hex)
     if (!r) this.views.set(hex, r = new this.ViewRunnerClass!(log, drive))
@@ -224,7 +225,7 @@ export class VmsNode extends ReadyResource {
 
   /** The node's swarm key pair, made once and kept in its storage (a Bare client makes a new one each time). */
   private async nodeKeyPair(): Promise<{ publicKey: Buffer; secretKey: Buffer }> {
-    if (sandboxMissing()) return crypto.keyPair()
+    if (isBare()) return crypto.keyPair()
     const file = `${this.opts.storage}/node-key.json`
     // A damaged key is never replaced silently: deployers find this node by it.
     const kept = await readJsonFile(file, (v): v is { seed: string } => isObject(v) && typeof v.seed === 'string' && /^[0-9a-f]{64}$/.test(v.seed),
@@ -312,7 +313,7 @@ export class VmsNode extends ReadyResource {
     if (opts.filename !== undefined && (typeof opts.filename !== 'string' || !VM_NAME.test(opts.filename))) throw new VmsError('BAD_OPTION', `a filename is 1 to 255 characters, no control characters; not ${describe(opts.filename)}`)
     await this.ready()
     // Hosting needs the sandbox (Node + isolated-vm); a Bare client loads none of it.
-    const missing = sandboxMissing()
+    const missing = sandboxUnavailable('hosting a VM')
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
     const { VmHost } = await import('../host/vm-host.js')
     // Imported before the checks below: VMs hosted at the same time must not each make their own spare and pool.
@@ -383,7 +384,7 @@ export class VmsNode extends ReadyResource {
    * a VM the node does not yet know the methods of loads at once.
    */
   async hostStored(opts: Pick<VmHostOptions, 'oracles' | 'oracleTimeoutMs'> & { /** After each VM reopened (a node of thousands takes seconds). */ onProgress?: (opened: number, total: number) => void } = {}): Promise<VmHost[]> {
-    const missing = sandboxMissing()
+    const missing = sandboxUnavailable('hosting a VM')
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
     const vms = (await this.registry.read()).vms
     if (vms.length === 0 && !(await this.registry.exists())) {
@@ -417,8 +418,8 @@ export class VmsNode extends ReadyResource {
    */
   async audit(key: Uint8Array | string, opts: Omit<ReplayOptions, 'checkTrailing' | 'feeds'> & { onReplicate?: (p: ReplicaProgress) => void; attest?: boolean; report?: string; bulk?: boolean } = {}): Promise<ReplayReport> {
     await this.ready()
-    const missing = sandboxMissing()
-    if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing.replace('hosting a VM', 'auditing'))
+    const missing = sandboxUnavailable('auditing')
+    if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
     const { replay, checkStretch } = await import('../audit/replay.js')
     const k = toKey(key)
     checkStretch(opts)
@@ -658,11 +659,6 @@ export class VmsNode extends ReadyResource {
 
 function anotherScript(name: string): VmsError {
   return new VmsError('STORAGE_INVALID', `this node already has a VM named ${name}, made from another script: a VM's script never changes, so host the new one under another name (a new VM with its own key), or pass script null to host the one there`, null, 'another-script')
-}
-
-function sandboxMissing(): string | null {
-  if ((globalThis as { Bare?: unknown }).Bare) return 'hosting a VM needs Node.js and isolated-vm; under Bare a node can dial, call and read files'
-  return null
 }
 
 /** Script methods as functions on the handle: `vm.RSVP(true)`. */

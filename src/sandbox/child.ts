@@ -3,7 +3,7 @@
  * state. Started by SandboxProcess with --no-node-snapshot and a fixed
  * TZ/locale. If a script brings it down, the host only loses this process.
  */
-import ivm from 'isolated-vm'
+import type IVM from 'isolated-vm'
 import { installRuntime } from './runtime.js'
 import { canonicalStringify } from '../canonical-json.js'
 import { nameHash } from '../files/name-hash.js'
@@ -13,11 +13,11 @@ const RUNTIME = `(${installRuntime.toString()})`
 const CANONICAL = `(${canonicalStringify.toString()})`
 const NAME_HASH = `(${nameHash.toString()})`
 
-let isolate: ivm.Isolate | null = null
-let callRef: ivm.Reference<any> | null = null
-let methodsRef: ivm.Reference<any> | null = null
-let batchRef: ivm.Reference<any> | null = null
-let takeRef: ivm.Reference<any> | null = null
+let isolate: IVM.Isolate | null = null
+let callRef: IVM.Reference<any> | null = null
+let methodsRef: IVM.Reference<any> | null = null
+let batchRef: IVM.Reference<any> | null = null
+let takeRef: IVM.Reference<any> | null = null
 let config: SandboxConfig | null = null
 
 let nextRid = 0
@@ -26,6 +26,17 @@ let runningId = -1
 
 function send(msg: ToParent): void {
   process.send!(msg)
+}
+
+// isolated-vm is installed (the host checked) but its binary may not load: a
+// Node it has no build for (node_modules installed under another Node), a
+// damaged install. The host is told why, instead of seeing this process die.
+let ivm: typeof IVM
+try {
+  ivm = (await import('isolated-vm')).default
+} catch (err) {
+  send({ t: 'unavailable', message: String((err as Error)?.message ?? err).split('\n')[0]! })
+  process.exit(0)
 }
 
 // The isolate hands over the results of finished calls with each read, so the

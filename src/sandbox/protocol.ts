@@ -62,3 +62,5 @@ export type ToParent =
   | { t: 'read'; rid: number; op: ReadOp; path: string; arg?: string }
   | { t: 'log'; level: string; message: string }
   | { t: 'failed'; id: number; message: string }
+  /** isolated-vm did not load in this process (and never will): why. */
+  | { t: 'unavailable'; message: string }

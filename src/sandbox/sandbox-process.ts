@@ -5,8 +5,8 @@
  * host fails that call, starts a new child and logs a load entry.
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { createRequire } from 'node:module'
 import { VmsError } from '../errors.js'
+import { sandboxUnavailable } from './availability.js'
 import type { CallInput, ReadOp, RunResult, SandboxConfig, ToChild, ToParent } from './protocol.js'
 
 export interface SandboxHooks {
@@ -24,29 +24,19 @@ interface Waiter {
 
 const CHILD = new URL('./child.js', import.meta.url)
 
-export function sandboxAvailable(): string | null {
-  if (typeof process === 'undefined' || !process.versions?.node || (globalThis as { Bare?: unknown }).Bare) {
-    return 'hosting and auditing need Node.js (isolated-vm); this runtime can only dial and read'
-  }
-  try {
-    createRequire(import.meta.url).resolve('isolated-vm')
-  } catch {
-    return 'isolated-vm is not installed: run `npm install` (it builds from source and needs python3, make and g++)'
-  }
-  return null
-}
-
 export class SandboxProcess {
   private child: ChildProcess | null = null
   private nextId = 0
   private waiters = new Map<number, Waiter>()
   private closed = false
+  /** Set when isolated-vm failed to load in a child: every request fails with it, no child is started again. */
+  private unavailable: VmsError | null = null
   private hooks: SandboxHooks
   /** How many child processes were started (1 + restarts). */
   spawns = 0
 
   constructor(hooks: SandboxHooks) {
-    const missing = sandboxAvailable()
+    const missing = sandboxUnavailable('running a VM\'s script (hosting, views, replay)')
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
     this.hooks = hooks
   }
@@ -58,7 +48,7 @@ export class SandboxProcess {
 
   /** Start the process now, so a later load does not wait for it (a warm spare). */
   warm(): void {
-    if (!this.closed) this.spawn()
+    if (!this.closed && !this.unavailable) this.spawn()
   }
 
   check(script: string, filename: string): Promise<string | null> {
@@ -94,6 +84,7 @@ export class SandboxProcess {
 
   private request(msg: ToChild & { id: number }, onResults?: (results: RunResult[]) => void): Promise<any> {
     if (this.closed) return Promise.reject(new VmsError('CLOSED', 'the sandbox is closed'))
+    if (this.unavailable) return Promise.reject(this.unavailable)
     const child = this.spawn()
     const id = this.nextId++
     msg.id = id
@@ -131,6 +122,14 @@ export class SandboxProcess {
       case 'log':
         this.hooks.log(msg.level, msg.message)
         return
+      case 'unavailable': {
+        this.unavailable = new VmsError('SANDBOX_UNAVAILABLE', `isolated-vm did not load under Node ${process.versions.node} (${msg.message}): ` +
+          'reinstall it under this Node (npm install isolated-vm@7; prebuilt for Node 24 and 26)')
+        const waiters = [...this.waiters.values()]
+        this.waiters.clear()
+        for (const w of waiters) w.reject(this.unavailable)
+        return
+      }
       case 'read':
         this.hooks.read(msg.op, msg.path, msg.arg).then(
           (value) => this.child?.send({ t: 'reply', rid: msg.rid, value }),
