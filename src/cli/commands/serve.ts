@@ -1,0 +1,109 @@
+import { command, flag, rest, summary, description } from 'paparam'
+import { readFile as readText, stat } from 'node:fs/promises'
+import { join, basename } from 'node:path'
+import { VmsNode } from '../../node/vms-node.js'
+import { vmName } from '../../node/node-registry.js'
+import { formatKey, toKey } from '../../identity.js'
+import { VmsError } from '../../errors.js'
+import { chooseDht, vmsHome } from '../config.js'
+import { fail } from '../fail.js'
+import { wholeFlag, restAndFlags, netFlags } from '../flags.js'
+import { stopSignal, untilStopped } from '../stop-signal.js'
+import { reopenProgress } from '../progress.js'
+
+export const serveCmd = command(
+  'serve',
+  summary('Serve VMs: create one per script (or reopen them) and announce each on the DHT by key'),
+  description('Reopening the same --storage serves the same VMs with the same keys; `serve --storage DIR` alone serves what is there.\nStops gracefully on SIGINT/SIGTERM: calls in flight finish, then the node leaves the DHT.'),
+  rest('[...scripts]', 'service scripts'),
+  flag('--storage <dir>', 'the node\'s storage directory (default: $VMS_HOME/storage)'),
+  flag('--oracle <name=file>', 'add an oracle: the file exports the function scripts call as System.oracles.NAME (repeatable; makes the VM trusted)'),
+  flag('--allow-deploy <key>', 'accept `vms-node deploy`, `ls` and `stop` from this caller key (repeatable)'),
+  flag('--max-vms <n>', 'with --allow-deploy: most VMs this node hosts (default 100)'),
+  flag('--max-calls-per-second <n>', 'with --allow-deploy: per VM (default 1000)'),
+  flag('--max-storage <bytes>', 'with --allow-deploy: files per VM (default 256 MiB)'),
+  flag('--files-cache <n>', 'decoded blocks of each VM\'s files archive kept in memory, ~3 KB each when full (default 131072; more keeps a VM of many files fast)'),
+  ...netFlags,
+  async () => {
+    const scripts = restAndFlags(serveCmd, ['storage', 'bootstrap', 'max-vms', 'max-calls-per-second', 'max-storage', 'files-cache'], ['local', 'json'], ['oracle', 'allow-deploy'])
+    const filesCache = wholeFlag(serveCmd.flags.filesCache, '--files-cache', 1, '131072')
+    const oracles = await loadOracles(serveCmd.flags.oracle ?? [])
+    const allow: string[] = serveCmd.flags.allowDeploy ?? []
+    const quotas = {
+      maxVms: wholeFlag(serveCmd.flags.maxVms, '--max-vms', 1, '100'),
+      maxCallsPerSecond: wholeFlag(serveCmd.flags.maxCallsPerSecond, '--max-calls-per-second', 1, '1000'),
+      maxStorageBytes: wholeFlag(serveCmd.flags.maxStorage, '--max-storage', 1, '268435456')
+    }
+    if (allow.length === 0 && Object.values(quotas).some((q) => q !== undefined)) fail('--max-vms, --max-calls-per-second and --max-storage limit what deployers make: give them with --allow-deploy KEY')
+    const deploy = allow.length === 0 ? undefined : {
+      allow: allow.map((k) => { try { return toKey(k) } catch { return fail(`--allow-deploy ${k} is not a key (z-base-32 or hex)`) } }),
+      ...quotas
+    }
+    const json = !!serveCmd.flags.json
+    scripts.forEach((file, i) => {
+      const twin = scripts.slice(i + 1).find((other) => basename(other) === basename(file))
+      if (twin) fail(`${file} and ${twin} have the same name: a node knows its VMs by their scripts' file names (rename one, or serve it from another --storage)`)
+    })
+    // Scripts are read before anything is made or the DHT is joined.
+    const texts = new Map<string, string>()
+    for (const file of scripts) texts.set(file, await readText(file, 'utf8').catch(() => fail(`cannot read ${file}`)))
+    const storage = serveCmd.flags.storage || join(vmsHome(), 'storage')
+    if (scripts.length === 0 && !deploy && !(await stat(storage).then(() => true, () => false))) fail(`nothing to serve: give scripts, a --storage that holds VMs (${storage} does not exist), or --allow-deploy`)
+    const stopped = stopSignal()
+    const dht = await chooseDht(serveCmd.flags)
+    const node = new VmsNode({ storage, bootstrap: dht.bootstrap, deploy, filesCacheEntries: filesCache, onLog: (vm, level, msg) => json ? undefined : console.error(`[${vm} ${level}] ${msg}`) })
+    await node.ready().catch((err: Error) => fail(err instanceof VmsError ? err.message : `cannot open ${storage}: ${err.message}`))
+    const hosted = [] as Array<{ name: string; file: string; host: Awaited<ReturnType<VmsNode['host']>> }>
+    try {
+      const reopening = reopenProgress(`the VMs in ${storage}`, json)
+      const stored = await node.hostStored({ oracles, onProgress: reopening.progress }).finally(reopening.end)
+      for (const h of stored) hosted.push({ name: '', file: h.genesis!.filename, host: h })
+      for (const file of scripts) {
+        const script = texts.get(file)!
+        const name = vmName(basename(file))
+        const stored = hosted.find((h) => h.host.genesis!.filename === basename(file))
+        if (stored) {
+          // A VM's script is fixed when it is made: the file changed since is not what this VM runs.
+          if (stored.host.genesis!.script !== script) console.error(`vms-node: ${file} changed since VM ${formatKey(stored.host.key)} was made from it; a VM's script never changes, so it serves as it was made (for the new script, a new VM: rename the file or use another --storage)`)
+          continue
+        }
+        hosted.push({ name, file, host: await node.host(script, { name, filename: basename(file), oracles }) })
+      }
+    } catch (err) {
+      await node.close()
+      fail((err as Error).message)
+    }
+    if (hosted.length === 0 && !deploy) { await node.close(); fail(`nothing to serve: give scripts, a --storage that holds VMs, or --allow-deploy`) }
+    if (deploy) {
+      if (json) console.log(JSON.stringify({ event: 'node', key: formatKey(node.key), deployers: allow.length }))
+      else console.log(`vms-node node ${formatKey(node.key)}   (deployers: vms-node deploy SCRIPT --to this key)`)
+    }
+    for (const { host } of hosted) {
+      const key = formatKey(host.key)
+      if (json) console.log(JSON.stringify({ event: 'serving', filename: host.genesis!.filename, key, files: formatKey(host.drive.key), dht: dht.describe }))
+      else console.log(`vms-node serving ${host.genesis!.filename}\n  key   ${key}   (share this: it is the VM's address)`)
+    }
+    if (!json) console.log(`  on the ${dht.describe}; storage ${storage}; Ctrl-C to stop`)
+    await untilStopped(stopped, json, 'finishing calls in flight, leaving the DHT')
+    await node.close()
+    await dht.local?.destroy()
+    if (json) console.log(JSON.stringify({ event: 'stopped' }))
+  }
+)
+
+/** `--oracle name=./file.js`: the file's default export (or module.exports) is the oracle. */
+async function loadOracles(specs: string[]): Promise<Record<string, (...args: any[]) => unknown>> {
+  const out: Record<string, (...args: any[]) => unknown> = {}
+  const { pathToFileURL } = await import('node:url')
+  const { resolve } = await import('node:path')
+  for (const spec of specs) {
+    const i = spec.indexOf('=')
+    if (i <= 0) fail(`bad --oracle ${spec}: use --oracle NAME=./file.js`)
+    const name = spec.slice(0, i)
+    const mod = await import(pathToFileURL(resolve(spec.slice(i + 1))).href).catch((err: Error) => fail(`cannot load oracle ${name} from ${spec.slice(i + 1)}: ${err.message}`))
+    const fn = typeof mod.default === 'function' ? mod.default : mod
+    if (typeof fn !== 'function') fail(`oracle ${name}: ${spec.slice(i + 1)} must export a function`)
+    out[name] = fn
+  }
+  return out
+}
