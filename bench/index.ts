@@ -1,13 +1,13 @@
 /**
  * Benchmarks (not tests). `npm run bench` prints a table; `--json` prints one
- * JSON object per line: {"name", "value", "unit", "runs", "warmup"?}; names
+ * JSON object per line: {"name", "value", "unit", "runs", "warmup"?, "node"}; names
  * after the flags pick benchmarks by the figures they give. Each figure is the
  * median of several runs (after a warm-up run, where `warmup` gives its figure). Everything runs locally: no network. When several benchmarks
  * are chosen, each runs in a process of its own.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { readFileSync, readdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { tmpdir, availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -427,13 +427,15 @@ if (chosen.length === 0) {
   process.exit(1)
 }
 
-interface Printed { name: string; value: number; unit: string; runs: number[]; warmup?: number }
+interface Printed { name: string; value: number; unit: string; runs: number[]; warmup?: number; node?: string }
 
+/** Figures depend on the Node (its V8, its isolated-vm build): each carries the version it was measured under. */
 function print(f: Printed): void {
-  if (json) console.log(JSON.stringify(f))
+  if (json) console.log(JSON.stringify({ ...f, node: f.node ?? process.versions.node }))
   else console.log(`${f.name.padEnd(24)} ${String(f.value).padStart(10)} ${f.unit}   (median of ${f.runs.length}: ${f.runs.join(', ')}${f.warmup === undefined ? '' : `; warm-up run: ${f.warmup}`})`)
 }
 
+if (!json) console.log(`Node ${process.versions.node} (${process.platform}-${process.arch}, ${availableParallelism()} cores)`)
 if (chosen.length > 1) {
   // Each benchmark in a process of its own: the memory and caches one leaves behind do not weigh on the next.
   for (const b of chosen) {

@@ -8,7 +8,7 @@ export { VmsError, type VmsErrorCode, type VmsErrorReason } from './errors.js'
 export { canonicalEncode, canonicalDecode, canonicalStringify } from './canonical-json.js'
 export {
   decodeEntry, encode, logEntry, receipt as receiptEncoding, signedCall as signedCallEncoding,
-  EntryType, LoadReason, type LogEntry, type Genesis, type LoadEntry, type CallEntry, type Receipt, type SignedCall, type Limits, type FilesState
+  EntryType, LoadReason, SANDBOX_API_VERSION, SANDBOX_API_VERSIONS, type LogEntry, type Genesis, type LoadEntry, type CallEntry, type Receipt, type SignedCall, type Limits, type FilesState
 } from './messages/index.js'
 export { VmsNode, type VmsNodeOptions } from './node/vms-node.js'
 export { mirrorProgress, watchMirror, type MirrorProgress } from './node/mirror-progress.js'

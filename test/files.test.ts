@@ -35,7 +35,7 @@ test('files: the NodeVMS script API with node-like errors', async (t) => {
   const run = async (steps: unknown[][]) => (await host.call(alice.sign(host.key, 'run', [steps]))).result as unknown[]
   t.alike(await run([
     ['mkdir', '/a'], ['mkdir', '/a'], ['writeFile', '/a/b.txt', 'héllo'], ['readFile', '/a/b.txt', 'utf8'],
-    ['readFile', '/a/b.txt'], ['readdir', '/a'], ['readdir', '/'], ['stat', '/a'], ['readFile', '/nope', 'utf8'],
+    ['readFile', '/a/b.txt', 'binary'], ['readdir', '/a'], ['readdir', '/'], ['stat', '/a'], ['readFile', '/nope', 'utf8'],
     ['readFile', '/a', 'utf8'], ['writeFile', '/a', 'x'], ['writeFile', '/a/b.txt/c', 'x'], ['readdir', '/a/b.txt'],
     ['mkdir', '/a/b.txt'], ['unlink', '/a'], ['rmdir', '/a'], ['rmdir', '/a/b.txt'], ['unlink', '/missing'], ['rmdir', '/']
   ]), [

@@ -14,10 +14,11 @@ import { MerkleRoots } from '../merkle.js'
 import { formatKey } from '../identity.js'
 import { SignaturePool } from '../crypto/signature-pool.js'
 import {
-  decodeEntry, callSignable, sameFilesState, EntryType, SANDBOX_API_VERSION,
+  decodeEntry, callSignable, sameFilesState, EntryType, SANDBOX_API_VERSIONS,
   type CallEntry, type FilesState, type Genesis, type LoadEntry, type LogEntry, type Outcome
 } from '../messages/index.js'
 import { SandboxProcess } from '../sandbox/sandbox-process.js'
+import { sandboxConfigFor } from '../sandbox/config.js'
 import type { CallInput, FileOp, ReadOp, RunResult, SandboxConfig } from '../sandbox/protocol.js'
 import { FilesView } from '../files/files-view.js'
 import { blobBlocks, dirValue, fileValue, filesKeyEncoding } from '../files/entries.js'
@@ -273,8 +274,8 @@ class Replay {
     if (g.type !== EntryType.GENESIS) throw diverge(0, 'malformed-entry', 'entry 0 is not a genesis', 'genesis', EntryType[g.type] ?? String(g.type))
     const genesis: Genesis = g
     this.report.oracles = genesis.oracles
-    if (genesis.apiVersion !== SANDBOX_API_VERSION) {
-      throw new Inconclusive(`the VM uses sandbox API version ${genesis.apiVersion}; this auditor knows ${SANDBOX_API_VERSION}: upgrade vms-node`)
+    if (!SANDBOX_API_VERSIONS.includes(genesis.apiVersion)) {
+      throw new Inconclusive(`the VM uses sandbox API version ${genesis.apiVersion}; this auditor knows ${SANDBOX_API_VERSIONS.join(' and ')}: upgrade vms-node`)
     }
     if (!b4a.equals(genesis.filesKey, this.opts.keys?.files ?? this.drive.key)) {
       throw diverge(0, 'malformed-entry', 'the genesis names another files archive', formatKey(genesis.filesKey), formatKey(this.drive.key))
@@ -298,13 +299,8 @@ class Replay {
 
     this.nonces = new NonceWindow(genesis.limits.nonceWindowMs, genesis.limits.nonceSkewMs)
     await this.seedNonces(from, start.time)
-    this.config = {
-      script: genesis.script, filename: genesis.filename,
-      timeoutMs: genesis.limits.timeoutMs * (this.opts.timeoutFactor ?? 4), memoryMb: genesis.limits.memoryMb,
-      maxResultBytes: genesis.limits.maxResultBytes, maxFileBytes: genesis.limits.maxFileBytes,
-      oracles: genesis.oracles
-    }
-    this.view = new FilesView(await this.checkoutAt(this.state.dbLength), this.state.dbLength)
+    this.config = sandboxConfigFor(genesis, { timeoutMs: genesis.limits.timeoutMs * (this.opts.timeoutFactor ?? 4) })
+    this.view = new FilesView(await this.checkoutAt(this.state.dbLength), this.state.dbLength, { key: genesis.filesKey })
     this.sandbox = new SandboxProcess({
       read: (op, path, arg) => op === 'oracle' ? Promise.resolve(this.loggedOracle(path, arg ?? '[]')) : this.readFiles(op, path, arg),
       log: (l, m) => this.opts.onLog?.(l, m)

@@ -5,6 +5,7 @@
  * a replay's view sits on a checkout of the drive being audited.
  */
 import id from 'hypercore-id-encoding'
+import b4a from 'b4a'
 import type Hyperdrive from 'hyperdrive'
 import type { FileOp, ReadOp } from '../sandbox/protocol.js'
 import { childOf, filesKeyEncoding, isDirValue, shallowEntries, type FileValue } from './entries.js'
@@ -50,11 +51,17 @@ export class FilesView {
 
   /** Entries kept in all listings at most (KEEP_MAX; smaller in tests). */
   private keepMax: number
+  /**
+   * The archive's key as the script sees it (getInfo): the genesis' files key.
+   * A replay of copies under other keys (a report's verifier) sees the VM's own.
+   */
+  private key: Uint8Array
 
-  constructor(drive: Hyperdrive, version: number, opts: { keepMax?: number } = {}) {
+  constructor(drive: Hyperdrive, version: number, opts: { keepMax?: number; key?: Uint8Array } = {}) {
     this.drive = drive
     this.version = version
     this.keepMax = opts.keepMax ?? KEEP_MAX
+    this.key = opts.key ?? drive.key
   }
 
   apply(ops: FileOp[]): void {
@@ -86,7 +93,7 @@ export class FilesView {
       case 'names': return Promise.resolve(this.names(path, Number(arg)))
       case 'stat': return this.node(path)
       case 'read': return this.readFile(path)
-      case 'info': return Promise.resolve({ key: id.encode(this.drive.key), version: this.version + this.pending.length })
+      case 'info': return Promise.resolve({ key: id.encode(this.key), hex: b4a.toString(this.key, 'hex'), version: this.version + this.pending.length })
       case 'history': return this.history(arg)
       case 'oracle': return Promise.reject(Object.assign(new Error('no oracles here'), { code: 'ORACLE_UNAVAILABLE' }))
     }

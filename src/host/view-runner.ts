@@ -13,6 +13,7 @@ import { VmsError } from '../errors.js'
 import { formatKey } from '../identity.js'
 import { decodeEntry, EntryType, SEED_BYTES, type Genesis } from '../messages/index.js'
 import { SandboxProcess } from '../sandbox/sandbox-process.js'
+import { sandboxConfigFor } from '../sandbox/config.js'
 import type { RunResult } from '../sandbox/protocol.js'
 import { FilesView } from '../files/files-view.js'
 
@@ -103,10 +104,7 @@ export class ViewRunner {
     this.view = new FilesView(this.checkout, last.files.dbLength)
     this.sandbox ??= new SandboxProcess({ read: (op, path, arg) => this.view!.read(op, path, arg), log: () => {} })
     const g = this.genesis
-    const loaded = await this.sandbox.load({
-      script: g.script, filename: g.filename, timeoutMs: g.limits.timeoutMs, memoryMb: g.limits.memoryMb,
-      maxResultBytes: g.limits.maxResultBytes, maxFileBytes: g.limits.maxFileBytes, readOnly: true
-    }, last.time, NO_SEED)
+    const loaded = await this.sandbox.load(sandboxConfigFor(g, { readOnly: true }), last.time, NO_SEED)
     if (!loaded.result.ok) throw new VmsError('CALL_FAILED', `the script does not load read-only: ${loaded.result.error?.name}: ${loaded.result.error?.message}`, loaded.result.error)
     // What init wrote is seen by the views of this isolate, never written anywhere.
     this.view.apply(loaded.result.ops)

@@ -12,17 +12,18 @@ import b4a from 'b4a'
 import type Corestore from 'corestore'
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
-import { VmsError, type VmsErrorCode } from '../errors.js'
+import { VmsError, describe, type VmsErrorCode } from '../errors.js'
 import { isCanonical, canonicalStringify } from '../canonical-json.js'
 import { formatKey, nonceTime } from '../identity.js'
 import { SignaturePool } from '../crypto/signature-pool.js'
 import { MerkleRoots, coverNodes, leafNode, rawSignature, treeHash } from '../merkle.js'
 import type { TreeNode } from 'hypercore-crypto'
 import {
-  encode, logEntry, callSignable, sameFilesState, EntryType, LoadReason, SANDBOX_API_VERSION, SEED_BYTES,
+  encode, logEntry, callSignable, sameFilesState, EntryType, LoadReason, SANDBOX_API_VERSION, SANDBOX_API_VERSIONS, SEED_BYTES,
   type Genesis, type Limits, type LogEntry, type Outcome, type Receipt, type SignedCall, type FilesState
 } from '../messages/index.js'
 import { SandboxProcess, type SandboxHooks } from '../sandbox/sandbox-process.js'
+import { sandboxConfigFor } from '../sandbox/config.js'
 import type { CallInput, RunResult, SandboxConfig } from '../sandbox/protocol.js'
 import { FilesView } from '../files/files-view.js'
 import { FilesWriter, type PreparedFiles } from '../files/files-writer.js'
@@ -38,6 +39,12 @@ export interface VmHostOptions {
   filename?: string
   /** Limits fixed in the genesis at creation. @default DEFAULT_LIMITS */
   limits?: Partial<Limits>
+  /**
+   * The sandbox API version a new VM is made with, fixed in its genesis (a
+   * reopened VM keeps its own). 1: `readFile(path)` gives bytes; 2: the
+   * DatArchive semantics NodeVMS scripts expect. @default SANDBOX_API_VERSION (2)
+   */
+  apiVersion?: number
   /** Calls admitted but not yet answered, beyond which call() fails with QUEUE_FULL. @default 1024 */
   maxQueue?: number
   /** Most calls handed to the sandbox at once. @default 128 */
@@ -159,6 +166,9 @@ export class VmHost extends ReadyResource {
     checkWholeOption('filesCacheEntries', opts.filesCacheEntries, 1)
     checkWholeOption('durabilityTimeoutMs', opts.durabilityTimeoutMs, 1)
     checkWholeOption('oracleTimeoutMs', opts.oracleTimeoutMs, 1)
+    if (opts.apiVersion !== undefined && !SANDBOX_API_VERSIONS.includes(opts.apiVersion)) {
+      throw new VmsError('BAD_OPTION', `apiVersion must be one of ${SANDBOX_API_VERSIONS.join(', ')} (the sandbox API versions this vms-node runs); not ${describe(opts.apiVersion)}`)
+    }
     this.newLimits = resolveLimits(opts.limits)
     this.storage = storage
     this.opts = opts
@@ -210,6 +220,9 @@ export class VmHost extends ReadyResource {
         this.genesis = await this.writeGenesis()
       } else {
         this.genesis = await readGenesis(cores.log)
+        if (!SANDBOX_API_VERSIONS.includes(this.genesis.apiVersion)) {
+          throw new VmsError('STORAGE_INVALID', `this VM was made with sandbox API version ${this.genesis.apiVersion}, which this vms-node does not run (it runs ${SANDBOX_API_VERSIONS.join(' and ')}): upgrade vms-node`)
+        }
         if (this.opts.script !== undefined && this.opts.script !== this.genesis.script) {
           throw new VmsError('STORAGE_INVALID', 'this storage holds a VM with another script: open it without a script, or create the new VM in an empty directory', null, 'another-script')
         }
@@ -228,15 +241,7 @@ export class VmHost extends ReadyResource {
       this.logRoots = await MerkleRoots.ofCore(cores.log, cores.log.length)
       this.nonces = new NonceWindow(this.genesis.limits.nonceWindowMs, this.genesis.limits.nonceSkewMs)
       await this.rebuildNonces()
-      this.sandboxConfig = {
-        script: this.genesis.script,
-        filename: this.genesis.filename,
-        timeoutMs: this.genesis.limits.timeoutMs,
-        memoryMb: this.genesis.limits.memoryMb,
-        maxResultBytes: this.genesis.limits.maxResultBytes,
-        maxFileBytes: this.genesis.limits.maxFileBytes,
-        oracles: this.genesis.oracles
-      }
+      this.sandboxConfig = sandboxConfigFor(this.genesis)
       if (lazy) {
         // Unloaded from the start: the first call loads the script, with this restart's note.
         this.methods = lazy.methods.slice()
@@ -319,15 +324,16 @@ export class VmHost extends ReadyResource {
     }
     // A dry run of the top level and init, on a view whose writes are thrown away.
     this.view = new FilesView(cores.drive, files.dbLength)
-    const config = { script, filename, timeoutMs: limits.timeoutMs, memoryMb: limits.memoryMb, maxResultBytes: limits.maxResultBytes, maxFileBytes: limits.maxFileBytes, oracles: Object.keys(this.opts.oracles ?? {}).sort() }
-    const dry = await this.sandbox!.load(config, Date.now(), crypto.randomBytes(SEED_BYTES))
+    const apiVersion = this.opts.apiVersion ?? SANDBOX_API_VERSION
+    const oracles = Object.keys(this.opts.oracles ?? {}).sort()
+    const dry = await this.sandbox!.load(sandboxConfigFor({ apiVersion, script, filename, limits, oracles }), Date.now(), crypto.randomBytes(SEED_BYTES))
     if (!dry.result.ok) {
       throw new VmsError('SCRIPT_INIT_FAILED', `${filename} failed to load: ${dry.result.error?.name}: ${dry.result.error?.message}`)
     }
     if (dry.methods.length === 0) throw new VmsError('SCRIPT_INVALID', `${filename} exports no methods: assign functions to exports.NAME`)
     const genesis: Genesis = {
-      type: EntryType.GENESIS, apiVersion: SANDBOX_API_VERSION, filename, script,
-      filesKey: cores.drive.key, limits, oracles: Object.keys(this.opts.oracles ?? {}).sort(), time: Date.now(), files
+      type: EntryType.GENESIS, apiVersion, filename, script,
+      filesKey: cores.drive.key, limits, oracles, time: Date.now(), files
     }
     await cores.log.append(encode(logEntry, genesis))
     return genesis

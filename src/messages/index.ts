@@ -11,8 +11,18 @@ import { VmsError } from '../errors.js'
 import b4a from 'b4a'
 
 export const LOG_VERSION = 1
-/** Version of the script-visible API (`System`, determinism rules). Recorded in the genesis. */
-export const SANDBOX_API_VERSION = 1
+/**
+ * Version of the script-visible API (`System`, determinism rules), recorded
+ * in the genesis: a VM keeps the semantics it was made with, and a replay
+ * applies that version's. New VMs get the newest.
+ * - 1: `System.files.readFile(path)` gives bytes; getInfo() is { key, version }.
+ * - 2: `System.files` follows the DatArchive API that NodeVMS scripts were
+ *   written against: readFile gives a utf8 string by default, base64, readdir
+ *   { recursive, stat }, rmdir { recursive }, DatArchive's stat() and getInfo().
+ */
+export const SANDBOX_API_VERSION = 2
+/** Every version this code can run and replay. */
+export const SANDBOX_API_VERSIONS: readonly number[] = [1, 2]
 
 export const NONCE_BYTES = 16
 export const SEED_BYTES = 16

@@ -5,6 +5,7 @@
  */
 import type IVM from 'isolated-vm'
 import { installRuntime } from './runtime.js'
+import { textCodecs } from './text-codecs.js'
 import { canonicalStringify } from '../canonical-json.js'
 import { nameHash } from '../files/name-hash.js'
 import type { CallInput, RunResult, ToChild, ToParent, SandboxConfig, ReadOp } from './protocol.js'
@@ -12,6 +13,7 @@ import type { CallInput, RunResult, ToChild, ToParent, SandboxConfig, ReadOp } f
 const RUNTIME = `(${installRuntime.toString()})`
 const CANONICAL = `(${canonicalStringify.toString()})`
 const NAME_HASH = `(${nameHash.toString()})`
+const CODECS = `(${textCodecs.toString()})`
 
 let isolate: IVM.Isolate | null = null
 let callRef: IVM.Reference<any> | null = null
@@ -80,8 +82,8 @@ async function load(cfg: SandboxConfig, time: number, seed: Uint8Array): Promise
   await g.set('globalThis', g.derefInto())
   await g.set('__vmsRead', new ivm.Reference(hostRead))
   await g.set('__vmsLog', new ivm.Reference((level: string, message: string) => send({ t: 'log', level, message })))
-  await g.set('__vmsCfg', new ivm.ExternalCopy({ maxResultBytes: cfg.maxResultBytes, maxFileBytes: cfg.maxFileBytes, memoryMb: cfg.memoryMb, readOnly: !!cfg.readOnly, oracles: cfg.oracles ?? [] }).copyInto())
-  await context.eval(`globalThis.__vmsRuntime = ${RUNTIME}(globalThis, __vmsRead, __vmsLog, ${CANONICAL}, ${NAME_HASH}, __vmsCfg);
+  await g.set('__vmsCfg', new ivm.ExternalCopy({ apiVersion: cfg.apiVersion, filename: cfg.filename, maxResultBytes: cfg.maxResultBytes, maxFileBytes: cfg.maxFileBytes, memoryMb: cfg.memoryMb, readOnly: !!cfg.readOnly, oracles: cfg.oracles ?? [] }).copyInto())
+  await context.eval(`globalThis.__vmsRuntime = ${RUNTIME}(globalThis, __vmsRead, __vmsLog, ${CANONICAL}, ${NAME_HASH}, ${CODECS}(), __vmsCfg);
     delete globalThis.__vmsRead; delete globalThis.__vmsLog; delete globalThis.__vmsCfg`)
   const rt = await g.get('__vmsRuntime', { reference: true })
   callRef = await rt.get('call', { reference: true })

@@ -30,6 +30,8 @@ export interface RunResult {
 }
 
 export interface SandboxConfig {
+  /** The sandbox API version the VM was made with (its genesis): the semantics its script gets (see SANDBOX_API_VERSIONS). */
+  apiVersion: number
   script: string
   filename: string
   timeoutMs: number

@@ -23,7 +23,9 @@
  * (~400,000 under 128 MB) failed every call with MEMORY_LIMIT.
  */
 /* eslint-disable */
-export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStringify: any, nameHash: (name: string) => number, cfg: any): any {
+import type { TextCodecs } from './text-codecs.js'
+
+export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStringify: any, nameHash: (name: string) => number, codecs: TextCodecs, cfg: any): any {
   const ObjectFreeze = Object.freeze
   const ArrayIsArray = Array.isArray
   const MAX_FILE = cfg.maxFileBytes
@@ -39,6 +41,8 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   /** Names of one directory kept as hashes at most (4 bytes each: a quarter of the cache). */
   const MAX_NAMES = LISTING_BYTES >> 2
   const READ_ONLY = !!cfg.readOnly
+  /** Sandbox API version 1 (the genesis says): readFile gives bytes, and no DatArchive options. See SANDBOX_API_VERSION. */
+  const V1 = cfg.apiVersion === 1
   // A view's isolate runs `init` as any load does (its writes stay in this isolate); the view itself may not write.
   let loading = false
 
@@ -93,104 +97,7 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   }
   g.console = ObjectFreeze(console)
 
-  // ---- UTF-8 (a bare isolate has no TextEncoder) -----------------------------------
-  // Lone surrogates encode as U+FFFD; a byte that starts no sequence decodes as U+FFFD.
-  // Bytes are counted first and written into one array: pushing numbers onto a
-  // JS array took ~10 bytes of heap per byte (a 10 MB file broke the memory limit).
-  const fromCharCode = String.fromCharCode
-  const fromCodePoint = String.fromCodePoint
-  function utf8Encode(s: string): Uint8Array {
-    let n = 0
-    for (let i = 0; i < s.length; i++) {
-      const cp = s.charCodeAt(i)
-      if (cp < 0x80) n += 1
-      else if (cp < 0x800) n += 2
-      else if (cp >= 0xd800 && cp < 0xdc00 && i + 1 < s.length && s.charCodeAt(i + 1) >= 0xdc00 && s.charCodeAt(i + 1) < 0xe000) { n += 4; i++ }
-      else n += 3
-    }
-    const out = new Uint8Array(n)
-    let o = 0
-    for (let i = 0; i < s.length; i++) {
-      let cp = s.charCodeAt(i)
-      if (cp >= 0xd800 && cp < 0xdc00 && i + 1 < s.length) {
-        const lo = s.charCodeAt(i + 1)
-        if (lo >= 0xdc00 && lo < 0xe000) { cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00); i++ }
-      }
-      if (cp >= 0xd800 && cp < 0xe000) cp = 0xfffd
-      if (cp < 0x80) out[o++] = cp
-      else if (cp < 0x800) { out[o++] = 0xc0 | (cp >> 6); out[o++] = 0x80 | (cp & 63) }
-      else if (cp < 0x10000) { out[o++] = 0xe0 | (cp >> 12); out[o++] = 0x80 | ((cp >> 6) & 63); out[o++] = 0x80 | (cp & 63) }
-      else { out[o++] = 0xf0 | (cp >> 18); out[o++] = 0x80 | ((cp >> 12) & 63); out[o++] = 0x80 | ((cp >> 6) & 63); out[o++] = 0x80 | (cp & 63) }
-    }
-    return out
-  }
-  /**
-   * A string made of UTF-16 code units added one by one, turned into strings
-   * a chunk at a time: a string grown a character at a time took ~60 ms and
-   * ~64 bytes of heap a character.
-   */
-  function unitWriter(): { add(unit: number): void; done(): string } {
-    const parts: string[] = []
-    const units = new Uint16Array(8192)
-    let k = 0
-    return {
-      add(unit) {
-        if (k === units.length) { parts.push(fromCharCode.apply(null, units as unknown as number[])); k = 0 }
-        units[k++] = unit
-      },
-      done() {
-        parts.push(fromCharCode.apply(null, units.subarray(0, k) as unknown as number[]))
-        return parts.join('')
-      }
-    }
-  }
-  function utf8Decode(u: Uint8Array): string {
-    const out = unitWriter()
-    for (let i = 0; i < u.length;) {
-      const x = u[i]!
-      let cp = 0xfffd, n = 1
-      if (x < 0x80) cp = x
-      else if (x >= 0xc2 && x < 0xe0 && i + 1 < u.length) { cp = ((x & 31) << 6) | (u[i + 1]! & 63); n = 2 }
-      else if (x >= 0xe0 && x < 0xf0 && i + 2 < u.length) { cp = ((x & 15) << 12) | ((u[i + 1]! & 63) << 6) | (u[i + 2]! & 63); n = 3 }
-      else if (x >= 0xf0 && x < 0xf5 && i + 3 < u.length) { cp = ((x & 7) << 18) | ((u[i + 1]! & 63) << 12) | ((u[i + 2]! & 63) << 6) | (u[i + 3]! & 63); n = 4 }
-      if (cp < 0x10000) out.add(cp)
-      else {
-        const pair = fromCodePoint(cp) // past U+10FFFF this throws, as it always did
-        out.add(pair.charCodeAt(0))
-        out.add(pair.charCodeAt(1))
-      }
-      i += n
-    }
-    return out.done()
-  }
-  const HEX = '0123456789abcdef'
-  function toHex(u: Uint8Array): string {
-    const out = unitWriter()
-    for (let i = 0; i < u.length; i++) {
-      out.add(HEX.charCodeAt(u[i]! >> 4))
-      out.add(HEX.charCodeAt(u[i]! & 15))
-    }
-    return out.done()
-  }
-  /** The value of a hex digit's char code, or -1. */
-  function hexDigit(c: number): number {
-    if (c >= 48 && c <= 57) return c - 48
-    if (c >= 97 && c <= 102) return c - 87
-    if (c >= 65 && c <= 70) return c - 55
-    return -1
-  }
-  function fromHex(s: string): Uint8Array {
-    // A loop, not a regular expression: matching 10 MB of hex overflowed the stack.
-    if (s.length % 2 !== 0) throw new TypeError('not a hex string')
-    const u = new Uint8Array(s.length / 2)
-    for (let i = 0; i < u.length; i++) {
-      const hi = hexDigit(s.charCodeAt(2 * i))
-      const lo = hexDigit(s.charCodeAt(2 * i + 1))
-      if (hi < 0 || lo < 0) throw new TypeError('not a hex string')
-      u[i] = hi * 16 + lo
-    }
-    return u
-  }
+  const { utf8Encode, utf8Decode, toHex, fromHex, toBase64, fromBase64 } = codecs
 
   // ---- files -----------------------------------------------------------------------
   type Node = { kind: 'file' | 'dir'; size: number; mtime: number; marker: boolean }
@@ -469,11 +376,26 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
     return undefined
   }
 
+  /** The encoding asked for: a string, or `{ encoding }` (DatArchive's options object). */
+  function encodingOf(opts: any): any {
+    return typeof opts === 'object' && opts ? opts.encoding : opts
+  }
+  /** utf8, the default: no encoding, '', 'utf8' or 'utf-8'. */
+  function isUtf8(e: any): boolean {
+    return e === undefined || e === null || e === '' || e === 'utf8' || e === 'utf-8'
+  }
+
   function toBytes(data: any, enc: any): Uint8Array {
+    const e = encodingOf(enc)
     if (typeof data === 'string') {
-      const e = typeof enc === 'object' && enc ? enc.encoding : enc
+      if (V1) return e === 'hex' ? fromHex(data) : utf8Encode(data)
+      if (isUtf8(e)) return utf8Encode(data)
+      if (e === 'base64') return fromBase64(data)
       if (e === 'hex') return fromHex(data)
-      return utf8Encode(data)
+      throw new TypeError(`a string is written as 'utf8' (the default), 'base64' or 'hex'; not ${String(e)} (write bytes as a Uint8Array)`)
+    }
+    if (!V1 && e !== undefined && e !== null && e !== 'binary' && e !== 'buffer') {
+      throw new TypeError(`bytes are written as they are: the encoding ${String(e)} is for strings`)
     }
     if (data instanceof Uint8Array) return new Uint8Array(data)
     if (data instanceof ArrayBuffer) return new Uint8Array(data.slice(0))
@@ -482,12 +404,65 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   }
 
   function stat(n: Node) {
-    return ObjectFreeze({
-      size: n.size,
-      mtime: new RealDate(n.mtime),
-      isFile: () => n.kind === 'file',
-      isDirectory: () => n.kind === 'dir'
+    if (V1) {
+      return ObjectFreeze({
+        size: n.size,
+        mtime: new RealDate(n.mtime),
+        isFile: () => n.kind === 'file',
+        isDirectory: () => n.kind === 'dir'
+      })
+    }
+    // DatArchive's stat: size, blocks (of 64 KiB), downloaded (all of them:
+    // the host and an auditor read every block), mtime and ctime (the archive
+    // keeps one time per entry, its last write). The methods are not
+    // enumerable, and toJSON gives the fields: a stat can be returned.
+    const blocks = n.kind === 'file' ? Math.ceil(n.size / 65536) : 0
+    const st = { size: n.size, blocks, downloaded: blocks, mtime: new RealDate(n.mtime), ctime: new RealDate(n.mtime) }
+    Object.defineProperties(st, {
+      isFile: { value: () => n.kind === 'file' },
+      isDirectory: { value: () => n.kind === 'dir' },
+      toJSON: { value: () => ({ size: st.size, blocks, downloaded: blocks, mtime: st.mtime, ctime: st.ctime }) }
     })
+    return ObjectFreeze(st)
+  }
+
+  /**
+   * The paths under directory `p` (whose node is `n`) relative to it, depth
+   * first, each directory's names sorted: its children only, or (recursive)
+   * everything beneath.
+   */
+  function walk(p: string, recursive: boolean): string[] {
+    const out: string[] = []
+    const visit = (dir: string, prefix: string) => {
+      for (const name of Array.from(listing(dir)!).sort()) {
+        out.push(prefix + name)
+        const child = dir === '/' ? '/' + name : dir + '/' + name
+        if (recursive && lookup(child)?.kind === 'dir') visit(child, prefix + name + '/')
+      }
+    }
+    visit(p, '')
+    return out
+  }
+
+  function removeFile(p: string) {
+    setKnown(p, null)
+    const prev = content.get(p)
+    undo.push(() => cacheContent(p, prev ?? null))
+    cacheContent(p, null)
+    ops.push({ op: 'del', path: p })
+  }
+  function removeDir(p: string, n: Node) {
+    setKnown(p, null)
+    if (n.marker) ops.push({ op: 'del', path: p })
+  }
+  /** Remove everything under directory `p` (not `p` itself). */
+  function removeTree(p: string) {
+    for (const name of Array.from(listing(p)!)) {
+      const child = p + '/' + name
+      const n = lookup(child)
+      if (!n) continue
+      if (n.kind === 'dir') { removeTree(child); removeDir(child, n) } else removeFile(child)
+    }
   }
 
   const files = {
@@ -505,18 +480,28 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       // Written by this call (the host learns of it with the call's result), else cached, else the host's.
       let data = writtenNow(p) ?? content.get(p)
       if (!data) data = ask('read', p) as Uint8Array
-      const e = typeof enc === 'object' && enc ? enc.encoding : enc
+      const e = encodingOf(enc)
+      if (!V1) {
+        if (isUtf8(e)) return utf8Decode(data)
+        if (e === 'base64') return toBase64(data)
+        if (e === 'hex') return toHex(data)
+        if (e === 'binary' || e === 'buffer') return new Uint8Array(data)
+        throw new TypeError(`unknown encoding ${String(e)}: use 'utf8' (the default), 'base64', 'hex' or 'binary'`)
+      }
       if (e === 'utf8' || e === 'utf-8') return utf8Decode(data)
       if (e === 'hex') return toHex(data)
       if (e !== undefined && e !== null && e !== 'binary' && e !== 'buffer') throw new TypeError(`unknown encoding ${e}`)
       return new Uint8Array(data)
     },
-    async readdir(path: any) {
+    async readdir(path: any, opts?: any) {
       const p = normalize(path)
       const n = lookup(p)
       if (!n) throw fsError('ENOENT', 'no such file or directory', p)
       if (n.kind !== 'dir') throw fsError('ENOTDIR', 'not a directory', p)
-      return Array.from(listing(p)!).sort()
+      if (V1) return Array.from(listing(p)!).sort()
+      const names = walk(p, !!(opts && opts.recursive))
+      if (!(opts && opts.stat)) return names
+      return names.map((name) => ({ name, stat: stat(lookup(p === '/' ? '/' + name : p + '/' + name)!) }))
     },
     async writeFile(path: any, data: any, enc?: any) {
       const p = normalize(path)
@@ -551,28 +536,28 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
       const n = lookup(p)
       if (!n) throw fsError('ENOENT', 'no such file or directory', p)
       if (n.kind === 'dir') throw fsError('EISDIR', 'is a directory (use rmdir)', p)
-      setKnown(p, null)
-      const prev = content.get(p)
-      undo.push(() => cacheContent(p, prev ?? null))
-      cacheContent(p, null)
-      ops.push({ op: 'del', path: p })
+      removeFile(p)
       pruneEmpty(dirname(p))
     },
-    async rmdir(path: any) {
+    async rmdir(path: any, opts?: any) {
       const p = normalize(path)
       mayWrite(p)
       if (p === '/') throw fsError('EBUSY', 'cannot remove the root directory', p)
       const n = lookup(p)
       if (!n) throw fsError('ENOENT', 'no such file or directory', p)
       if (n.kind !== 'dir') throw fsError('ENOTDIR', 'not a directory', p)
-      if (hasEntries(p)) throw fsError('ENOTEMPTY', 'directory not empty', p)
-      setKnown(p, null)
-      if (n.marker) ops.push({ op: 'del', path: p })
+      if (!V1 && opts && opts.recursive) removeTree(p)
+      else if (hasEntries(p)) throw fsError('ENOTEMPTY', V1 ? 'directory not empty' : 'directory not empty (rmdir(path, { recursive: true }) removes it and all it holds)', p)
+      removeDir(p, n)
       pruneEmpty(dirname(p))
     },
     async getInfo() {
       const info = ask('info', '/')
-      return ObjectFreeze({ key: info.key, version: info.version + ops.length })
+      const version = info.version + ops.length
+      if (V1) return ObjectFreeze({ key: info.key, version })
+      // DatArchive's shape. NodeVMS titled the archive after the script; the
+      // rest is what a node-dat-archive owner saw (no peers in a replay).
+      return ObjectFreeze({ key: info.hex, url: 'hyper://' + info.key, isOwner: true, version, peers: 0, mtime: 0, size: 0, title: cfg.filename + ' files' })
     },
     async history(opts?: any) {
       const start = (opts && opts.start) || 0
