@@ -84,15 +84,15 @@ export async function openVmCores(storage: string | Corestore, { existing = fals
 }
 
 /**
- * Hypercore 11.37 writes a core's contiguous length twice per append: in the
+ * Hypercore (11.37–11.39) writes a core's contiguous length twice per append: in the
  * append's own batch, then again in a second write after it (its in-memory
  * copy is updated only after the first). The second write is a RocksDB round
  * trip on every commit's path (~0.1 ms of a lone call). When the append's
  * batch already carried the same value and nothing else is pending, the
  * second write is skipped. (The value is a hint in any case: at open,
  * hypercore recomputes the contiguous length from its bitfield, starting at
- * the hint.) This reaches into hypercore's internals (pinned by the lockfile
- * and the override); if they are not as expected, nothing changes.
+ * the hint.) This reaches into hypercore's internals (the lockfile holds the
+ * version); if they are not as expected, nothing changes.
  */
 function skipRedundantHintsWrite(session: Hypercore): void {
   interface Inner {
@@ -115,7 +115,7 @@ function skipRedundantHintsWrite(session: Hypercore): void {
 }
 
 /**
- * Hypercore 11.37 reads the bitfield page it is about to extend from RocksDB
+ * Hypercore (11.37–11.39) reads the bitfield page it is about to extend from RocksDB
  * at every append (a round trip through the storage threads before the
  * append's write can start), then writes the page back. Only this host
  * appends to its cores, so the page it wrote last is the page on disk: keep

@@ -3,12 +3,13 @@
  * the core's signed tree (a BlockFeed stretch): the blocks, the tree nodes
  * they make and their bitfield bits in one storage write, then hypercore's
  * in-memory state, in the same steps its own verify takes for blocks that
- * arrive one by one with proofs (hypercore 11.37, `Core._verifyShared`). The
+ * arrive one by one with proofs (hypercore 11.37–11.39, `Core._verifyShared`). The
  * mirror then holds them exactly as if replicated: it can prove each block
  * to its own peers.
  *
- * This reaches into hypercore's internals (`core.core`): the version is
- * pinned in package.json, and test/mirror-fill.test.ts checks the result
+ * This reaches into hypercore's internals (`core.core`): the lockfile holds
+ * the version (these internals are as they were from 11.37 to 11.39.5), and
+ * test/mirror-fill.test.ts checks the result
  * with hypercore's own replication and a replay.
  */
 import type Hypercore from 'hypercore'
