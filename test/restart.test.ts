@@ -3,7 +3,7 @@ import b4a from 'b4a'
 import { spawn } from 'node:child_process'
 import Corestore from 'corestore'
 import { VmHost, Identity, replay, EntryType, LoadReason } from '../src/index.js'
-import { RSVP, openCores, entries, smallDisk, CAN_MOUNT } from './helpers/index.js'
+import { RSVP, openCores, entries, smallDisk, renameFileBlock, CAN_MOUNT } from './helpers/index.js'
 import { onLines } from './helpers/cli.js'
 
 const BUSY = new URL('./fixtures/busy-host.js', import.meta.url)
@@ -45,23 +45,109 @@ test('an auditor sees a commit cut short (files written, log not) as files the l
   }
 })
 
-test('a commit cut short is rolled back at restart (reopen)', async (t) => {
+test('files written outside the log are not served: a reopen refuses them, naming what differs', async (t) => {
   const dir = await t.tmp()
   const host = await VmHost.create(dir, { script: RSVP })
   await host.call(Identity.generate().sign(host.key, 'RSVP', [true]))
   await host.close()
   const { openVmCores, closeVmCores } = await import('../src/host/vm-storage.js')
   const cores = await openVmCores(dir)
-  await cores.drive.put('/rsvps/unanswered.json', 'x')
+  await cores.drive.put('/rsvps/unlogged.json', 'x')
   await closeVmCores(cores)
+  const err = await VmHost.open(dir).catch((e) => e)
+  t.is(err.code, 'STORAGE_INVALID')
+  t.ok(/not what log entry 2 commits to \(its hyperbee has 4 blocks, the entry says 3; its blobs core has 2 blocks, the entry says 1\).*redo journal does not explain it.*Restore its storage from a mirror/.test(err.message), err.message)
+  const again = await VmHost.open(dir).catch((e) => e)
+  t.is(again.code, 'STORAGE_INVALID', 'and again: nothing was taken back (the host never truncates files it signed)')
+})
+
+test('an archive changed while the host was stopped (same length, other contents) is refused at reopen', async (t) => {
+  const dir = await t.tmp()
+  const host = await VmHost.create(dir, { script: RSVP })
+  const alice = Identity.generate()
+  await host.call(alice.sign(host.key, 'RSVP', [true, 'yes']))
+  await host.call(Identity.generate().sign(host.key, 'RSVP', [false, 'no']))
+  await host.close()
+  const { openVmCores, closeVmCores } = await import('../src/host/vm-storage.js')
+  const cores = await openVmCores(dir)
+  const db = cores.drive.db.core
+  await renameFileBlock(db, db.length - 1, '/rsvps/forged.json')
+  await closeVmCores(cores)
+  const err = await VmHost.open(dir).catch((e) => e)
+  t.is(err.code, 'STORAGE_INVALID')
+  t.ok(/its hyperbee's tree hash is [0-9a-f]{16}…, the entry says [0-9a-f]{16}…/.test(err.message), err.message)
+})
+
+test('a log append lost after its files were appended is finished at restart: the entries come from the redo journal', async (t) => {
+  const dir = await t.tmp()
+  const host = await VmHost.create(dir, { script: RSVP })
+  const alice = Identity.generate()
+  await host.call(alice.sign(host.key, 'RSVP', [true, 'first']))
+  const log = host.log as unknown as { append: unknown }
+  log.append = () => Promise.reject(new Error('I/O error')) // the disk fails under the log's append
+  const err = await host.call(alice.sign(host.key, 'RSVP', [false, 'second'])).catch((e) => e)
+  t.is(err.code, 'STORAGE_FAILED')
+  const index = Number(/logs it as entry (\d+), from the redo journal/.exec(err.message)?.[1])
+  t.is(index, 3, err.message)
+  t.is(host.log.length, 3, 'its entry is not in the log')
+  t.ok(await host.drive.get('/rsvps/' + alice.id + '.json'), 'its files are in the archive (ahead of the log)')
+  delete log.append
+  await host.close()
+  const again = await VmHost.open(dir)
+  t.teardown(() => again.close())
+  const list = await entries(again.log)
+  const call = list[index]!
+  t.ok(call.type === EntryType.CALL && call.method === 'RSVP', 'the call is logged at the entry it was told')
+  const load = list[list.length - 1]!
+  t.ok(load.type === EntryType.LOAD && load.note.includes('logged 1 entries from the redo journal'), load.type === EntryType.LOAD ? load.note : '')
+  t.alike(JSON.parse(b4a.toString((await again.drive.get('/rsvps/' + alice.id + '.json'))!)), { isAttending: false, reason: 'second' })
+  t.ok((await replay(again.logAndFiles())).ok, 'and the log replays clean')
+})
+
+test('a redo record of an earlier vms-node (files only) still takes back what its group appended past the log', async (t) => {
+  const dir = await t.tmp()
+  const host = await VmHost.create(dir, { script: RSVP })
+  await host.call(Identity.generate().sign(host.key, 'RSVP', [true]))
+  const path = (await import('../src/host/vm-storage.js')).redoJournalPath({ store: host.store, log: host.log } as never)
+  await host.close()
+  const { openVmCores, closeVmCores } = await import('../src/host/vm-storage.js')
+  const cores = await openVmCores(dir)
+  const db = cores.drive.db.core
+  const blobs = (await cores.drive.getBlobs()).core
+  const dbStart = db.length
+  const blobsStart = blobs.length
+  await cores.drive.put('/rsvps/cut-short.json', 'x') // the group's files, appended before the crash
+  const dbBlocks = [(await db.get(dbStart))!]
+  const blobBlocks = [(await blobs.get(blobsStart))!]
+  await closeVmCores(cores)
+  await writeVersion1Record(path, { dbStart, blobsStart, dbBlocks, blobBlocks })
   const again = await VmHost.open(dir)
   t.teardown(() => again.close())
   const list = await entries(again.log)
   const load = list[list.length - 1]!
-  t.ok(load.type === EntryType.LOAD && load.note.includes('rolled back 1 file entries and 1 blob blocks'), 'the load entry says what was rolled back')
-  t.is(await again.drive.get('/rsvps/unanswered.json'), null)
+  t.ok(load.type === EntryType.LOAD && load.note.includes('rolled back 1 file entries and 1 blob blocks'), load.type === EntryType.LOAD ? load.note : '')
+  t.is(await again.drive.get('/rsvps/cut-short.json'), null)
   t.ok((await replay(again.logAndFiles())).ok, 'and the log replays clean')
 })
+
+/** A redo record as vms-node before 0.2 wrote it: version 1, files only, one file. */
+async function writeVersion1Record(path: string, r: { dbStart: number; blobsStart: number; dbBlocks: Uint8Array[]; blobBlocks: Uint8Array[] }): Promise<void> {
+  const c = (await import('compact-encoding')).default
+  const crypto = (await import('hypercore-crypto')).default
+  const { writeFile, mkdir, rm } = await import('node:fs/promises')
+  const list = c.array(c.buffer)
+  type S = Parameters<typeof c.uint.encode>[0]
+  const enc = { preencode: (s: S, m: typeof r) => { c.uint.preencode(s, 1); c.uint.preencode(s, m.dbStart); c.uint.preencode(s, m.blobsStart); list.preencode(s, m.dbBlocks); list.preencode(s, m.blobBlocks) },
+    encode: (s: S, m: typeof r) => { c.uint.encode(s, 1); c.uint.encode(s, m.dbStart); c.uint.encode(s, m.blobsStart); list.encode(s, m.dbBlocks); list.encode(s, m.blobBlocks) },
+    decode: () => { throw new Error('not read here') } }
+  const payload = c.encode(enc as never, r)
+  const head = b4a.alloc(36)
+  head.writeUInt32LE(payload.byteLength, 0)
+  crypto.hash(payload, head.subarray(4))
+  await mkdir(path.slice(0, path.lastIndexOf('/')), { recursive: true })
+  await writeFile(path, b4a.concat([head, payload]))
+  await rm(path + '.1', { force: true }) // that vms-node kept one file
+}
 
 /**
  * What a crash after a group's log append and before its files append leaves
@@ -194,8 +280,9 @@ test('kill -9 under load: every answered call survives, nothing half-committed',
     t.is(lost, 0, `round ${round}: no answered call lost`)
     const { closeVmCores } = await import('../src/host/vm-storage.js')
     await closeVmCores(cores)
-    // Reopen as a host (rolls back an interrupted commit), then audit everything.
+    // Reopen as a host (finishes an interrupted commit from the redo journal), then audit everything.
     const host = await VmHost.open(dir)
+    t.is(host.drive.db.core.fork + (await host.drive.getBlobs()).core.fork + host.log.fork, 0, `round ${round}: nothing the host signed was taken back (no core forked)`)
     const report = await replay(host.logAndFiles())
     await host.close()
     t.ok(report.ok, `round ${round}: the log replays clean after restart (${report.calls} calls)`)
@@ -224,21 +311,30 @@ async function runAndKill(dir: string, after: number): Promise<Array<{ index: nu
   return answered
 }
 
-test('the redo journal keeps the last record; a torn write reads as none', async (t) => {
+test('the redo journal keeps the two latest records in two files; a torn write leaves the one before it', async (t) => {
   const { RedoJournal } = await import('../src/host/redo-journal.js')
   const { truncate, stat } = await import('node:fs/promises')
   const path = (await t.tmp()) + '/journal/vm'
   const journal = RedoJournal.open(path)
   t.teardown(() => journal.close())
   t.is(journal.read(), null, 'a new journal holds nothing')
-  const big = { dbStart: 3, blobsStart: 7, dbBlocks: [b4a.from('entry 1'), b4a.from('entry 2')], blobBlocks: [b4a.alloc(1000, 1)] }
-  const small = { dbStart: 5, blobsStart: 8, dbBlocks: [b4a.from('entry 3')], blobBlocks: [] }
+  const big = { dbStart: 3, blobsStart: 7, dbBlocks: [b4a.from('entry 1'), b4a.from('entry 2')], blobBlocks: [b4a.alloc(1000, 1)], logStart: 4, logStartHash: b4a.alloc(32, 4), logBlocks: [b4a.from('log 4')] }
+  const small = { dbStart: 5, blobsStart: 8, dbBlocks: [b4a.from('entry 3')], blobBlocks: [], logStart: 5, logStartHash: b4a.alloc(32, 5), logBlocks: [] }
   journal.write(big)
   journal.write(small)
-  t.alike(journal.read(), small, 'a shorter record replaces a longer one')
+  t.alike(journal.read(), { ...small, seq: 2 }, 'the latest record is read (numbered)')
   journal.write(big)
+  journal.write(small)
+  t.alike(journal.read(), { ...small, seq: 4 }, 'a shorter record replaces a longer one')
   await truncate(path, (await stat(path)).size - 1)
-  t.is(journal.read(), null, 'a record cut short fails its hash')
+  t.alike(journal.read(), { ...big, seq: 3 }, 'a record cut short fails its hash: the one before it, in the other file, is read')
+  await truncate(path + '.1', 0)
+  t.is(journal.read(), null, 'both cut short: none')
+  journal.close()
+  const reopened = RedoJournal.open(path)
+  t.teardown(() => reopened.close())
+  reopened.write(small)
+  t.alike(reopened.read(), { ...small, seq: 1 }, 'reopened, it numbers on from the latest whole record')
 })
 
 test('the host\'s cores keep the bitfield pages they wrote; what is on disk stays right, across pages and after a truncation', async (t) => {

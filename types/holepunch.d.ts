@@ -105,9 +105,11 @@ declare module 'ready-resource' {
 declare module 'hypercore' {
   import type { EventEmitter } from 'node:events'
   import type { KeyPair, TreeNode } from 'hypercore-crypto'
+  export interface Manifest { version: number; hash: string; allowPatch: boolean; quorum: number; signers: Array<{ signature: string; namespace: Uint8Array; publicKey: Uint8Array }>; prologue: unknown }
   export interface HypercoreState { roots: TreeNode[]; length: number; byteLength: number; fork: number; signature: Uint8Array | null }
   export default class Hypercore extends EventEmitter {
-    static key(manifest: Uint8Array, opts?: { compat?: boolean; version?: number }): Buffer
+    static key(manifest: Uint8Array | Manifest, opts?: { compat?: boolean; version?: number }): Buffer
+    static parseManifest(manifest: Uint8Array): Manifest
     static discoveryKey(key: Uint8Array): Buffer
     key: Buffer
     discoveryKey: Buffer
@@ -287,6 +289,7 @@ declare module 'hyperbee/lib/messages.js' {
     encode(node: { key: Uint8Array; value: Uint8Array | null; index: Uint8Array }): Buffer
   }
   export const YoloIndex: { encode(index: { levels: Array<{ keys: number[]; children: number[] }> }): Buffer }
+  export const Header: { decode(buf: Uint8Array): { protocol: string; metadata: { contentFeed: Buffer | null } | null } }
 }
 
 declare module 'paparam' {

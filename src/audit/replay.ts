@@ -37,6 +37,11 @@ export type DivergenceClass =
   | 'malformed-entry'
   /** The host rewrote or truncated history it had signed before (two signed heads disagree). */
   | 'equivocation'
+  /**
+   * The archive holds files past what the log commits to, and they stay there:
+   * the host's own signed statement, asked for once its commits were done, says so.
+   */
+  | 'files-unlogged'
 
 export interface Divergence {
   index: number

@@ -12,7 +12,10 @@ import Hyperdrive from 'hyperdrive'
 import Hyperbee from 'hyperbee'
 import Hyperblobs from 'hyperblobs'
 import caps from 'hypercore/lib/caps.js'
+import { Header as BeeHeader } from 'hyperbee/lib/messages.js'
 import { MerkleRoots, rawSignature } from '../merkle.js'
+
+const [BLOBS] = crypto.namespace('hyperdrive', 1) as [Buffer]
 
 export interface SignedCore {
   /** The core's key, hex. */
@@ -54,14 +57,42 @@ export async function exportSignedCore(core: Hypercore): Promise<SignedCore> {
   }
 }
 
-/** Check a core's blocks against its signed head. Returns the reason it fails, or null. */
+const HEX = /^(?:[0-9a-f]{2})*$/
+
+/** What is wrong with the shape of a signed core taken from a report, or null: each field is checked before it is used. */
+function shapeOf(what: string, sc: unknown): string | null {
+  if (typeof sc !== 'object' || sc === null) return `the ${what} core is missing`
+  const o = sc as Record<string, unknown>
+  const hex = (v: unknown, bytes?: number) => typeof v === 'string' && HEX.test(v) && (bytes === undefined || v.length === bytes * 2)
+  const whole = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0
+  if (!hex(o.key, 32)) return `the ${what} core's key is not 32 bytes of hex`
+  if (!hex(o.manifest) || (o.manifest as string).length === 0) return `the ${what} core's manifest is not hex`
+  if (!whole(o.length)) return `the ${what} core's length is not a whole number`
+  if (!whole(o.fork)) return `the ${what} core's fork is not a whole number`
+  if (!hex(o.signature, 64)) return `the ${what} core's signature is not 64 bytes of hex`
+  if (!Array.isArray(o.blocks) || !o.blocks.every((b) => hex(b))) return `the ${what} core's blocks are not a list of hex strings`
+  return null
+}
+
+/**
+ * Check a core taken from a report against its signed head: its fields'
+ * shapes, its key (`expectedKey`, where the verifier knows it), its manifest,
+ * and its blocks against the signature the manifest's signer made. Returns
+ * the reason it fails, or null.
+ */
 export function checkSignedCore(what: string, sc: SignedCore, expectedKey: Uint8Array | null): string | null {
+  const shape = shapeOf(what, sc)
+  if (shape) return shape
   const key = b4a.from(sc.key, 'hex')
   if (expectedKey && !b4a.equals(key, expectedKey)) return `the ${what} core is not the one this VM names`
   const manifest = b4a.from(sc.manifest, 'hex')
-  if (!b4a.equals(Hypercore.key(manifest), key)) return `the ${what} core's manifest does not hash to its key`
-  const parsed = (Hypercore as unknown as { parseManifest(m: Uint8Array): { signers: Array<{ publicKey: Uint8Array }> } }).parseManifest(manifest)
-  const signer = parsed.signers[0]?.publicKey
+  let signer: Uint8Array | undefined
+  try {
+    if (!b4a.equals(Hypercore.key(manifest), key)) return `the ${what} core's manifest does not hash to its key`
+    signer = Hypercore.parseManifest(manifest).signers[0]?.publicKey
+  } catch {
+    return `the ${what} core's manifest does not decode`
+  }
   if (!signer) return `the ${what} core's manifest names no signer`
   if (sc.blocks.length !== sc.length) return `the ${what} core's blocks do not reach its signed length`
   const roots = new MerkleRoots()
@@ -69,6 +100,31 @@ export function checkSignedCore(what: string, sc: SignedCore, expectedKey: Uint8
   const signable = caps.treeSignable(key, roots.hash(), sc.length, sc.fork)
   if (!crypto.verify(signable, b4a.from(sc.signature, 'hex'), signer)) return `the ${what} core's blocks are not what its signer signed`
   return null
+}
+
+/**
+ * The key of an archive's file contents (blobs) core, as hyperdrive finds it
+ * from the archive's hyperbee (a core already checked): the header block
+ * names it, or, when it does not (hyperdrive 11 and later, vms-node's
+ * archives), it is derived from the hyperbee's manifest and key. Returns the
+ * reason when it cannot be had.
+ */
+export function blobsKeyOf(db: SignedCore): Uint8Array | string {
+  if (db.blocks.length === 0) return 'the files archive has no header block'
+  let header: ReturnType<typeof BeeHeader.decode>
+  try {
+    header = BeeHeader.decode(b4a.from(db.blocks[0]!, 'hex'))
+  } catch {
+    return 'the files archive\'s header block does not decode'
+  }
+  if (header.protocol !== 'hyperbee') return 'the files archive\'s header block is not a hyperbee\'s'
+  const named = header.metadata?.contentFeed
+  if (named && named.byteLength >= 32) return named.subarray(0, 32)
+  const m = Hypercore.parseManifest(b4a.from(db.manifest, 'hex'))
+  if (m.version < 1) return 'the files archive\'s manifest is too old to derive the contents core from'
+  const dbKey = b4a.from(db.key, 'hex')
+  const signers = m.signers.map((s) => ({ ...s, namespace: crypto.hash([BLOBS, dbKey, s.namespace]) }))
+  return Hypercore.key({ version: m.version, hash: 'blake2b', allowPatch: m.allowPatch, quorum: m.quorum, signers, prologue: null })
 }
 
 /**

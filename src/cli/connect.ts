@@ -7,14 +7,17 @@ import { chooseDht, loadIdentity, type DhtChoice } from './config.js'
 import { wholeFlag } from './flags.js'
 import { fail } from './fail.js'
 
-/** A short-lived client node with its own temporary storage. */
-export async function withClient<T>(flags: { bootstrap?: string; local?: boolean; identity?: string; timeout?: string }, fn: (node: VmsNode, dht: DhtChoice) => Promise<T>, { signs = true } = {}): Promise<T> {
+/**
+ * A short-lived client node with its own temporary storage. `heads`: where a
+ * volunteer keeps the heads it verified across runs (the storage goes).
+ */
+export async function withClient<T>(flags: { bootstrap?: string; local?: boolean; identity?: string; timeout?: string }, fn: (node: VmsNode, dht: DhtChoice) => Promise<T>, { signs = true, heads }: { signs?: boolean; heads?: string } = {}): Promise<T> {
   const timeoutMs = wholeFlag(flags.timeout, '--timeout', 1, '15000') ?? 15000
   const dht = await chooseDht(flags)
   // Reading signs nothing: no identity is made for it.
   const identity = signs ? await loadIdentity(flags.identity, announceIdentity) : undefined
   const storage = await mkdtemp(join(tmpdir(), 'vms-client-'))
-  const node = new VmsNode({ storage, bootstrap: dht.bootstrap, identity, timeoutMs })
+  const node = new VmsNode({ storage, bootstrap: dht.bootstrap, identity, timeoutMs, heads })
   try {
     return await fn(node, dht)
   } finally {

@@ -19,15 +19,17 @@ import { formatKey, type Identity } from '../identity.js'
 import { checkWholeOption } from '../host/limits.js'
 import { isSignerOf } from '../merkle.js'
 import { verifyReceipt, signedLength, ReceiptCache } from '../receipt.js'
-import { decodeStrict, encode, type Receipt } from '../messages/index.js'
+import { decodeStrict, decodeEntry, encode, EntryType, type Receipt, type LogEntry, type FilesState } from '../messages/index.js'
 import {
   PROTOCOL, Role, hello, request, response, proofSignable, attestation, attestationSignable, attestationsRequest, attestationsResponse, verifyAttestation,
-  viewRequest, viewResponse, blocksRequest, blocksResponse, fromWireError, type BlockCore, type BlocksResponse, type VmInfo, type Attestation, type ViewResponse
+  viewRequest, viewResponse, blocksRequest, blocksResponse, filesStateRequest, filesStateResponse, fromWireError,
+  type BlockCore, type BlocksResponse, type VmInfo, type Attestation, type ViewResponse, type FilesStateQuery, type FilesStateStatement, type FilesStateResponse
 } from '../messages/wire.js'
+import { verifyStatement } from '../audit/unlogged.js'
 import type Hypercore from 'hypercore'
 import { addHeadExchange, type Equivocation } from '../node/head-exchange.js'
 
-interface Route { channel: Channel; requests: Message<Uint8Array>; attest: Message<Uint8Array>; askAttestations: Message<Uint8Array>; views: Message<Uint8Array>; blocks: Message<Uint8Array>; info: VmInfo; host: boolean }
+interface Route { channel: Channel; requests: Message<Uint8Array>; attest: Message<Uint8Array>; askAttestations: Message<Uint8Array>; views: Message<Uint8Array>; blocks: Message<Uint8Array>; filesState: Message<Uint8Array>; info: VmInfo; host: boolean }
 interface Pending { resolve(v: { result: unknown; receipt: Receipt }): void; reject(e: Error): void; call: ReturnType<Identity['sign']>; route: Route; timer: NodeJS.Timeout }
 
 export interface CallResult { result: unknown; receipt: Receipt }
@@ -44,10 +46,12 @@ export class VmHandle {
   private attestationWaiters = new Map<number, (list: Attestation[]) => void>()
   /** Answers awaited, by request id, with the route asked; given an error when the route or the handle closes first. */
   private viewWaiters = new Map<number, Waiter<ViewResponse>>()
+  private stateWaiters = new Map<number, Waiter<FilesStateResponse>>()
   private blockWaiters = new Map<number, Waiter<BlocksResponse>>()
   private nextBlocks = 0
   private nextView = 0
   private log: Hypercore | null
+  private ownsLog = false
   private nextId = 1
   private drive_: Hyperdrive | null = null
   private closed = false
@@ -91,7 +95,7 @@ export class VmHandle {
           if (!h.signer || !h.proof || !isSignerOf(this.key, h.signer) || !crypto.verify(proofSignable(conn.handshakeHash, this.key), h.proof, h.signer)) return
           host = true
         } else if (h.role !== Role.MIRROR) return
-        route = { channel: channel!, requests, attest, askAttestations, views, blocks, info: h.info, host }
+        route = { channel: channel!, requests, attest, askAttestations, views, blocks, filesState, info: h.info, host }
         heads.sendHead().catch(() => {})
         this.routes.add(route)
         for (const w of this.waiters.splice(0)) w()
@@ -106,7 +110,7 @@ export class VmHandle {
           clearTimeout(p.timer)
           p.reject(new VmsError('CONNECTION_LOST', 'the connection to the host dropped before the answer came: the call may or may not have run; check the log, or sign and send it again'))
         }
-        for (const waiters of [this.viewWaiters, this.blockWaiters] as Array<Map<number, Waiter<never>>>) {
+        for (const waiters of [this.viewWaiters, this.blockWaiters, this.stateWaiters] as Array<Map<number, Waiter<never>>>) {
           for (const [id, w] of waiters) {
             if (w.route !== route) continue
             waiters.delete(id)
@@ -126,6 +130,8 @@ export class VmHandle {
     channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => { if (route) settle(this.viewWaiters, viewResponse, raw, 'view response', route) } })
     const blocks = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
     channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => { if (route) settle(this.blockWaiters, blocksResponse, raw, 'blocks', route) } })
+    const filesState = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
+    channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => { if (route) settle(this.stateWaiters, filesStateResponse, raw, 'files state', route) } })
     channel.open(encode(hello, { role: Role.CLIENT, signer: null, proof: null, info: null }))
   }
 
@@ -239,15 +245,30 @@ export class VmHandle {
   }
 
   /**
-   * Send a request to the peers of this VM in turn (`turn` picks one) and wait
-   * for its answer: TIMEOUT after `timeoutMs`, CONNECTION_LOST if that peer
-   * goes first, CLOSED if this handle does.
+   * The host's signed statement of what its log commits to, for a query that
+   * names the archive heads this node holds (an auditor's check of files past
+   * the log; see audit/unlogged.ts). Checked against the VM key: BAD_SIGNATURE
+   * if the host's signature does not verify. The host answers once the
+   * commits under way when it got the query are finished.
    */
-  private async ask<T>(waiters: Map<number, Waiter<T>>, turn: number, timeoutMs: number, what: string, send: (route: Route, id: number) => void): Promise<T> {
+  async filesState(query: FilesStateQuery, timeoutMs = this.timeoutMs): Promise<FilesStateStatement> {
+    const res = await this.ask(this.stateWaiters, 0, timeoutMs, 'the files state request',
+      (route, id) => route.filesState.send(encode(filesStateRequest, { id, query })), { host: true })
+    if (res.error) throw fromWireError(res.error)
+    if (!res.statement || !verifyStatement(this.key, query, res.statement)) throw new VmsError('BAD_SIGNATURE', 'the host\'s statement of its files state is not signed by this VM\'s key')
+    return res.statement
+  }
+
+  /**
+   * Send a request to the peers of this VM in turn (`turn` picks one; with
+   * `host`, among proven hosts only) and wait for its answer: TIMEOUT after
+   * `timeoutMs`, CONNECTION_LOST if that peer goes first, CLOSED if this handle does.
+   */
+  private async ask<T>(waiters: Map<number, Waiter<T>>, turn: number, timeoutMs: number, what: string, send: (route: Route, id: number) => void, { host = false } = {}): Promise<T> {
     if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
-    await this.connected(timeoutMs)
+    await this.connected(timeoutMs, { host })
     if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
-    const routes = [...this.routes]
+    const routes = [...this.routes].filter((r) => r.host || !host)
     const route = routes[turn % routes.length]!
     const id = this.nextId++
     return new Promise((resolve, reject) => {
@@ -368,10 +389,40 @@ export class VmHandle {
   }
 
   /** @internal */
+  /**
+   * The files state the log's latest entry commits to (the genesis' for a
+   * new VM): what readers see, never files past it, which no entry accounts
+   * for. Read from this node's replica of the log (its blocks are checked
+   * against the host's signature).
+   */
+  async committedFiles(): Promise<FilesState> {
+    const log = await this.logReplica()
+    await log.update({ wait: true }).catch(() => {})
+    if (log.length === 0) throw new VmsError('HOST_OFFLINE', `no peer has sent VM ${formatKey(this.key)}'s log yet: is the host or a mirror online?`)
+    return (await this.entryAt(log, log.length - 1)).files
+  }
+
+  private async logReplica(): Promise<Hypercore> {
+    if (this.log) return this.log
+    await this.connected()
+    this.log = this.store.get({ key: this.key })
+    this.ownsLog = true
+    await this.log.ready()
+    return this.log
+  }
+
+  private async entryAt(log: Hypercore, index: number): Promise<LogEntry> {
+    const block = await log.get(index, { timeout: this.timeoutMs }).catch(() => null)
+    if (!block) throw new VmsError('HOST_OFFLINE', `log entry ${index} of VM ${formatKey(this.key)} did not arrive within ${this.timeoutMs} ms: is the host or a mirror online?`)
+    return decodeEntry(block, index)
+  }
+
   async drive(): Promise<Hyperdrive> {
     if (this.drive_) return this.drive_
-    const info = await this.info()
-    const drive = new Hyperdrive(this.store.session(), b4a.from(info.filesKey)) // a session: closing the drive closes it alone
+    // The archive the genesis names (signed in the log), not whatever a peer's hello says.
+    const genesis = await this.entryAt(await this.logReplica(), 0)
+    if (genesis.type !== EntryType.GENESIS) throw new VmsError('MALFORMED_ENTRY', `log entry 0 of VM ${formatKey(this.key)} is not a genesis`)
+    const drive = new Hyperdrive(this.store.session(), b4a.from(genesis.filesKey)) // a session: closing the drive closes it alone
     await drive.ready()
     this.drive_ = drive
     return drive
@@ -383,11 +434,12 @@ export class VmHandle {
     for (const r of this.routes) r.channel.close()
     for (const [, p] of this.pending) { clearTimeout(p.timer); p.reject(new VmsError('CLOSED', 'the VM handle closed')) }
     this.pending.clear()
-    for (const waiters of [this.viewWaiters, this.blockWaiters] as Array<Map<number, Waiter<never>>>) {
+    for (const waiters of [this.viewWaiters, this.blockWaiters, this.stateWaiters] as Array<Map<number, Waiter<never>>>) {
       for (const w of waiters.values()) w.settle(new VmsError('CLOSED', 'the VM handle closed'))
       waiters.clear()
     }
     if (this.drive_) await this.drive_.close()
+    if (this.ownsLog) await this.log?.close()
     this.onClose()
   }
 }
@@ -416,26 +468,37 @@ export class VmFiles {
   private handle: VmHandle
   constructor(handle: VmHandle) { this.handle = handle }
 
-  private async fresh(): Promise<Hyperdrive> {
+  /**
+   * Run `fn` on the archive as the log's latest entry commits to it: a
+   * checkout at that version, never the files past it (no entry accounts
+   * for those: a commit under way, or files the host added outside its log).
+   */
+  private async committed<T>(fn: (drive: Hyperdrive) => Promise<T>): Promise<T> {
     const drive = await this.handle.drive()
-    await drive.update({ wait: true })
-    return drive
+    const { dbLength } = await this.handle.committedFiles()
+    const checkout = drive.checkout(dbLength)
+    try {
+      await checkout.ready()
+      return await fn(checkout)
+    } finally {
+      await checkout.close()
+    }
   }
 
   async readdir(path: string): Promise<string[]> {
     path = pathOf(path)
-    const drive = await this.fresh()
-    const out: string[] = []
-    for await (const [name] of shallowEntries(drive.db, path)) out.push(name)
-    return out.sort()
+    return this.committed(async (drive) => {
+      const out: string[] = []
+      for await (const [name] of shallowEntries(drive.db, path)) out.push(name)
+      return out.sort()
+    })
   }
 
   async readFile(path: string, encoding?: 'utf8'): Promise<Uint8Array | string> {
     path = pathOf(path)
     if (encoding !== undefined && encoding !== 'utf8') throw new VmsError('MALFORMED_REQUEST', `readFile reads bytes, or text with 'utf8', not ${describe(encoding)}`)
     if (path === '/') throw new VmsError('NOT_FOUND', '/ is the top directory of this VM\'s archive, not a file: list it (readdir, or `files KEY ls /`)')
-    const drive = await this.fresh()
-    const data = await drive.get(path, { wait: true, timeout: this.handle.timeoutMs })
+    const data = await this.committed((drive) => drive.get(path, { wait: true, timeout: this.handle.timeoutMs }))
     if (data === null) {
       const isDir = (await this.stat(path))?.isDirectory === true
       throw new VmsError('NOT_FOUND', isDir ? `${path} is a directory in this VM's archive, not a file: list it (readdir, or \`files KEY ls ${path}\`)` : `${path} is not a file in this VM's archive`)
@@ -447,35 +510,34 @@ export class VmFiles {
     path = pathOf(path)
     // The top directory always is (hyperdrive has no entry for it).
     if (path === '/') return { size: 0, mtime: new Date(0), isFile: false, isDirectory: true }
-    const drive = await this.fresh()
-    const entry = await drive.entry(path, { wait: true, timeout: this.handle.timeoutMs })
-    if (entry) {
-      const dir = entry.value.blob === null && entry.value.metadata?.directory === true
-      return { size: entry.value.blob?.byteLength ?? 0, mtime: new Date(entry.value.metadata?.mtime ?? 0), isFile: !dir, isDirectory: dir }
-    }
-    for await (const _ of drive.readdir(path)) return { size: 0, mtime: new Date(0), isFile: false, isDirectory: true }
-    return null
+    return this.committed(async (drive) => {
+      const entry = await drive.entry(path, { wait: true, timeout: this.handle.timeoutMs })
+      if (entry) {
+        const dir = entry.value.blob === null && entry.value.metadata?.directory === true
+        return { size: entry.value.blob?.byteLength ?? 0, mtime: new Date(entry.value.metadata?.mtime ?? 0), isFile: !dir, isDirectory: dir }
+      }
+      for await (const _ of drive.readdir(path)) return { size: 0, mtime: new Date(0), isFile: false, isDirectory: true }
+      return null
+    })
   }
 
   async exists(path: string): Promise<boolean> {
     return (await this.stat(path)) !== null
   }
 
-  /** The archive version this peer has. */
+  /** The archive version the log's latest entry commits to (what reads see). */
   async version(): Promise<number> {
-    return (await this.fresh()).version
+    return (await this.handle.committedFiles()).dbLength
   }
 
-  /** Wait until the archive reaches `version` (a files version from a receipt's entry). */
+  /** Wait until the log commits to archive version `version` or later (a files version from a receipt's entry). */
   async waitFor(version: number, timeoutMs = this.handle.timeoutMs): Promise<void> {
     if (!Number.isSafeInteger(version) || version < 0) throw new VmsError('MALFORMED_REQUEST', `a files version is a whole number ≥ 0 (a receipt's entry has it: files.dbLength), not ${describe(version)}`)
     checkWholeOption('timeoutMs', timeoutMs, 1)
-    const drive = await this.handle.drive()
     const end = Date.now() + timeoutMs
-    while (drive.db.core.length < version) {
+    while ((await this.handle.committedFiles()).dbLength < version) {
       if (Date.now() > end) throw new VmsError('TIMEOUT', `the files archive did not reach version ${version} within ${timeoutMs} ms`)
-      await drive.update({ wait: true })
-      if (drive.db.core.length < version) await new Promise((r) => setTimeout(r, 20))
+      await new Promise((r) => setTimeout(r, 20))
     }
   }
 }

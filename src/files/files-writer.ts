@@ -9,7 +9,6 @@
  */
 import type Hyperdrive from 'hyperdrive'
 import type Hypercore from 'hypercore'
-import crypto from 'hypercore-crypto'
 import b4a from 'b4a'
 import { MerkleRoots, treeHash } from '../merkle.js'
 import { VmsError } from '../errors.js'

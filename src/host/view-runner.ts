@@ -6,7 +6,6 @@
  * both run views, from the archive they hold; the answer names the log
  * length it reflects.
  */
-import b4a from 'b4a'
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
 import { VmsError } from '../errors.js'

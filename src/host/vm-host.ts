@@ -16,10 +16,8 @@ import { VmsError, describe, type VmsErrorCode } from '../errors.js'
 import { isCanonical, canonicalStringify } from '../canonical-json.js'
 import { formatKey, nonceTime } from '../identity.js'
 import { SignaturePool } from '../crypto/signature-pool.js'
-import { MerkleRoots, coverNodes, leafNode, rawSignature, treeHash } from '../merkle.js'
-import type { TreeNode } from 'hypercore-crypto'
 import {
-  encode, logEntry, callSignable, sameFilesState, EntryType, LoadReason, SANDBOX_API_VERSION, SANDBOX_API_VERSIONS, SEED_BYTES,
+  encode, logEntry, callSignable, EntryType, LoadReason, SANDBOX_API_VERSION, SANDBOX_API_VERSIONS, SEED_BYTES,
   type Genesis, type Limits, type LogEntry, type Outcome, type Receipt, type SignedCall, type FilesState
 } from '../messages/index.js'
 import { SandboxProcess, type SandboxHooks } from '../sandbox/sandbox-process.js'
@@ -27,10 +25,12 @@ import { sandboxConfigFor } from '../sandbox/config.js'
 import type { CallInput, RunResult, SandboxConfig } from '../sandbox/protocol.js'
 import { FilesView } from '../files/files-view.js'
 import { FilesWriter, type PreparedFiles } from '../files/files-writer.js'
-import { RedoJournal, finishFromJournal } from './redo-journal.js'
+import { RedoJournal, recoverFromJournal } from './redo-journal.js'
+import { LogWriter, type LaidOut } from './log-writer.js'
+import { filesStateSignable, type CoreHead, type FilesStateQuery, type FilesStateStatement } from '../messages/wire.js'
 import { METHOD_NAME, RESERVED_METHODS, checkWholeOption, resolveLimits } from './limits.js'
 import { NonceWindow, callsSince } from './nonce-window.js'
-import { openVmCores, closeVmCores, readGenesis, lastFilesState, rollBackUnlogged, readEntry, redoJournalPath, type VmCores } from './vm-storage.js'
+import { openVmCores, closeVmCores, readGenesis, lastFilesState, checkArchive, readEntry, redoJournalPath, type VmCores } from './vm-storage.js'
 
 export interface VmHostOptions {
   /** The service script (required to create a VM; checked against the genesis on reopen). */
@@ -132,7 +132,7 @@ export class VmHost extends ReadyResource {
   private view: FilesView | null = null
   private writer: FilesWriter | null = null
   private journal: RedoJournal | null = null
-  private logRoots: MerkleRoots | null = null
+  private logWriter: LogWriter | null = null
   private nonces: NonceWindow | null = null
   private sandboxConfig: SandboxConfig | null = null
   private verifier: SignaturePool | null = null
@@ -153,6 +153,9 @@ export class VmHost extends ReadyResource {
   private needsLoad: { reason: LoadReason; note: string } | null = null
   private lastTime = 0
   private failure: Error | null = null
+  /** The latest commit boundary (see filesStatement), and statements waiting for one at least `end` long. */
+  private boundary: { log: CoreHead; files: FilesState } | null = null
+  private boundaryWaiters: Array<{ end: number; resolve(): void; reject(e: Error): void }> = []
   private idle: Array<() => void> = []
   readonly maxQueue: number
   readonly maxBatch: number
@@ -227,18 +230,16 @@ export class VmHost extends ReadyResource {
           throw new VmsError('STORAGE_INVALID', 'this storage holds a VM with another script: open it without a script, or create the new VM in an empty directory', null, 'another-script')
         }
       }
+      this.journal = RedoJournal.open(redoJournalPath(cores))
+      const genesis = this.genesis
+      note = await recoverFromJournal(cores.log, cores.drive, this.journal, async (log) => (await lastFilesState(log, genesis)).files)
       const last = await lastFilesState(cores.log, this.genesis)
       this.lastTime = last.time
-      this.journal = RedoJournal.open(redoJournalPath(cores))
-      const finished = await finishFromJournal(cores.drive, last.files, this.journal)
-      const rolledBack = await rollBackUnlogged(cores.drive, last.files)
-      note = [finished, rolledBack].filter(Boolean).join('; ')
       this.writer = await FilesWriter.open(cores.drive)
-      if (finished && !sameFilesState(this.writer.state(), last.files)) {
-        throw new VmsError('STORAGE_INVALID', `the files archive, finished from the redo journal, does not match the files state of log entry ${cores.log.length - 1}: the storage was damaged; restore it from a mirror, or audit it with vms-node replay`)
-      }
+      checkArchive(this.writer.state(), last.files, cores.log.length - 1)
+      this.boundary = { log: { length: cores.log.length, fork: cores.log.fork, treeHash: await cores.log.treeHash(cores.log.length) }, files: last.files }
       this.view = new FilesView(cores.drive, cores.drive.db.core.length)
-      this.logRoots = await MerkleRoots.ofCore(cores.log, cores.log.length)
+      this.logWriter = await LogWriter.open(cores.log)
       this.nonces = new NonceWindow(this.genesis.limits.nonceWindowMs, this.genesis.limits.nonceSkewMs)
       await this.rebuildNonces()
       this.sandboxConfig = sandboxConfigFor(this.genesis)
@@ -560,21 +561,20 @@ export class VmHost extends ReadyResource {
       }
       const group = this.ready_.splice(0)
       let prepared: PreparedFiles
+      let laid: LaidOut
       try {
-        prepared = await this.writer!.prepare(group.map((it) => it.result!.ops))
-        this.journal!.write(prepared.record)
+        ({ prepared, laid } = await this.layOut(group))
       } catch (err) {
         this.fail(err as Error, group)
         break
       }
-      // The log append starts first (it is on every answer's path), then the files append.
-      const states = prepared.states
-      const logged = appendsPending > 0 ? lastLogged.then(() => this.appendLog(group, states)) : this.appendLog(group, states)
+      // Journaled: the group is committed. The log append starts first (it is on every answer's path), then the files append.
+      const logged = appendsPending > 0 ? lastLogged.then(() => this.appendLog(laid)) : this.appendLog(laid)
       appendsPending++
       lastLogged = logged
       logged.then(() => { appendsPending-- }, (err: Error) => { appendsPending--; this.stopWith(err) })
       const files = this.flushFiles(group, prepared)
-      const done = this.finishGroup(group, logged, files)
+      const done = this.finishGroup(group, laid, logged, files, prepared.states[prepared.states.length - 1]!)
       unfinished.add(done)
       void done.finally(() => unfinished.delete(done))
       // The next group builds on this one's files; a failure is handled by finishGroup.
@@ -590,14 +590,37 @@ export class VmHost extends ReadyResource {
     this.view!.flushed(ops)
   }
 
+  /**
+   * Lay out a group: its files blocks and states, then its log entries, and
+   * write both (with any earlier group's entries not yet appended) to the
+   * redo journal. From here the group is committed: a crash or a failed
+   * append is finished from the journal when the storage is opened again.
+   */
+  private async layOut(group: Item[]): Promise<{ prepared: PreparedFiles; laid: LaidOut }> {
+    const prepared = await this.writer!.prepare(group.map((it) => it.result!.ops))
+    const laid = this.logWriter!.layOut(group.map((it, i) => ({ entry: entryOf(it, prepared.states[i]!), call: it.kind === 'call' })))
+    this.journal!.write({ ...prepared.record, ...this.logWriter!.pending() })
+    return { prepared, laid }
+  }
+
   /** Answer the group once both its log entries and its files are appended (a reader sees what the answer says). */
-  private async finishGroup(group: Item[], logged: Promise<Receipt[]>, files: Promise<void>): Promise<void> {
+  private async finishGroup(group: Item[], laid: LaidOut, logged: Promise<Receipt[]>, files: Promise<void>, state: FilesState): Promise<void> {
     const [log, drive] = await Promise.allSettled([logged, files])
     if (log.status === 'rejected') {
-      this.fail(log.reason as Error, group)
+      // Journaled, so committed: the calls ran and are logged when the storage is opened again.
+      const err = log.reason as Error
+      let r = 0
+      for (const it of group) {
+        if (it.kind !== 'call') continue
+        const index = laid.receipts[r++]!.index
+        this.inflight--
+        it.reject(new VmsError('STORAGE_FAILED', `${it.call.method} ran, but its log entry could not be written (${storageReason(err)}): the VM stopped; reopening its storage logs it as entry ${index}, from the redo journal (look there before calling again)`))
+      }
+      this.fail(err, [])
       return
     }
     if (drive.status === 'fulfilled') {
+      this.committedTo(laid, state)
       await this.answer(group, log.value)
       return
     }
@@ -617,6 +640,7 @@ export class VmHost extends ReadyResource {
   private stopWith(err: Error): void {
     if (this.failure) return
     this.failure = err
+    for (const w of this.boundaryWaiters.splice(0)) w.reject(new VmsError('STORAGE_FAILED', `the VM stopped (${storageReason(err)}): it states nothing until its storage is opened again`))
     this.opts.onLog?.('error', `the VM stopped: ${storageReason(err)}; calls are refused until its storage is opened again (restart serving it: an unfinished commit is finished from the redo journal)`)
   }
 
@@ -673,57 +697,47 @@ export class VmHost extends ReadyResource {
 
   /** Commit one group on its own (the load entry at open). */
   private async commit(group: Item[]): Promise<void> {
-    const prepared = await this.writer!.prepare(group.map((it) => it.result!.ops))
-    this.journal!.write(prepared.record)
-    const [receipts] = await Promise.all([this.appendLog(group, prepared.states), this.flushFiles(group, prepared)])
+    const { prepared, laid } = await this.layOut(group)
+    const [receipts] = await Promise.all([this.appendLog(laid), this.flushFiles(group, prepared)])
+    this.committedTo(laid, prepared.states[prepared.states.length - 1]!)
     await this.answer(group, receipts)
   }
 
-  /**
-   * Encode and append the group's entries; one receipt per call. Hypercore
-   * signs the log once for the append, at the group's end; each receipt
-   * carries that signature with the subtrees that lead from its entry to it.
-   */
-  private async appendLog(group: Item[], states: FilesState[]): Promise<Receipt[]> {
+  /** Append a laid-out group's entries (in group order); one signed receipt per call. */
+  private async appendLog(laid: LaidOut): Promise<Receipt[]> {
     if (this.failure) throw this.failure
+    return this.logWriter!.append(laid)
+  }
+
+  /** A group's log entries and files are both appended: the log's head and the files state its last entry commits to. */
+  private committedTo(laid: LaidOut, files: FilesState): void {
+    if (this.boundary && this.boundary.log.length >= laid.end) return
+    this.boundary = { log: { length: laid.end, fork: this.cores!.log.fork, treeHash: laid.hash }, files }
+    this.boundaryWaiters = this.boundaryWaiters.filter((w) => {
+      if (w.end > laid.end) return true
+      w.resolve()
+      return false
+    })
+  }
+
+  /**
+   * The host's signed statement, for an auditor's query, of what its log
+   * commits to: its log's head and its archive's lengths, taken once every
+   * group laid out when the query came is appended (log and files), so the
+   * log's last entry commits to exactly those lengths, and they cover every
+   * block this host had published. An auditor holding archive blocks past its
+   * log asks this; see audit/unlogged.ts for what a contradiction proves.
+   */
+  async filesStatement(query: FilesStateQuery): Promise<FilesStateStatement> {
+    if (this.failure) throw new VmsError('STORAGE_FAILED', `the VM stopped (${storageReason(this.failure)}): it states nothing until its storage is opened again`)
+    if (this.closing) throw new VmsError('CLOSED', 'the VM is closing')
+    const end = this.logWriter!.laidOut
+    if (!this.boundary || this.boundary.log.length < end) await new Promise<void>((resolve, reject) => this.boundaryWaiters.push({ end, resolve, reject }))
+    const { log: head, files } = this.boundary!
+    const blobs = (await this.drive.getBlobs()).core
+    const body = { log: head, db: { length: files.dbLength, fork: this.drive.db.core.fork }, blobs: { length: files.blobsLength, fork: blobs.fork } }
     const log = this.cores!.log
-    const signer = log.keyPair!.publicKey
-    const fork = log.fork
-    const start = this.logRoots!.length
-    const blocks: Buffer[] = []
-    const leaves: TreeNode[] = []
-    const receipts: Receipt[] = []
-    for (let i = 0; i < group.length; i++) {
-      const it = group[i]!
-      const entry: LogEntry = it.kind === 'call'
-        ? {
-            type: EntryType.CALL, publicKey: it.call.publicKey, signature: it.call.signature, method: it.call.method,
-            args: it.call.args, nonce: it.call.nonce, time: it.time, seed: it.seed,
-            oracles: it.result!.oracles.map((o) => ({ name: o.name, input: utf8.encode(o.input), output: utf8.encode(o.output) })),
-            outcome: toOutcome(it.result!), files: states[i]!
-          }
-        : { type: EntryType.LOAD, reason: it.reason, time: it.time, seed: it.seed, note: it.note, outcome: toOutcome(it.result), files: states[i]! }
-      const block = encode(logEntry, entry)
-      const index = start + i
-      const leaf = leafNode(index, block)
-      if (it.kind === 'call') receipts.push({ index, fork, signer, roots: this.logRoots!.roots.slice(), after: [], signature: EMPTY, entry: block })
-      this.logRoots!.appendNode(leaf)
-      leaves.push(leaf)
-      blocks.push(block)
-    }
-    await log.append(blocks)
-    const end = this.logRoots!.length
-    const state = log.state
-    if (log.length !== end || state.length !== end || !state.signature || !b4a.equals(treeHash(state.roots), this.logRoots!.hash())) {
-      throw new Error('the log moved under the host')
-    }
-    const signature = rawSignature(state.signature)
-    const memo = new Map<number, TreeNode>()
-    for (const r of receipts) {
-      r.signature = signature
-      r.after = coverNodes(r.index + 1, end, (i) => leaves[i - start]!, memo)
-    }
-    return receipts
+    return { ...body, signer: log.keyPair!.publicKey, signature: crypto.sign(filesStateSignable(this.key, query, body), log.keyPair!.secretKey) }
   }
 
   /** Answer the group's calls (with `durability: 'mirror'`, once a peer holds the entries). */
@@ -752,6 +766,18 @@ export class VmHost extends ReadyResource {
   }
 }
 
+
+/** The log entry of a call or a load, with the files state after it. */
+function entryOf(it: Item, files: FilesState): LogEntry {
+  return it.kind === 'call'
+    ? {
+        type: EntryType.CALL, publicKey: it.call.publicKey, signature: it.call.signature, method: it.call.method,
+        args: it.call.args, nonce: it.call.nonce, time: it.time, seed: it.seed,
+        oracles: it.result!.oracles.map((o) => ({ name: o.name, input: utf8.encode(o.input), output: utf8.encode(o.output) })),
+        outcome: toOutcome(it.result!), files
+      }
+    : { type: EntryType.LOAD, reason: it.reason, time: it.time, seed: it.seed, note: it.note, outcome: toOutcome(it.result), files }
+}
 
 function toOutcome(r: RunResult): Outcome {
   return r.ok

@@ -219,22 +219,21 @@ export async function lastFilesState(log: Hypercore, genesis: Genesis): Promise<
 }
 
 /**
- * A crash between writing the drive and appending the log leaves the drive
- * ahead of the log. Those writes belong to calls nobody was answered for:
- * truncate them away. Returns a note for the load entry, or '' if nothing to do.
+ * The archive must be exactly what the log's last entry (`index`) commits to:
+ * the same lengths and tree hashes of both cores. Anything else, once the
+ * redo journal has finished what a crash cut short, was written outside the
+ * log: the VM must not serve it. Throws STORAGE_INVALID naming what differs.
  */
-export async function rollBackUnlogged(drive: Hyperdrive, files: FilesState): Promise<string> {
-  const db = drive.db.core
-  const blobs = (await drive.getBlobs()).core
-  if (db.length < files.dbLength || blobs.length < files.blobsLength) {
-    throw new VmsError('STORAGE_INVALID', `the files archive is shorter than the log says (db ${db.length} < ${files.dbLength} or blobs ${blobs.length} < ${files.blobsLength}): the storage was damaged`)
-  }
-  const extraDb = db.length - files.dbLength
-  const extraBlobs = blobs.length - files.blobsLength
-  if (extraDb === 0 && extraBlobs === 0) return ''
-  if (extraDb > 0) await db.truncate(files.dbLength)
-  if (extraBlobs > 0) await blobs.truncate(files.blobsLength)
-  return `rolled back ${extraDb} file entries and ${extraBlobs} blob blocks that no log entry accounts for (a commit cut short)`
+export function checkArchive(state: FilesState, files: FilesState, index: number): void {
+  const differs: string[] = []
+  const hex = (h: Uint8Array) => b4a.toString(h, 'hex').slice(0, 16) + '…'
+  if (state.dbLength !== files.dbLength) differs.push(`its hyperbee has ${state.dbLength} blocks, the entry says ${files.dbLength}`)
+  else if (!b4a.equals(state.dbTreeHash, files.dbTreeHash)) differs.push(`its hyperbee's tree hash is ${hex(state.dbTreeHash)}, the entry says ${hex(files.dbTreeHash)}`)
+  if (state.blobsLength !== files.blobsLength) differs.push(`its blobs core has ${state.blobsLength} blocks, the entry says ${files.blobsLength}`)
+  else if (!b4a.equals(state.blobsTreeHash, files.blobsTreeHash)) differs.push(`its blobs core's tree hash is ${hex(state.blobsTreeHash)}, the entry says ${hex(files.blobsTreeHash)}`)
+  if (differs.length === 0) return
+  throw new VmsError('STORAGE_INVALID', `the files archive is not what log entry ${index} commits to (${differs.join('; ')}), and the redo journal does not explain it: it was changed outside the log. ` +
+    'The VM is not served. Restore its storage from a mirror (vms-node mirror <key> holds a copy anyone can check), or see what changed with vms-node replay')
 }
 
 /** Where the VM's files redo journal lives: next to the Corestore's own files. */

@@ -378,10 +378,13 @@ export function decodeEntry(buf: Uint8Array, index = -1): LogEntry {
 }
 
 /**
- * The files redo record (local, never replicated): the drive blocks of the
- * group of calls being committed, written before the group's log entries so
- * that a crash between the log append and the files append can be finished
- * at restart (see host/redo-journal.ts).
+ * The redo record (local, never replicated): what a group of calls commits,
+ * written before any of it is appended, so that a crash between the appends
+ * is finished at restart (see host/redo-journal.ts). Version 2 also holds the
+ * log entries not yet known appended (this group's and any earlier group's
+ * still in flight), so the files a host signed are always accounted for by
+ * its log: a restart appends what the log lacks, and never takes back files.
+ * Version 1 (vms-node before 0.2) held the files blocks only.
  */
 export interface RedoRecord {
   /** Lengths of the hyperbee and blobs cores before this group. */
@@ -389,24 +392,38 @@ export interface RedoRecord {
   blobsStart: number
   dbBlocks: Uint8Array[]
   blobBlocks: Uint8Array[]
+  /** Version 2: the record's number (the journal keeps the two latest, in turn); 0 in a version-1 record. */
+  seq?: number
+  /** Version 2: the log length before `logBlocks`. */
+  logStart?: number
+  /** Version 2: the log's tree hash at `logStart`: the entries are appended only to the log they were laid out after. */
+  logStartHash?: Uint8Array
+  /** Version 2: the encoded log entries from `logStart` on that were not known appended when this was written. */
+  logBlocks?: Uint8Array[]
 }
 
 const blockList = c.array<Uint8Array>({ preencode: (s, b) => c.buffer.preencode(s, b), encode: (s, b) => c.buffer.encode(s, b), decode: bytes })
+const ZERO32 = new Uint8Array(32)
 
 export const redoRecord: Encoding<RedoRecord> = {
+  // A record with no log entries field is version 1 (as read from an earlier vms-node's journal).
   preencode(s, m) {
-    c.uint.preencode(s, 1); c.uint.preencode(s, m.dbStart); c.uint.preencode(s, m.blobsStart)
+    const v = m.logBlocks === undefined ? 1 : 2
+    c.uint.preencode(s, v); c.uint.preencode(s, m.dbStart); c.uint.preencode(s, m.blobsStart)
     blockList.preencode(s, m.dbBlocks); blockList.preencode(s, m.blobBlocks)
+    if (v === 2) { c.uint.preencode(s, m.seq ?? 0); c.uint.preencode(s, m.logStart ?? 0); c.fixed32.preencode(s, m.logStartHash ?? ZERO32); blockList.preencode(s, m.logBlocks!) }
   },
   encode(s, m) {
-    c.uint.encode(s, 1); c.uint.encode(s, m.dbStart); c.uint.encode(s, m.blobsStart)
+    const v = m.logBlocks === undefined ? 1 : 2
+    c.uint.encode(s, v); c.uint.encode(s, m.dbStart); c.uint.encode(s, m.blobsStart)
     blockList.encode(s, m.dbBlocks); blockList.encode(s, m.blobBlocks)
+    if (v === 2) { c.uint.encode(s, m.seq ?? 0); c.uint.encode(s, m.logStart ?? 0); c.fixed32.encode(s, m.logStartHash ?? ZERO32); blockList.encode(s, m.logBlocks!) }
   },
   decode(s) {
     const v = c.uint.decode(s)
-    if (v !== 1) throw new Error(`unknown redo record version ${v}`)
-    return {
-      dbStart: c.uint.decode(s), blobsStart: c.uint.decode(s), dbBlocks: blockList.decode(s), blobBlocks: blockList.decode(s)
-    }
+    if (v !== 1 && v !== 2) throw new Error(`unknown redo record version ${v}`)
+    const files = { dbStart: c.uint.decode(s), blobsStart: c.uint.decode(s), dbBlocks: blockList.decode(s), blobBlocks: blockList.decode(s) }
+    if (v === 1) return files
+    return { ...files, seq: c.uint.decode(s), logStart: c.uint.decode(s), logStartHash: c.fixed32.decode(s), logBlocks: blockList.decode(s) }
   }
 }

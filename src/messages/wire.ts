@@ -250,6 +250,92 @@ export const blocksResponse: Encoding<BlocksResponse> = {
   }
 }
 
+/** A core's head as one side names it: its length, fork and tree hash at that length. */
+export interface CoreHead { length: number; fork: number; treeHash: Uint8Array }
+
+const coreHead: Encoding<CoreHead> = {
+  preencode(s, m) { c.uint.preencode(s, m.length); c.uint.preencode(s, m.fork); c.fixed32.preencode(s, m.treeHash) },
+  encode(s, m) { c.uint.encode(s, m.length); c.uint.encode(s, m.fork); c.fixed32.encode(s, m.treeHash) },
+  decode(s) { return { length: c.uint.decode(s), fork: c.uint.decode(s), treeHash: c.fixed32.decode(s) } }
+}
+
+/** A core's length and fork, as the host states them. */
+export interface CoreExtent { length: number; fork: number }
+
+const coreExtent: Encoding<CoreExtent> = {
+  preencode(s, m) { c.uint.preencode(s, m.length); c.uint.preencode(s, m.fork) },
+  encode(s, m) { c.uint.encode(s, m.length); c.uint.encode(s, m.fork) },
+  decode(s) { return { length: c.uint.decode(s), fork: c.uint.decode(s) } }
+}
+
+/**
+ * What an auditor asks the host to state what its log commits to against: a
+ * fresh nonce, and the heads of the files archive's two cores it holds
+ * (signed by the host, so the host had published them before it answers).
+ */
+export interface FilesStateQuery { nonce: Uint8Array; db: CoreHead; blobs: CoreHead }
+
+export const filesStateQuery: Encoding<FilesStateQuery> = {
+  preencode(s, m) { c.fixed(16).preencode(s, m.nonce); coreHead.preencode(s, m.db); coreHead.preencode(s, m.blobs) },
+  encode(s, m) { c.fixed(16).encode(s, m.nonce); coreHead.encode(s, m.db); coreHead.encode(s, m.blobs) },
+  decode(s) { return { nonce: c.fixed(16).decode(s), db: coreHead.decode(s), blobs: coreHead.decode(s) } }
+}
+
+/**
+ * The host's answer, signed with the log's key over the query: its log's head
+ * and its archive's cores' lengths and forks, taken once every commit under
+ * way when the query came was finished, so an honest host's log head commits
+ * to exactly those lengths, and they are at least what the query names.
+ */
+export interface FilesStateBody { log: CoreHead; db: CoreExtent; blobs: CoreExtent }
+export interface FilesStateStatement extends FilesStateBody { signer: Uint8Array; signature: Uint8Array }
+
+const filesStateBody: Encoding<FilesStateBody> = {
+  preencode(s, m) { coreHead.preencode(s, m.log); coreExtent.preencode(s, m.db); coreExtent.preencode(s, m.blobs) },
+  encode(s, m) { coreHead.encode(s, m.log); coreExtent.encode(s, m.db); coreExtent.encode(s, m.blobs) },
+  decode(s) { return { log: coreHead.decode(s), db: coreExtent.decode(s), blobs: coreExtent.decode(s) } }
+}
+
+export const filesStateStatement: Encoding<FilesStateStatement> = {
+  preencode(s, m) { filesStateBody.preencode(s, m); c.fixed32.preencode(s, m.signer); c.fixed64.preencode(s, m.signature) },
+  encode(s, m) { filesStateBody.encode(s, m); c.fixed32.encode(s, m.signer); c.fixed64.encode(s, m.signature) },
+  decode(s) { return { ...filesStateBody.decode(s), signer: c.fixed32.decode(s), signature: c.fixed64.decode(s) } }
+}
+
+const [NS_FILES_STATE] = crypto.namespace('vms-node/files-state', 1) as [Buffer]
+
+/** What the host signs: the VM, the query it answers, and its statement's body. */
+export function filesStateSignable(vmKey: Uint8Array, query: FilesStateQuery, body: FilesStateBody): Buffer {
+  return b4a.concat([NS_FILES_STATE, vmKey, c.encode(filesStateQuery, query), c.encode(filesStateBody, { log: body.log, db: body.db, blobs: body.blobs })])
+}
+
+/** Message 10: an auditor's query (to the host; a mirror answers that it cannot sign). */
+export interface FilesStateRequest { id: number; query: FilesStateQuery }
+/** Message 11: the host's statement, or why there is none. */
+export interface FilesStateResponse { id: number; statement: FilesStateStatement | null; error: WireError | null }
+
+export const filesStateRequest: Encoding<FilesStateRequest> = {
+  preencode(s, m) { c.uint.preencode(s, m.id); filesStateQuery.preencode(s, m.query) },
+  encode(s, m) { c.uint.encode(s, m.id); filesStateQuery.encode(s, m.query) },
+  decode(s) { return { id: c.uint.decode(s), query: filesStateQuery.decode(s) } }
+}
+
+export const filesStateResponse: Encoding<FilesStateResponse> = {
+  preencode(s, m) {
+    c.uint.preencode(s, m.id); c.uint.preencode(s, m.error ? 1 : 0)
+    if (m.error) preencodeError(s, m.error, false); else filesStateStatement.preencode(s, m.statement!)
+  },
+  encode(s, m) {
+    c.uint.encode(s, m.id); c.uint.encode(s, m.error ? 1 : 0)
+    if (m.error) encodeError(s, m.error, false); else filesStateStatement.encode(s, m.statement!)
+  },
+  decode(s) {
+    const id = c.uint.decode(s)
+    if (c.uint.decode(s) & 1) return { id, statement: null, error: decodeError(s, false) }
+    return { id, statement: filesStateStatement.decode(s), error: null }
+  }
+}
+
 /** The control protocol of a node (deploy, ls, stop), on channel `vms-node/control/1`. */
 export const CONTROL_PROTOCOL = 'vms-node/control/1'
 const [NS_CONTROL] = crypto.namespace('vms-node/control', 1) as [Buffer]

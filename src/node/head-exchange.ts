@@ -6,11 +6,9 @@
  */
 import c from 'compact-encoding'
 import b4a from 'b4a'
-import crypto from 'hypercore-crypto'
-import caps from 'hypercore/lib/caps.js'
 import type Hypercore from 'hypercore'
 import type { Channel } from 'protomux'
-import { isSignerOf, rawSignature } from '../merkle.js'
+import { currentHead, verifyHead } from '../audit/head-book.js'
 import { decodeStrict, encode } from '../messages/index.js'
 import { signedHead, type SignedHead } from '../messages/wire.js'
 
@@ -27,21 +25,6 @@ export function watchConflicts(log: Hypercore, vmKey: Uint8Array, onEquivocation
   log.on('conflict', (length: number, _fork: number, proof: unknown) => {
     ours.then((h) => onEquivocation({ vmKey, length, ours: h, theirs: null, proof }))
   })
-}
-
-/** The head this log holds, if it has a signed one. */
-export async function currentHead(log: Hypercore): Promise<SignedHead | null> {
-  const raw = log.state.signature
-  if (!raw || log.length === 0) return null
-  const signature = rawSignature(raw)
-  const manifest = (log as unknown as { manifest: { signers: Array<{ publicKey: Uint8Array }> } | null }).manifest
-  const signer = manifest?.signers[0]?.publicKey
-  if (!signer) return null
-  return { length: log.length, fork: log.fork, treeHash: await log.treeHash(log.length), signer, signature }
-}
-
-export function verifyHead(vmKey: Uint8Array, h: SignedHead): boolean {
-  return isSignerOf(vmKey, h.signer) && crypto.verify(caps.treeSignable(vmKey, h.treeHash, h.length, h.fork), h.signature, h.signer)
 }
 
 /** Add message 5 to a channel: send our head once open; check theirs against our log. */

@@ -17,6 +17,7 @@ import { addAttestationMessages } from './attestation-messages.js'
 import { addHeadExchange, type Equivocation } from './head-exchange.js'
 import { addViewMessages } from './view-messages.js'
 import { addBlockMessages } from './block-messages.js'
+import { addFilesStateMessages } from './files-state-messages.js'
 import type { ViewRunner } from '../host/view-runner.js'
 import type { Quota } from './quota.js'
 import type { AttestationBook } from './attestation-book.js'
@@ -80,6 +81,7 @@ export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, b
   const heads = addHeadExchange(channel, host.key, host.log, onEquivocation)
   addViewMessages(channel, views)
   addBlockMessages(channel, async () => ({ log: host.log, files: host.drive.db.core, blobs: (await host.drive.getBlobs()).core }))
+  addFilesStateMessages(channel, (query) => host.filesStatement(query))
 
   function reply(res: Response): void {
     if (channel!.closed) return

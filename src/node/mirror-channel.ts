@@ -14,6 +14,7 @@ import { addAttestationMessages } from './attestation-messages.js'
 import { addHeadExchange, type Equivocation } from './head-exchange.js'
 import { addViewMessages } from './view-messages.js'
 import { addBlockMessages } from './block-messages.js'
+import { addFilesStateMessages } from './files-state-messages.js'
 import type { ViewRunner } from '../host/view-runner.js'
 import type { AttestationBook } from './attestation-book.js'
 
@@ -31,5 +32,6 @@ export async function openMirrorChannel(mux: Protomux, vm: { key: Buffer; log: H
   const heads = addHeadExchange(channel, vm.key, vm.log, onEquivocation)
   addViewMessages(channel, views)
   addBlockMessages(channel, async () => ({ log: vm.log, files: vm.drive.db.core, blobs: (await vm.drive.getBlobs()).core }))
+  addFilesStateMessages(channel, null)
   channel.open(encode(hello, { role: Role.MIRROR, signer: null, proof: null, info: { methods: described?.methods ?? [], views: described?.views ?? [], filesKey: vm.drive.key, length: vm.log.length, oracles } }))
 }

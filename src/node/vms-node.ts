@@ -29,12 +29,14 @@ import { MirrorFill, type FillResult } from './mirror-fill.js'
 import { NodeRegistry, vmStore, vmName, type RegisteredVm } from './node-registry.js'
 import { readJsonFile, writeJsonFile, isObject } from '../json-file.js'
 import type { BlockFeed } from '../audit/block-feed.js'
-import { HeadBook, headOf, equivocation, settleForks } from '../audit/head-book.js'
+import { HeadBook, headToRemember, headFromJson, equivocation, settleForks, currentHead } from '../audit/head-book.js'
+import { checkFilesPastLog, type FilesPastLog } from '../audit/unlogged.js'
 import { watchConflicts, type Equivocation } from './head-exchange.js'
+import { watchMirrorHeads } from './mirror-heads.js'
 import type { ViewRunner } from '../host/view-runner.js'
 import type { SignaturePool } from '../crypto/signature-pool.js'
 import type { SandboxProcess, SandboxHooks } from '../sandbox/sandbox-process.js'
-import type { ReplayOptions, ReplayReport } from '../audit/replay.js'
+import type { ReplayOptions, ReplayReport, Divergence } from '../audit/replay.js'
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
 import { VmHandle } from '../client/vm-handle.js'
@@ -58,6 +60,13 @@ export interface VmsNodeOptions {
   primaryKey?: Uint8Array
   /** Unload a hosted VM idle for this long (its sandbox stops; the next call wakes it). 0 = never. @default 60000 */
   idleMs?: number
+  /**
+   * The folder where the heads this node verified are kept, one file per VM
+   * (what a later audit checks for equivocation). A volunteer whose storage
+   * is temporary keeps them elsewhere (the CLI: `$VMS_HOME/heads`).
+   * @default `<storage>/heads`
+   */
+  heads?: string
   /** Each hosted VM's files cache, in decoded blocks (see VmHost's `filesCacheEntries`). @default 131072 */
   filesCacheEntries?: number
   /** Accept deployments (and ls, stop) from these caller keys, within these quotas. */
@@ -149,7 +158,7 @@ export class VmsNode extends ReadyResource {
   }
 
   protected override async _open(): Promise<void> {
-    this.heads = new HeadBook(isBare() ? null : `${this.opts.storage}/heads.json`)
+    this.heads = isBare() ? new HeadBook(null) : new HeadBook(this.opts.heads ?? `${this.opts.storage}/heads`, `${this.opts.storage}/heads.json`)
     if (!sandboxUnavailable()) this.ViewRunnerClass = (await import('../host/view-runner.js')).ViewRunner
     // (Under Bare, a client's storage is its app's own directory: not checked, node:fs is not there.)
     if (!isBare()) await checkStorageDir(this.opts.storage)
@@ -393,9 +402,20 @@ export class VmsNode extends ReadyResource {
       if (own) vms.push(own)
     }
     const { onProgress, ...hostOpts } = opts
-    return reopenAll(vms, ({ name, filename, methods, views, own }) =>
-      this.host(null, { name, filename, own, ...hostOpts, lazy: methods && views ? { methods, views } : undefined }), onProgress)
+    // A VM that does not open (its archive changed outside its log, a damaged disk) is not served;
+    // the rest of the node serves on. The node's log says why, and `node.unserved` lists them.
+    const opened = await reopenAll(vms, ({ name, filename, methods, views, own }) =>
+      this.host(null, { name, filename, own, ...hostOpts, lazy: methods && views ? { methods, views } : undefined }).catch((err: Error) => {
+        const error = err instanceof VmsError ? err : new VmsError('STORAGE_INVALID', `VM ${name} did not open: ${err.message}`)
+        this.unserved.push({ name, error })
+        this.opts.onLog?.(name, 'error', `not served: ${error.message}`)
+        return null
+      }), onProgress)
+    return opened.filter((h): h is VmHost => h !== null)
   }
+
+  /** VMs `hostStored()` found but could not open, each with why. */
+  readonly unserved: Array<{ name: string; error: VmsError }> = []
 
   /** The VM at the root of this node's Corestore, if the storage is a VM's own (made by `create`). */
   private async ownVm(): Promise<RegisteredVm | null> {
@@ -436,42 +456,76 @@ export class VmsNode extends ReadyResource {
       const known = await this.heads.get(k)
       const broken = known && await equivocation(replica.log, known)
       if (known && broken) {
-        const now = await headOf(replica.log, replica.log.length)
+        const now = await currentHead(replica.log)
+        const divergence: Divergence = {
+          index: Math.min(known.length, replica.log.length), class: 'equivocation', message: broken,
+          expected: `the head verified before: ${JSON.stringify(known)}`, found: `the head now: length ${replica.log.length}, fork ${replica.log.fork}${now ? '' : ' (unsigned)'}`
+        }
+        const before = headFromJson(known)
+        if (opts.report && before) {
+          // Both signed heads, and the log as it is now: anyone can check the host signed two histories.
+          const { makeEquivocationEvidence } = await import('../audit/evidence.js')
+          const { writeFile } = await import('node:fs/promises')
+          await writeFile(opts.report, JSON.stringify(await makeEquivocationEvidence(replica.log, before, divergence)))
+        }
         return {
-          ok: false, vmKey: formatKey(k), from: 0, to: replica.log.length, calls: 0, loads: 0, inconclusive: null, notes: [], start: null, files: null,
-          divergence: {
-            index: Math.min(known.length, replica.log.length), class: 'equivocation', message: broken,
-            expected: `the head verified before: ${JSON.stringify(known)}`, found: `the head now: ${JSON.stringify(now)}`
-          }
+          ok: false, vmKey: formatKey(k), from: 0, to: replica.log.length, calls: 0, loads: 0, inconclusive: null,
+          notes: before ? [] : ['the head verified before was kept by an earlier vms-node without its signature: no evidence can be made of it'],
+          start: null, files: null, divergence
         }
       }
       // An attestation says "entries 0..N-1 checked out": only an audit from the genesis may make one.
       const attest = opts.attest !== false && (opts.from ?? 1) <= 1
+      // Files past the log's last entry: does the host's own statement say they stay there? (audit/unlogged.ts)
+      const timeoutMs = this.opts.timeoutMs ?? 15000
+      const pastLog = async (verified: number): Promise<FilesPastLog | null> => {
+        if (verified < 1) return null
+        const last = decodeEntry((await replica.log.get(verified - 1))!, verified - 1)
+        return checkFilesPastLog(k, replica, verified, last.files, async (query) => {
+          const { handle, release } = await this.borrowHandle(k, timeoutMs)
+          try { return await handle.filesState(query, timeoutMs) } finally { await release() }
+        })
+      }
+      // A follower checks whenever it has caught up and the log stands still; it stops at a proven divergence.
+      let unlogged: FilesPastLog | null = null
+      let verifiedSoFar = 0
+      const stop = new AbortController()
+      const watch = opts.follow ? followFilesPastLog(opts.follow.signal, stop, () => verifiedSoFar === replica.log.length ? verifiedSoFar : 0, pastLog, (found) => { unlogged = found }) : null
       const report = await replay(replica, {
         ...opts,
         feeds: bulk?.feeds,
         checkTrailing: false,
         follow: opts.follow && {
           ...opts.follow,
+          signal: stop.signal,
           onVerified: (length) => {
-            headOf(replica.log, length).then(async (h) => {
+            verifiedSoFar = length
+            headToRemember(replica.log, length).then(async (h) => {
               await this.heads.set(k, h)
-              if (attest) await this.attest(k, length, b4a.from(h.treeHash, 'hex'))
+              if (attest) await this.attest(k, length, await replica.log.treeHash(length))
             }).catch(() => {})
             opts.follow!.onVerified?.(length)
           }
         }
-      })
+      }).finally(() => watch?.close())
+      if (report.ok && !opts.follow) {
+        unlogged = await pastLog(report.to)
+        if (unlogged?.note) report.notes.push(unlogged.note)
+      }
+      const found = unlogged as FilesPastLog | null
+      if (found?.divergence && report.ok) {
+        report.ok = false
+        report.divergence = found.divergence
+      }
       if (report.divergence && opts.report) {
         // Evidence anyone can check without trusting this node: `vms-node verify-report`.
         const { makeEvidence } = await import('../audit/evidence.js')
         const { writeFile } = await import('node:fs/promises')
-        await writeFile(opts.report, JSON.stringify(await makeEvidence(replica, report.divergence)))
+        await writeFile(opts.report, JSON.stringify(found?.evidence ?? await makeEvidence(replica, report.divergence)))
       }
       if (report.ok) {
-        const head = await headOf(replica.log, report.to)
-        await this.heads.set(k, head)
-        if (attest) await this.attest(k, report.to, b4a.from(head.treeHash, 'hex'))
+        await this.heads.set(k, await headToRemember(replica.log, report.to))
+        if (attest) await this.attest(k, report.to, await replica.log.treeHash(report.to))
       }
       if (bulk) {
         const failed = bulk.feeds.log.failure ?? bulk.feeds.files.failure
@@ -517,6 +571,15 @@ export class VmsNode extends ReadyResource {
     return { handle, release: async () => { if (!dialled) await handle.close() } }
   }
 
+  /**
+   * Forget what this node verified of a VM (the head it remembers): the next
+   * audit starts over, as a new volunteer's. Resolves to whether it had one.
+   */
+  async forget(key: Uint8Array | string): Promise<boolean> {
+    await this.ready()
+    return this.heads.forget(toKey(key))
+  }
+
   /** Announce to the VM's peers, signed with this node's identity, that entries 0..length-1 checked out. */
   private async attest(key: Buffer, length: number, treeHash: Uint8Array): Promise<void> {
     const handle = await this.dial(key, { timeoutMs: 3000 }).catch(() => null)
@@ -552,16 +615,22 @@ export class VmsNode extends ReadyResource {
       const { handle, release } = await this.borrowHandle(k, timeoutMs)
       return { fetch: (core, start, end) => handle.blocks(core, start, end), release }
     }, timeoutMs)
+    const heads = await watchMirrorHeads(replica.log, k, this.heads, this.onEquivocation)
     const m = {
       key: k, log: replica.log, drive: replica.drive, filled: fill.done,
       halt: () => fill.halt(),
-      close: async () => { await fill.stop(); await replica.close() }
+      close: async () => { await fill.stop(); await heads.close(); await replica.close() }
     }
     this.mirrors.set(hex, m)
     for (const { mux } of this.muxes) openMirrorChannel(mux, m, this.book(m.key), this.onEquivocation, () => this.viewRunner(m.key, m.log, m.drive)).catch(() => {})
     await replica.announced
     await this.rememberMirror(hex)
     return m
+  }
+
+  /** The VM this node mirrors under `key`, if it does. */
+  mirrored(key: Uint8Array | string): Mirrored | null {
+    return this.mirrors.get(b4a.toString(toKey(key), 'hex')) ?? null
   }
 
   /** Mirror again every VM this storage mirrored before. */
@@ -656,6 +725,33 @@ export class VmsNode extends ReadyResource {
     })
   }
 }
+
+/**
+ * While an audit follows a log: every FOLLOW_CHECK_MS, once it has verified
+ * all the log holds (`caughtUp` gives that length, or 0), check for files past
+ * the log; a proven divergence is handed to `onFound` and stops the follow
+ * (`stop`), as the caller's own `signal` does.
+ */
+function followFilesPastLog(signal: AbortSignal | undefined, stop: AbortController, caughtUp: () => number, check: (verified: number) => Promise<FilesPastLog | null>, onFound: (f: FilesPastLog) => void): { close(): void } {
+  const onAbort = () => stop.abort()
+  if (signal?.aborted) stop.abort()
+  else signal?.addEventListener('abort', onAbort, { once: true })
+  let checking = false
+  let checked = 0
+  const timer = setInterval(() => {
+    const verified = caughtUp()
+    if (checking || verified === 0 || verified === checked) return
+    checking = true
+    check(verified).then((found) => {
+      checked = verified
+      if (found?.divergence) { onFound(found); stop.abort() }
+    }, () => {}).finally(() => { checking = false })
+  }, FOLLOW_CHECK_MS)
+  return { close() { clearInterval(timer); signal?.removeEventListener('abort', onAbort) } }
+}
+
+/** How often a following audit looks for files past the log (when caught up). */
+const FOLLOW_CHECK_MS = 2000
 
 function anotherScript(name: string): VmsError {
   return new VmsError('STORAGE_INVALID', `this node already has a VM named ${name}, made from another script: a VM's script never changes, so host the new one under another name (a new VM with its own key), or pass script null to host the one there`, null, 'another-script')

@@ -4,16 +4,19 @@ import { wholeFlag, clientFlags } from '../flags.js'
 import { withClient } from '../connect.js'
 import { replayProgress, bar } from '../progress.js'
 import { printReport } from '../reports.js'
+import { join } from 'node:path'
+import { vmsHome } from '../config.js'
 
 export const auditCmd = command(
   'audit',
   summary('Audit a VM over the swarm: replicate its log and files from the host or mirrors, replay every call'),
-  description('Exits 0 when everything checked out, 1 on a divergence (named), 2 when the audit could not finish.'),
+  description('Exits 0 when everything checked out, 1 on a divergence (named), 2 when the audit could not finish. The head verified is kept in $VMS_HOME/heads: a later audit reports a history that does not extend it as equivocation.'),
   arg('<key>', 'the VM key'),
   flag('--from <index>', 'start at this load entry (a checkpoint)'),
   flag('--to <index>', 'stop before this entry (audit a stretch; combine the reports with `vms-node combine`)'),
   flag('--follow', 'stay on and check each new call as it is logged (Ctrl-C to stop)'),
   flag('--report <file>', 'on a divergence, write evidence a third party can check with `vms-node verify-report`'),
+  flag('--forget', 'forget the head verified of this VM before (kept in $VMS_HOME/heads) and start over'),
   ...clientFlags,
   async () => {
     const json = !!auditCmd.flags.json
@@ -24,7 +27,9 @@ export const auditCmd = command(
     }
     const from = wholeFlag(auditCmd.flags.from, '--from', 1, '1')
     const to = wholeFlag(auditCmd.flags.to, '--to', 2, '1000')
+    // What this volunteer verified before is kept across runs: a later history that does not extend it is equivocation.
     await withClient(auditCmd.flags, async (node) => {
+      if (auditCmd.flags.forget && await node.forget(auditCmd.args.key!) && !json) console.error('vms-node: forgot the head verified of this VM before; starting over')
       const status = new StatusLine()
       const progress = replayProgress(status, Date.now())
       let replaying = false
@@ -52,6 +57,6 @@ export const auditCmd = command(
         onProgress: json ? undefined : (p) => { replaying = true; if (!following) progress(p) }
       }).finally(() => status.end())
       printReport(report, json)
-    })
+    }, { heads: join(vmsHome(), 'heads') })
   }
 )

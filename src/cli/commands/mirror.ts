@@ -3,6 +3,7 @@ import { statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import b4a from 'b4a'
 import { VmsNode, type Mirrored } from '../../node/vms-node.js'
+import type { Equivocation } from '../../node/head-exchange.js'
 import { watchMirror, type MirrorProgress } from '../../node/mirror-progress.js'
 import { formatKey, toKey } from '../../identity.js'
 import { VmsError } from '../../errors.js'
@@ -32,6 +33,14 @@ export const mirrorCmd = command(
     await node.ready().catch((err: Error) => fail(err instanceof VmsError ? err.message : `cannot open ${storage}: ${err.message}`))
     const watching: Array<() => void> = []
     const status = new StatusLine()
+    // The host rewrote history this mirror held: say so, with evidence anyone can check (verify-report).
+    node.on('equivocation', (e: Equivocation) => {
+      reportEquivocation(node, e).then(({ key, file }) => {
+        if (json) return console.log(JSON.stringify({ event: 'equivocation', key, length: e.length, report: file }))
+        status.clear()
+        console.error(`vms-node: the host of ${key} rewrote its log (at entry ${e.length}): equivocation${file ? `; evidence in ${file} (vms-node verify-report ${file})` : ''}`)
+      }, () => {})
+    })
     let stopping = false
     const start = async (m: Mirrored): Promise<void> => {
       const key = formatKey(m.key)
@@ -91,6 +100,21 @@ export const mirrorCmd = command(
     if (json) console.log(JSON.stringify({ event: 'stopped' }))
   }
 )
+
+/** Write the evidence of an equivocation a mirror found (both signed heads), if it has the head from before, under $VMS_HOME/reports. */
+async function reportEquivocation(node: VmsNode, e: Equivocation): Promise<{ key: string; file: string | null }> {
+  const key = formatKey(e.vmKey)
+  const m = node.mirrored(e.vmKey)
+  if (!e.ours || !m) return { key, file: null }
+  const { makeEquivocationEvidence } = await import('../../audit/evidence.js')
+  const { mkdir, writeFile } = await import('node:fs/promises')
+  const dir = join(vmsHome(), 'reports')
+  await mkdir(dir, { recursive: true })
+  const file = join(dir, `${key}-equivocation-${Date.now()}.json`)
+  const divergence = { index: e.length, class: 'equivocation' as const, message: `the host signed its log at length ${e.ours.length} (fork ${e.ours.fork}), then rewrote it`, expected: `length ≥ ${e.ours.length} on one history`, found: `length ${m.log.length}, fork ${m.log.fork}` }
+  await writeFile(file, JSON.stringify(await makeEquivocationEvidence(m.log, e.ours, divergence)))
+  return { key, file }
+}
 
 /** A mirror's progress: blocks held while it catches up (stderr), and each time it holds all it knows of. */
 function mirrorReporter(key: string, json: boolean, status: StatusLine, stall?: StallWatch): (p: MirrorProgress) => void {

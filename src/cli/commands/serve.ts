@@ -58,9 +58,13 @@ export const serveCmd = command(
       const reopening = reopenProgress(`the VMs in ${storage}`, json)
       const stored = await node.hostStored({ oracles, onProgress: reopening.progress }).finally(reopening.end)
       for (const h of stored) hosted.push({ name: '', file: h.genesis!.filename, host: h })
+      for (const { name, error } of node.unserved) {
+        if (json) console.log(JSON.stringify({ event: 'not-serving', name, code: error.code, message: error.message }))
+      }
       for (const file of scripts) {
         const script = texts.get(file)!
         const name = vmName(basename(file))
+        if (node.unserved.some((u) => u.name === name)) continue // said above: it did not open
         const stored = hosted.find((h) => h.host.genesis!.filename === basename(file))
         if (stored) {
           // A VM's script is fixed when it is made: the file changed since is not what this VM runs.

@@ -8,7 +8,7 @@ import { fail } from '../fail.js'
 export const verifyReportCmd = command(
   'verify-report',
   summary('Check an audit report independently: "fraud proven" or "report invalid"'),
-  description('Checks the host\'s signatures on the log and files in the report, rebuilds them, and replays the one stretch from its checkpoint.\nExits 0 when the fraud is proven, 1 when the report is invalid.'),
+  description('Ties every core in the report to the VM key (the log is the key, the archive is the genesis\', its contents core is the archive\'s) and checks the host\'s signatures, then the claim: it replays the one stretch from its checkpoint (a replay divergence), compares a signed head with the log (equivocation), or checks the host\'s signed statement of its files (files no entry accounts for).\nExits 0 when the fraud is proven, 1 when the report is invalid.'),
   arg('<file>', 'the report (from `vms-node audit --report FILE`)'),
   flag('--json', 'machine-readable output'),
   async () => {
