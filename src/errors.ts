@@ -58,6 +58,8 @@ export type VmsErrorCode =
   | 'CONNECTION_LOST'
   /** A file asked for is not in the archive. */
   | 'NOT_FOUND'
+  /** A VM's files archive is not what its log commits to (read by a client): the host changed it outside its log. */
+  | 'FILES_TAMPERED'
   /** The remote side failed in a way it could not name. */
   | 'INTERNAL'
   /** The call is logged, but no mirror held it within the time asked for (durability 'mirror'). */

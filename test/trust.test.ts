@@ -8,6 +8,7 @@ import { writeFile, readFile, readdir } from 'node:fs/promises'
 import { VmHost, Identity, replay, makeEvidence, verifyEvidence, formatKey, VmsError } from '../src/index.js'
 import { EntryType, decodeEntry, encode, logEntry } from '../src/messages/index.js'
 import { exportSignedCore } from '../src/audit/signed-cores.js'
+import { currentHead, headToJson } from '../src/audit/head-book.js'
 import { openVmCores, closeVmCores } from '../src/host/vm-storage.js'
 import { RSVP, renameFileBlock, until } from './helpers/index.js'
 import { runCli } from './helpers/cli.js'
@@ -281,4 +282,60 @@ test('a mirror remembers the host\'s signed head: a host that truncates its log 
   const { code, out } = await verifyInProcess(t, ev)
   t.is(code, 0, out)
   t.ok(out.startsWith('fraud proven: the host signed its log at length ' + length), out)
+})
+
+test('equivocation reports: an older copy of the log with a newer signed head proves nothing; forged heads are invalid', async (t) => {
+  const host = await VmHost.create(await t.tmp(), { script: RSVP })
+  t.teardown(() => host.close())
+  for (let k = 0; k < 3; k++) await host.call(Identity.generate().sign(host.key, 'RSVP', [true, 'n' + k]))
+  const older = await exportSignedCore(host.log)
+  await host.call(Identity.generate().sign(host.key, 'RSVP', [false, 'later']))
+  const newer = (await currentHead(host.log))!
+  const framing = { version: 2, kind: 'equivocation', vmKey: formatKey(host.key), divergence: { index: older.length, class: 'equivocation', message: '', expected: '', found: '' }, before: headToJson(newer), log: older }
+  const verdict = await verifyEvidence(JSON.parse(JSON.stringify(framing)), { tmpdir: await t.tmp() })
+  t.ok(!verdict.proven && verdict.reason.startsWith('report invalid: the report\'s log'), verdict.reason)
+  const honest = { ...framing, before: headToJson({ ...newer, length: older.length, treeHash: await host.log.treeHash(older.length) }), log: await exportSignedCore(host.log) }
+  // (that head is not signed: an honest host signed its log at the group's end only)
+  for (const [what, ev] of [
+    ['a head the host never signed', honest],
+    ['a head with another signer', { ...framing, before: { ...headToJson(newer), signer: 'ab'.repeat(32) } }],
+    ['a head whose signature is flipped', { ...framing, before: { ...headToJson(newer), signature: '00' + headToJson(newer).signature!.slice(2) } }],
+    ['a head with its length changed', { ...framing, before: { ...headToJson(newer), length: newer.length + 1 } }],
+    ['no head', { ...framing, before: null }],
+    ['the log as it is (it extends the head)', { ...framing, log: await exportSignedCore(host.log) }]
+  ] as Array<[string, unknown]>) {
+    const v = await verifyEvidence(JSON.parse(JSON.stringify(ev)), { tmpdir: await t.tmp() })
+    t.ok(!v.proven && v.reason.startsWith('report invalid'), `${what}: ${v.reason}`)
+  }
+})
+
+test('a client never reads an archive its log does not commit to: FILES_TAMPERED', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+  for (let k = 0; k < 2; k++) await vm.call(Identity.generate().sign(vm.key, 'RSVP', [true, 'n' + k]))
+  // The host rewrites its last file entry (same length, other contents) and serves on.
+  await renameFileBlock(vm.drive.db.core, vm.drive.db.core.length - 1, '/rsvps/forged.json')
+  const caller = await (await node(t, net)).dial(vm.key)
+  const err = await caller.files.readdir('/rsvps').catch((e: VmsError) => e) as VmsError
+  t.is(err.code, 'FILES_TAMPERED', err.message)
+  t.ok(/not what its log commits to .*audit it/.test(err.message), err.message)
+  await caller.close()
+})
+
+test('a host that answers an error for a call it logged as a success is caught by the caller: BAD_RECEIPT', async (t) => {
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(RSVP, { name: 'rsvp' })
+  // The host runs and logs the call, then answers the caller that it failed.
+  const call = vm.call.bind(vm)
+  vm.call = async (c) => {
+    const answer = await call(c)
+    throw Object.assign(new VmsError('CALL_FAILED', 'RSVP failed: Error: nope'), { receipt: answer.receipt })
+  }
+  const caller = await (await node(t, net)).dial(vm.key)
+  const err = await caller.call('RSVP', true, 'yes').catch((e: VmsError) => e) as VmsError
+  t.is(err.code, 'BAD_RECEIPT', err.message)
+  t.ok(/answered CALL_FAILED, but it logged a success/.test(err.message), err.message)
+  await caller.close()
 })

@@ -419,10 +419,10 @@ test('audit: a volunteer keeps the heads it verified, one file per VM; a damaged
 
   // A node of an earlier version kept every VM's head in heads.json: still checked.
   await rm(`${storage}/heads`, { recursive: true })
-  await writeFile(`${storage}/heads.json`, JSON.stringify({ [hex]: { length: 99, fork: 0, treeHash: 'ab'.repeat(32), signature: null } }))
+  await writeFile(`${storage}/heads.json`, JSON.stringify({ [hex]: { length: 2, fork: 0, treeHash: 'ab'.repeat(32), signature: null } }))
   const older = await node(t, net, { storage })
   const report = await older.audit(vm.key)
-  t.is(report.divergence?.class, 'equivocation', 'a history shorter than the head it kept is equivocation')
+  t.is(report.divergence?.class, 'equivocation', 'a history that does not extend the head it kept is equivocation')
   t.ok(report.notes.some((n) => n.includes('without its signature')), 'and no evidence can be made of an unsigned head')
   t.ok(await older.forget(vm.key), 'forget drops it')
   t.ok((await older.audit(vm.key)).ok, 'and the next audit starts over')

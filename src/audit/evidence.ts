@@ -191,9 +191,12 @@ function verifyEquivocation(ev: EquivocationEvidence, vmKey: Buffer): Verdict {
   if (!before) return invalid('the head verified before is not a signed head (length, fork, tree hash, signer, signature)')
   if (!verifyHead(vmKey, before)) return invalid('the head verified before is not signed by this VM\'s host')
   const log = ev.log
-  if (before.length > log.length) {
-    return proven(`the host signed its log at length ${before.length} (fork ${before.fork}), and later at length ${log.length} (fork ${log.fork}): it took back entries it had signed`)
+  // An honest host never truncates its log, so its fork never changes: a log on a later fork that is
+  // shorter took back entries signed before. An older copy of the log (same fork, shorter) proves nothing.
+  if (log.fork > before.fork && log.length < before.length) {
+    return proven(`the host signed its log at length ${before.length} (fork ${before.fork}), and later, on fork ${log.fork}, at length ${log.length}: it took back entries it had signed`)
   }
+  if (log.length < before.length) return invalid(`the report's log (length ${log.length}, fork ${log.fork}) is not later than the head it names (length ${before.length}, fork ${before.fork}): it proves nothing`)
   const now = treeHashOfBlocks(log.blocks.map((b) => b4a.from(b, 'hex')), before.length)
   if (b4a.equals(now, before.treeHash)) return invalid(`the log extends the head verified before (length ${before.length}): no other history`)
   return proven(`the host signed two histories: at length ${before.length} its log's tree hash was ${b4a.toString(before.treeHash, 'hex').slice(0, 16)}… (fork ${before.fork}), and ${b4a.toString(now, 'hex').slice(0, 16)}… in the log it signed at length ${log.length} (fork ${log.fork})`)

@@ -143,11 +143,16 @@ export async function equivocation(log: Hypercore, head: Head): Promise<string |
 
 /**
  * How a history (length, fork, tree hash at a length) fails to extend a
- * signed head, or null: shorter, or another tree at the head's length. (A
- * log truncated and grown again with the same entries shows no other history.)
+ * signed head, or null: shorter on a later fork (an honest host never
+ * truncates its log), or another tree at the head's length. (A log truncated
+ * and grown again with the same entries shows no other history; one shorter
+ * on the same fork is a replica behind, not a rewrite.)
  */
 export async function howBroken(head: Head, length: number, fork: number, treeHashAt: (n: number) => Promise<Uint8Array>): Promise<string | null> {
-  if (length < head.length) return `the log was truncated: it had ${head.length} entries (signed on fork ${head.fork}), it now has ${length} (fork ${fork})`
+  if (length < head.length) {
+    // On the same fork a shorter log is one the peers have not caught up with yet, not a rewrite.
+    return fork === head.fork ? null : `the log was truncated: it had ${head.length} entries (signed on fork ${head.fork}), it now has ${length} (fork ${fork})`
+  }
   const now = b4a.toString(await treeHashAt(head.length), 'hex')
   if (now !== head.treeHash) return `the log was rewritten: at length ${head.length} its tree hash was ${head.treeHash.slice(0, 16)}… (fork ${head.fork}), now ${now.slice(0, 16)}… (fork ${fork})`
   return null

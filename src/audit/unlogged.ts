@@ -16,7 +16,7 @@ import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
 import { formatKey } from '../identity.js'
 import { isSignerOf } from '../merkle.js'
-import { decodeStrict, decodeEntry, encode, type FilesState, type LogEntry } from '../messages/index.js'
+import { decodeStrict, decodeEntry, encode, EntryType, type FilesState, type LogEntry } from '../messages/index.js'
 import { filesStateQuery, filesStateStatement, filesStateSignable, type FilesStateQuery, type FilesStateStatement } from '../messages/wire.js'
 import { treeHashOfBlocks } from './head-book.js'
 import { exportSignedCore, type SignedVm } from './signed-cores.js'
@@ -68,6 +68,12 @@ export function checkUnloggedClaim(vmKey: Uint8Array, ev: SignedVm & { request: 
   const held = `the auditor held its archive at ${query.db.length} hyperbee and ${query.blobs.length} blobs blocks (the host signed them)`
   const stated = `the host stated, after it saw that, ${st.db.length} and ${st.blobs.length} with its log at ${st.log.length} entries`
   if (st.db.fork !== query.db.fork || st.blobs.fork !== query.blobs.fork) {
+    // vms-node before 0.2 truncated files a crash left past the log at restart, and said so in the load entry.
+    for (let i = 1; i < st.log.length; i++) {
+      let e: LogEntry | null = null
+      try { e = decodeEntry(b4a.from(ev.log.blocks[i]!, 'hex'), i) } catch {}
+      if (e && e.type === EntryType.LOAD && e.note.includes('rolled back')) return no(`the archive was rolled back after a crash (load entry ${i} says so), as vms-node before 0.2 did: files it signed then and took back cannot prove fraud`)
+    }
     return { proven: true, reason: `the host truncated its files archive after the auditor held it (forks ${query.db.fork}/${query.blobs.fork} → ${st.db.fork}/${st.blobs.fork}): ${held}; it takes back files it signed` }
   }
   if (st.db.length < query.db.length || st.blobs.length < query.blobs.length) {

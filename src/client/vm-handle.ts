@@ -19,7 +19,7 @@ import { formatKey, type Identity } from '../identity.js'
 import { checkWholeOption } from '../host/limits.js'
 import { isSignerOf } from '../merkle.js'
 import { verifyReceipt, signedLength, ReceiptCache } from '../receipt.js'
-import { decodeStrict, decodeEntry, encode, EntryType, type Receipt, type LogEntry, type FilesState } from '../messages/index.js'
+import { decodeStrict, decodeEntry, encode, EntryType, type Receipt, type LogEntry, type FilesState, type Genesis } from '../messages/index.js'
 import {
   PROTOCOL, Role, hello, request, response, proofSignable, attestation, attestationSignable, attestationsRequest, attestationsResponse, verifyAttestation,
   viewRequest, viewResponse, blocksRequest, blocksResponse, filesStateRequest, filesStateResponse, fromWireError,
@@ -163,7 +163,9 @@ export class VmHandle {
     // The hello's length is as of the connection: the log may have grown since (this handle's own calls among it).
     if (this.log) await this.log.update({ wait: true }).catch(() => {})
     const length = Math.max(info.length, this.seenLength, this.log?.length ?? 0)
-    return { ...info, length, key: formatKey(this.key), trust: info.oracles.length === 0 ? 'trustless' : 'trusted', host: route.host }
+    // The files key and the oracles (so the trust mode) are the genesis', signed in the log: not what a peer's hello says.
+    const genesis = await this.genesis()
+    return { ...info, filesKey: genesis.filesKey, oracles: genesis.oracles, length, key: formatKey(this.key), trust: genesis.oracles.length === 0 ? 'trustless' : 'trusted', host: route.host }
   }
 
   /** The longest log this handle saw signed (in receipts). */
@@ -364,7 +366,17 @@ export class VmHandle {
     }
     this.seenLength = Math.max(this.seenLength, signedLength(res.receipt!))
     if (res.error) {
-      p.reject(Object.assign(fromWireError(res.error), { receipt: res.receipt }))
+      const err = fromWireError(res.error)
+      // The error must be what the host logged: a failure for a failed call, the limit it logged for a limit.
+      // (DURABILITY_TIMEOUT and STORAGE_FAILED come after logging, whatever the outcome.)
+      const logged = entry.outcome
+      const asLogged = err.code === 'DURABILITY_TIMEOUT' || err.code === 'STORAGE_FAILED' ||
+        (!logged.ok && (logged.limit ? err.code === logged.error?.code || err.code === 'SANDBOX_CRASHED' : err.code === 'CALL_FAILED'))
+      if (!asLogged) {
+        p.reject(Object.assign(new VmsError('BAD_RECEIPT', `the host answered ${err.code}, but it logged ${logged.ok ? 'a success' : `${logged.limit ? 'the limit' : 'the failure'} ${logged.error?.code || logged.error?.name}`} for this call (entry ${res.receipt!.index}): the host is faulty; audit it`), { receipt: res.receipt }))
+        return
+      }
+      p.reject(Object.assign(err, { receipt: res.receipt }))
       return
     }
     // The answer must be what the host logged.
@@ -417,11 +429,47 @@ export class VmHandle {
     return decodeEntry(block, index)
   }
 
+  /**
+   * The archive must be, at the lengths `files` names, the trees the log's
+   * entry commits to (hypercore checks each block against the archive's own
+   * signed tree; this ties that tree to the log). FILES_TAMPERED otherwise.
+   * Checked once per files state and fork.
+   */
+  async checkArchive(drive: Hyperdrive, files: FilesState): Promise<void> {
+    const db = drive.db.core
+    const blobs = (await drive.getBlobs()).core
+    const id = `${files.dbLength}:${db.fork}:${files.blobsLength}:${blobs.fork}`
+    if (id === this.checkedFiles) return
+    const treeHash = async (core: Hypercore, length: number): Promise<Uint8Array | null> => {
+      if (length === 0) return core.treeHash(0)
+      if (core.length < length) await core.update({ wait: true }).catch(() => {})
+      if (core.length < length) return null
+      return core.treeHash(length).catch(() => null)
+    }
+    const [dbHash, blobsHash] = await Promise.all([treeHash(db, files.dbLength), treeHash(blobs, files.blobsLength)])
+    if (!dbHash || !blobsHash) throw new VmsError('HOST_OFFLINE', `VM ${formatKey(this.key)}'s files archive is not replicated up to what its log commits to (${files.dbLength} entries, ${files.blobsLength} blocks): is the host or a mirror online?`)
+    if (!b4a.equals(dbHash, files.dbTreeHash) || !b4a.equals(blobsHash, files.blobsTreeHash)) {
+      throw new VmsError('FILES_TAMPERED', `VM ${formatKey(this.key)}'s files archive is not what its log commits to (its ${!b4a.equals(dbHash, files.dbTreeHash) ? 'hyperbee' : 'contents'} differs at that length): the host changed files outside its log; audit it (vms-node audit KEY --report FILE)`)
+    }
+    this.checkedFiles = id
+  }
+
+  private checkedFiles = ''
+
+  /** The VM's genesis (log entry 0, checked against the host's signature as it replicates). */
+  async genesis(): Promise<Genesis> {
+    if (this.genesis_) return this.genesis_
+    const genesis = await this.entryAt(await this.logReplica(), 0)
+    if (genesis.type !== EntryType.GENESIS) throw new VmsError('MALFORMED_ENTRY', `log entry 0 of VM ${formatKey(this.key)} is not a genesis: the host is faulty`)
+    return (this.genesis_ = genesis)
+  }
+
+  private genesis_: Genesis | null = null
+
   async drive(): Promise<Hyperdrive> {
     if (this.drive_) return this.drive_
     // The archive the genesis names (signed in the log), not whatever a peer's hello says.
-    const genesis = await this.entryAt(await this.logReplica(), 0)
-    if (genesis.type !== EntryType.GENESIS) throw new VmsError('MALFORMED_ENTRY', `log entry 0 of VM ${formatKey(this.key)} is not a genesis`)
+    const genesis = await this.genesis()
     const drive = new Hyperdrive(this.store.session(), b4a.from(genesis.filesKey)) // a session: closing the drive closes it alone
     await drive.ready()
     this.drive_ = drive
@@ -475,8 +523,9 @@ export class VmFiles {
    */
   private async committed<T>(fn: (drive: Hyperdrive) => Promise<T>): Promise<T> {
     const drive = await this.handle.drive()
-    const { dbLength } = await this.handle.committedFiles()
-    const checkout = drive.checkout(dbLength)
+    const files = await this.handle.committedFiles()
+    await this.handle.checkArchive(drive, files)
+    const checkout = drive.checkout(files.dbLength)
     try {
       await checkout.ready()
       return await fn(checkout)

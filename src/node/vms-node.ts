@@ -15,7 +15,7 @@ import { VmsError, describe } from '../errors.js'
 import { checkWholeOption } from '../host/limits.js'
 import { isBare, sandboxUnavailable } from '../sandbox/availability.js'
 import { checkStorageDir, storageOpenError } from '../storage-dir.js'
-import { PROTOCOL, BlockCore } from '../messages/wire.js'
+import { PROTOCOL } from '../messages/wire.js'
 import { decodeEntry, EntryType } from '../messages/index.js'
 import { openHostChannel } from './host-channel.js'
 import { serveControl, controlCall, type DeployPolicy, type ControlHandlers } from './control.js'
@@ -24,19 +24,18 @@ import { CONTROL_PROTOCOL } from '../messages/wire.js'
 import crypto from 'hypercore-crypto'
 import { openMirrorChannel } from './mirror-channel.js'
 import { AttestationBook } from './attestation-book.js'
-import { openReplica, downloadAll, keepAll, auditExtent, type ReplicaProgress } from '../audit/swarm-replica.js'
+import { openReplica } from '../audit/swarm-replica.js'
 import { MirrorFill, type FillResult } from './mirror-fill.js'
 import { NodeRegistry, vmStore, vmName, type RegisteredVm } from './node-registry.js'
 import { readJsonFile, writeJsonFile, isObject } from '../json-file.js'
-import type { BlockFeed } from '../audit/block-feed.js'
-import { HeadBook, headToRemember, headFromJson, equivocation, settleForks, currentHead } from '../audit/head-book.js'
-import { checkFilesPastLog, type FilesPastLog } from '../audit/unlogged.js'
+import { HeadBook } from '../audit/head-book.js'
 import { watchConflicts, type Equivocation } from './head-exchange.js'
 import { watchMirrorHeads } from './mirror-heads.js'
+import type { AuditOptions } from './volunteer-audit.js'
 import type { ViewRunner } from '../host/view-runner.js'
 import type { SignaturePool } from '../crypto/signature-pool.js'
 import type { SandboxProcess, SandboxHooks } from '../sandbox/sandbox-process.js'
-import type { ReplayOptions, ReplayReport, Divergence } from '../audit/replay.js'
+import type { ReplayReport } from '../audit/replay.js'
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
 import { VmHandle } from '../client/vm-handle.js'
@@ -434,131 +433,20 @@ export class VmsNode extends ReadyResource {
 
   /**
    * Audit a VM from the swarm: replicate its log and files archive from
-   * whichever peers have them (host or mirrors), then replay every entry.
+   * whichever peers have them (host or mirrors), then replay every entry
+   * (see volunteer-audit.ts).
    */
-  async audit(key: Uint8Array | string, opts: Omit<ReplayOptions, 'checkTrailing' | 'feeds'> & { onReplicate?: (p: ReplicaProgress) => void; attest?: boolean; report?: string; bulk?: boolean } = {}): Promise<ReplayReport> {
+  async audit(key: Uint8Array | string, opts: AuditOptions = {}): Promise<ReplayReport> {
     await this.ready()
     const missing = sandboxUnavailable('auditing')
     if (missing) throw new VmsError('SANDBOX_UNAVAILABLE', missing)
-    const { replay, checkStretch } = await import('../audit/replay.js')
-    const k = toKey(key)
-    checkStretch(opts)
-    const replica = await openReplica(this.store, this.swarm, k, { timeoutMs: this.opts.timeoutMs })
-    watchConflicts(replica.log, k, this.onEquivocation)
-    let bulk: Awaited<ReturnType<VmsNode['bulkFeeds']>> = null
-    try {
-      // Stretches of blocks in bulk, each checked against the signed trees; plain replication if no peer serves them.
-      bulk = opts.bulk === false ? null : await this.bulkFeeds(k, replica, opts.onReplicate)
-      if (!bulk) await downloadAll(replica, opts.onReplicate)
-      if (opts.follow) await keepAll(replica, bulk ? { log: bulk.feeds.log.end, files: bulk.feeds.files.end } : {})
-      // Whatever this node verified before must still be there, unchanged.
-      await settleForks(replica.log)
-      const known = await this.heads.get(k)
-      const broken = known && await equivocation(replica.log, known)
-      if (known && broken) {
-        const now = await currentHead(replica.log)
-        const divergence: Divergence = {
-          index: Math.min(known.length, replica.log.length), class: 'equivocation', message: broken,
-          expected: `the head verified before: ${JSON.stringify(known)}`, found: `the head now: length ${replica.log.length}, fork ${replica.log.fork}${now ? '' : ' (unsigned)'}`
-        }
-        const before = headFromJson(known)
-        if (opts.report && before) {
-          // Both signed heads, and the log as it is now: anyone can check the host signed two histories.
-          const { makeEquivocationEvidence } = await import('../audit/evidence.js')
-          const { writeFile } = await import('node:fs/promises')
-          await writeFile(opts.report, JSON.stringify(await makeEquivocationEvidence(replica.log, before, divergence)))
-        }
-        return {
-          ok: false, vmKey: formatKey(k), from: 0, to: replica.log.length, calls: 0, loads: 0, inconclusive: null,
-          notes: before ? [] : ['the head verified before was kept by an earlier vms-node without its signature: no evidence can be made of it'],
-          start: null, files: null, divergence
-        }
-      }
-      // An attestation says "entries 0..N-1 checked out": only an audit from the genesis may make one.
-      const attest = opts.attest !== false && (opts.from ?? 1) <= 1
-      // Files past the log's last entry: does the host's own statement say they stay there? (audit/unlogged.ts)
-      const timeoutMs = this.opts.timeoutMs ?? 15000
-      const pastLog = async (verified: number): Promise<FilesPastLog | null> => {
-        if (verified < 1) return null
-        const last = decodeEntry((await replica.log.get(verified - 1))!, verified - 1)
-        return checkFilesPastLog(k, replica, verified, last.files, async (query) => {
-          const { handle, release } = await this.borrowHandle(k, timeoutMs)
-          try { return await handle.filesState(query, timeoutMs) } finally { await release() }
-        })
-      }
-      // A follower checks whenever it has caught up and the log stands still; it stops at a proven divergence.
-      let unlogged: FilesPastLog | null = null
-      let verifiedSoFar = 0
-      const stop = new AbortController()
-      const watch = opts.follow ? followFilesPastLog(opts.follow.signal, stop, () => verifiedSoFar === replica.log.length ? verifiedSoFar : 0, pastLog, (found) => { unlogged = found }) : null
-      const report = await replay(replica, {
-        ...opts,
-        feeds: bulk?.feeds,
-        checkTrailing: false,
-        follow: opts.follow && {
-          ...opts.follow,
-          signal: stop.signal,
-          onVerified: (length) => {
-            verifiedSoFar = length
-            headToRemember(replica.log, length).then(async (h) => {
-              await this.heads.set(k, h)
-              if (attest) await this.attest(k, length, await replica.log.treeHash(length))
-            }).catch(() => {})
-            opts.follow!.onVerified?.(length)
-          }
-        }
-      }).finally(() => watch?.close())
-      if (report.ok && !opts.follow) {
-        unlogged = await pastLog(report.to)
-        if (unlogged?.note) report.notes.push(unlogged.note)
-      }
-      const found = unlogged as FilesPastLog | null
-      if (found?.divergence && report.ok) {
-        report.ok = false
-        report.divergence = found.divergence
-      }
-      if (report.divergence && opts.report) {
-        // Evidence anyone can check without trusting this node: `vms-node verify-report`.
-        const { makeEvidence } = await import('../audit/evidence.js')
-        const { writeFile } = await import('node:fs/promises')
-        await writeFile(opts.report, JSON.stringify(found?.evidence ?? await makeEvidence(replica, report.divergence)))
-      }
-      if (report.ok) {
-        await this.heads.set(k, await headToRemember(replica.log, report.to))
-        if (attest) await this.attest(k, report.to, await replica.log.treeHash(report.to))
-      }
-      if (bulk) {
-        const failed = bulk.feeds.log.failure ?? bulk.feeds.files.failure
-        report.fetched = { bulk: bulk.feeds.log.verified + bulk.feeds.files.verified, fallback: failed }
-      }
-      return report
-    } finally {
-      await bulk?.close()
-      await replica.close()
-    }
-  }
-
-  /**
-   * Feeds of the log's and the files hyperbee's blocks, fetched in bulk from
-   * the peers of a VM (host or mirrors) up to what the log's last entry
-   * commits to. Null when no peer answers on the VM's channel.
-   */
-  private async bulkFeeds(key: Buffer, replica: { log: Hypercore; drive: Hyperdrive }, onProgress?: (p: ReplicaProgress) => void): Promise<{ feeds: { log: BlockFeed; files: BlockFeed }; close(): Promise<void> } | null> {
-    const { BlockFeed } = await import('../audit/block-feed.js')
-    const { log, drive } = replica
-    const timeoutMs = this.opts.timeoutMs ?? 15000
-    const { log: length, files: filesEnd } = await auditExtent(replica, timeoutMs)
-    if (length === 0) return null
-    const borrowed = await this.borrowHandle(key, timeoutMs).catch(() => null)
-    if (!borrowed) return null
-    const { handle, release } = borrowed
-    return {
-      feeds: {
-        log: new BlockFeed(log, (a, b) => handle.blocks(BlockCore.LOG, a, b), { end: length, timeoutMs, onVerified: (have) => onProgress?.({ phase: 'log', have, total: length }) }),
-        files: new BlockFeed(drive.db.core, (a, b) => handle.blocks(BlockCore.FILES, a, b), { end: filesEnd, timeoutMs, onVerified: (have) => onProgress?.({ phase: 'files', have, total: filesEnd }) })
-      },
-      close: release
-    }
+    const { auditOverSwarm } = await import('./volunteer-audit.js')
+    return auditOverSwarm({
+      store: this.store, swarm: this.swarm, heads: this.heads, timeoutMs: this.opts.timeoutMs,
+      onEquivocation: this.onEquivocation,
+      borrowHandle: (k, ms) => this.borrowHandle(k, ms),
+      attest: (k, length, treeHash) => this.attest(k, length, treeHash)
+    }, toKey(key), opts)
   }
 
   /**
@@ -725,33 +613,6 @@ export class VmsNode extends ReadyResource {
     })
   }
 }
-
-/**
- * While an audit follows a log: every FOLLOW_CHECK_MS, once it has verified
- * all the log holds (`caughtUp` gives that length, or 0), check for files past
- * the log; a proven divergence is handed to `onFound` and stops the follow
- * (`stop`), as the caller's own `signal` does.
- */
-function followFilesPastLog(signal: AbortSignal | undefined, stop: AbortController, caughtUp: () => number, check: (verified: number) => Promise<FilesPastLog | null>, onFound: (f: FilesPastLog) => void): { close(): void } {
-  const onAbort = () => stop.abort()
-  if (signal?.aborted) stop.abort()
-  else signal?.addEventListener('abort', onAbort, { once: true })
-  let checking = false
-  let checked = 0
-  const timer = setInterval(() => {
-    const verified = caughtUp()
-    if (checking || verified === 0 || verified === checked) return
-    checking = true
-    check(verified).then((found) => {
-      checked = verified
-      if (found?.divergence) { onFound(found); stop.abort() }
-    }, () => {}).finally(() => { checking = false })
-  }, FOLLOW_CHECK_MS)
-  return { close() { clearInterval(timer); signal?.removeEventListener('abort', onAbort) } }
-}
-
-/** How often a following audit looks for files past the log (when caught up). */
-const FOLLOW_CHECK_MS = 2000
 
 function anotherScript(name: string): VmsError {
   return new VmsError('STORAGE_INVALID', `this node already has a VM named ${name}, made from another script: a VM's script never changes, so host the new one under another name (a new VM with its own key), or pass script null to host the one there`, null, 'another-script')
