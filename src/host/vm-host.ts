@@ -13,12 +13,12 @@ import type Corestore from 'corestore'
 import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
 import { VmsError, describe, type VmsErrorCode } from '../errors.js'
-import { isCanonical, canonicalStringify } from '../canonical-json.js'
+import { isCanonical } from '../canonical-json.js'
 import { formatKey, nonceTime } from '../identity.js'
 import { SignaturePool } from '../crypto/signature-pool.js'
 import {
   encode, logEntry, callSignable, EntryType, LoadReason, SANDBOX_API_VERSION, SANDBOX_API_VERSIONS, SEED_BYTES,
-  type Genesis, type Limits, type LogEntry, type Outcome, type Receipt, type SignedCall, type FilesState
+  type Genesis, type Limits, type Receipt, type SignedCall, type FilesState
 } from '../messages/index.js'
 import { SandboxProcess, type SandboxHooks } from '../sandbox/sandbox-process.js'
 import { sandboxConfigFor } from '../sandbox/config.js'
@@ -27,7 +27,11 @@ import { FilesView } from '../files/files-view.js'
 import { FilesWriter, type PreparedFiles } from '../files/files-writer.js'
 import { RedoJournal, recoverFromJournal } from './redo-journal.js'
 import { LogWriter, type LaidOut } from './log-writer.js'
-import { filesStateSignable, type CoreHead, type FilesStateQuery, type FilesStateStatement } from '../messages/wire.js'
+import { entryOf, limitCode, storageReason, type CallAnswer, type CallItem, type LoadItem, type Item } from './pipeline-items.js'
+import { filesStateSignable, type FilesStateQuery, type FilesStateStatement } from '../messages/wire.js'
+import { CommitBoundary } from './commit-boundary.js'
+import { runOracle } from './oracle-call.js'
+import { heldByAPeer } from './durability.js'
 import { METHOD_NAME, RESERVED_METHODS, checkWholeOption, resolveLimits } from './limits.js'
 import { NonceWindow, callsSince } from './nonce-window.js'
 import { openVmCores, closeVmCores, readGenesis, lastFilesState, checkArchive, readEntry, redoJournalPath, type VmCores } from './vm-storage.js'
@@ -87,42 +91,12 @@ export interface VmHostOptions {
   lazy?: { methods: string[]; views: string[] }
 }
 
-export interface CallAnswer {
-  /** The method's return value (a JSON value, or undefined). */
-  result: unknown
-  /** The canonical JSON bytes of the result, as logged. */
-  value: Uint8Array
-  receipt: Receipt
-}
 
-interface CallItem {
-  kind: 'call'
-  call: SignedCall
-  argsText: string
-  callerId: string
-  time: number
-  seed: Uint8Array
-  suspect: boolean
-  /** 0 while the signature is being checked, 1 valid, -1 invalid. */
-  verified: 0 | 1 | -1
-  result: RunResult | null
-  resolve(a: CallAnswer): void
-  reject(e: Error): void
-}
-
-interface LoadItem {
-  kind: 'load'
-  reason: LoadReason
-  note: string
-  time: number
-  seed: Uint8Array
-  result: RunResult
-}
-
-type Item = CallItem | LoadItem
 
 const utf8 = new TextEncoder()
 const utf8d = new TextDecoder()
+
+export type { CallAnswer }
 
 export class VmHost extends ReadyResource {
   readonly storage: string | Corestore
@@ -153,9 +127,8 @@ export class VmHost extends ReadyResource {
   private needsLoad: { reason: LoadReason; note: string } | null = null
   private lastTime = 0
   private failure: Error | null = null
-  /** The latest commit boundary (see filesStatement), and statements waiting for one at least `end` long. */
-  private boundary: { log: CoreHead; files: FilesState } | null = null
-  private boundaryWaiters: Array<{ end: number; resolve(): void; reject(e: Error): void }> = []
+  /** The latest commit boundary (see filesStatement). */
+  private boundary: CommitBoundary | null = null
   private idle: Array<() => void> = []
   readonly maxQueue: number
   readonly maxBatch: number
@@ -237,7 +210,7 @@ export class VmHost extends ReadyResource {
       this.lastTime = last.time
       this.writer = await FilesWriter.open(cores.drive)
       checkArchive(this.writer.state(), last.files, cores.log.length - 1)
-      this.boundary = { log: { length: cores.log.length, fork: cores.log.fork, treeHash: await cores.log.treeHash(cores.log.length) }, files: last.files }
+      this.boundary = new CommitBoundary({ log: { length: cores.log.length, fork: cores.log.fork, treeHash: await cores.log.treeHash(cores.log.length) }, files: last.files })
       this.view = new FilesView(cores.drive, cores.drive.db.core.length)
       this.logWriter = await LogWriter.open(cores.log)
       this.nonces = new NonceWindow(this.genesis.limits.nonceWindowMs, this.genesis.limits.nonceSkewMs)
@@ -276,7 +249,9 @@ export class VmHost extends ReadyResource {
 
   private newSandbox(): SandboxProcess {
     const hooks: SandboxHooks = {
-      read: (op, path, arg) => op === 'oracle' ? this.runOracle(path, arg ?? '[]') : this.view!.read(op, path, arg),
+      read: (op, path, arg) => op === 'oracle'
+        ? runOracle(this.opts.oracles?.[path], path, arg ?? '[]', { maxBytes: this.genesis!.limits.maxResultBytes, timeoutMs: this.opts.oracleTimeoutMs ?? 10000 })
+        : this.view!.read(op, path, arg),
       log: (level, message) => this.opts.onLog?.(level, message)
     }
     return this.opts.sandboxes ? this.opts.sandboxes(hooks) : new SandboxProcess(hooks)
@@ -640,7 +615,7 @@ export class VmHost extends ReadyResource {
   private stopWith(err: Error): void {
     if (this.failure) return
     this.failure = err
-    for (const w of this.boundaryWaiters.splice(0)) w.reject(new VmsError('STORAGE_FAILED', `the VM stopped (${storageReason(err)}): it states nothing until its storage is opened again`))
+    this.boundary?.fail(new VmsError('STORAGE_FAILED', `the VM stopped (${storageReason(err)}): it states nothing until its storage is opened again`))
     this.opts.onLog?.('error', `the VM stopped: ${storageReason(err)}; calls are refused until its storage is opened again (restart serving it: an unfinished commit is finished from the redo journal)`)
   }
 
@@ -659,42 +634,6 @@ export class VmHost extends ReadyResource {
     for (const fn of this.idle.splice(0)) fn()
   }
 
-  /** Run an oracle for the script; the output (logged, and replayed from the log) is canonical JSON. */
-  private async runOracle(name: string, input: string): Promise<string> {
-    const max = this.genesis!.limits.maxResultBytes
-    const fail = (code: string, message: string) => canonicalStringify({ error: { code, message: message.slice(0, 1024) } }, max)!
-    const fn = this.opts.oracles?.[name]
-    if (!fn) return fail('ORACLE_UNAVAILABLE', `this host has no oracle ${name}`)
-    let timer: NodeJS.Timeout | null = null
-    try {
-      const args = JSON.parse(input) as unknown[]
-      const value = await Promise.race([
-        Promise.resolve().then(() => fn(...args)),
-        new Promise((_, reject) => { timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${this.opts.oracleTimeoutMs ?? 10000} ms`), { code: 'ORACLE_TIMEOUT' })), this.opts.oracleTimeoutMs ?? 10000) })
-      ])
-      return canonicalStringify({ ok: value }, max) ?? '{}'
-    } catch (err) {
-      const e = err as Error & { code?: string }
-      return fail(e.code === 'ORACLE_TIMEOUT' ? 'ORACLE_TIMEOUT' : e.name === 'EncodingError' ? 'NOT_ENCODABLE' : 'ORACLE_FAILED', e.message)
-    } finally {
-      if (timer) clearTimeout(timer)
-    }
-  }
-
-  /** Wait until some peer holds the log up to `length` (a mirror downloading it live). */
-  private heldByAPeer(length: number): Promise<boolean> {
-    const log = this.cores!.log
-    const held = () => log.peers.some((p) => p.remoteContiguousLength >= length)
-    if (held()) return Promise.resolve(true)
-    return new Promise((resolve) => {
-      const check = () => { if (held()) done(true) }
-      const timer = setTimeout(() => done(held()), this.opts.durabilityTimeoutMs ?? 10000)
-      const poll = setInterval(check, 20)
-      const done = (v: boolean) => { clearTimeout(timer); clearInterval(poll); log.off('upload', check); resolve(v) }
-      log.on('upload', check)
-    })
-  }
-
   /** Commit one group on its own (the load entry at open). */
   private async commit(group: Item[]): Promise<void> {
     const { prepared, laid } = await this.layOut(group)
@@ -711,13 +650,7 @@ export class VmHost extends ReadyResource {
 
   /** A group's log entries and files are both appended: the log's head and the files state its last entry commits to. */
   private committedTo(laid: LaidOut, files: FilesState): void {
-    if (this.boundary && this.boundary.log.length >= laid.end) return
-    this.boundary = { log: { length: laid.end, fork: this.cores!.log.fork, treeHash: laid.hash }, files }
-    this.boundaryWaiters = this.boundaryWaiters.filter((w) => {
-      if (w.end > laid.end) return true
-      w.resolve()
-      return false
-    })
+    this.boundary!.committed({ log: { length: laid.end, fork: this.cores!.log.fork, treeHash: laid.hash }, files })
   }
 
   /**
@@ -731,9 +664,7 @@ export class VmHost extends ReadyResource {
   async filesStatement(query: FilesStateQuery): Promise<FilesStateStatement> {
     if (this.failure) throw new VmsError('STORAGE_FAILED', `the VM stopped (${storageReason(this.failure)}): it states nothing until its storage is opened again`)
     if (this.closing) throw new VmsError('CLOSED', 'the VM is closing')
-    const end = this.logWriter!.laidOut
-    if (!this.boundary || this.boundary.log.length < end) await new Promise<void>((resolve, reject) => this.boundaryWaiters.push({ end, resolve, reject }))
-    const { log: head, files } = this.boundary!
+    const { log: head, files } = await this.boundary!.at(this.logWriter!.laidOut)
     const blobs = (await this.drive.getBlobs()).core
     const body = { log: head, db: { length: files.dbLength, fork: this.drive.db.core.fork }, blobs: { length: files.blobsLength, fork: blobs.fork } }
     const log = this.cores!.log
@@ -742,7 +673,7 @@ export class VmHost extends ReadyResource {
 
   /** Answer the group's calls (with `durability: 'mirror'`, once a peer holds the entries). */
   private async answer(group: Item[], receipts: Receipt[]): Promise<void> {
-    const durable = this.opts.durability === 'mirror' && receipts.length > 0 ? await this.heldByAPeer(receipts[receipts.length - 1]!.index + 1) : true
+    const durable = this.opts.durability === 'mirror' && receipts.length > 0 ? await heldByAPeer(this.cores!.log, receipts[receipts.length - 1]!.index + 1, this.opts.durabilityTimeoutMs ?? 10000) : true
 
     let r = 0
     for (const it of group) {
@@ -767,49 +698,9 @@ export class VmHost extends ReadyResource {
 }
 
 
-/** The log entry of a call or a load, with the files state after it. */
-function entryOf(it: Item, files: FilesState): LogEntry {
-  return it.kind === 'call'
-    ? {
-        type: EntryType.CALL, publicKey: it.call.publicKey, signature: it.call.signature, method: it.call.method,
-        args: it.call.args, nonce: it.call.nonce, time: it.time, seed: it.seed,
-        oracles: it.result!.oracles.map((o) => ({ name: o.name, input: utf8.encode(o.input), output: utf8.encode(o.output) })),
-        outcome: toOutcome(it.result!), files
-      }
-    : { type: EntryType.LOAD, reason: it.reason, time: it.time, seed: it.seed, note: it.note, outcome: toOutcome(it.result), files }
-}
-
-function toOutcome(r: RunResult): Outcome {
-  return r.ok
-    ? { ok: true, limit: false, value: utf8.encode(r.value), error: null }
-    : { ok: false, limit: r.limit, value: EMPTY, error: r.error }
-}
-
-function limitCode(code: string): VmsErrorCode {
-  switch (code) {
-    case 'TIMEOUT': return 'TIMEOUT'
-    case 'MEMORY_LIMIT': return 'MEMORY_LIMIT'
-    case 'STACK_OVERFLOW': return 'STACK_OVERFLOW'
-    default: return 'SANDBOX_CRASHED'
-  }
-}
-
 function isBytes(v: unknown, n: number): v is Uint8Array {
   return v instanceof Uint8Array && v.byteLength === n
 }
 
 const EMPTY = new Uint8Array(0)
 function noop(): void {}
-
-/**
- * What a storage error says, with the causes under it (RocksDB's "Batch was
- * not applied" wraps the I/O error), and a hint when the disk is full.
- */
-function storageReason(err: Error): string {
-  const parts: string[] = []
-  for (let e: unknown = err; e instanceof Error && parts.length < 4; e = (e as Error & { cause?: unknown }).cause) {
-    if (!parts.includes(e.message)) parts.push(e.message)
-  }
-  const text = parts.join(': ')
-  return /ENOSPC|No space left/i.test(text) ? `${text}; the disk is full: free some space` : text
-}
