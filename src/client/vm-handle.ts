@@ -400,7 +400,6 @@ export class VmHandle {
     return new VmFiles(this)
   }
 
-  /** @internal */
   /**
    * The files state the log's latest entry commits to (the genesis' for a
    * new VM): what readers see, never files past it, which no entry accounts

@@ -401,6 +401,8 @@ export class VmsNode extends ReadyResource {
       if (own) vms.push(own)
     }
     const { onProgress, ...hostOpts } = opts
+    const names = new Set(vms.map((v) => v.name))
+    this.unserved = this.unserved.filter((u) => !names.has(u.name)) // tried again now
     // A VM that does not open (its archive changed outside its log, a damaged disk) is not served;
     // the rest of the node serves on. The node's log says why, and `node.unserved` lists them.
     const opened = await reopenAll(vms, ({ name, filename, methods, views, own }) =>
@@ -414,7 +416,7 @@ export class VmsNode extends ReadyResource {
   }
 
   /** VMs `hostStored()` found but could not open, each with why. */
-  readonly unserved: Array<{ name: string; error: VmsError }> = []
+  unserved: Array<{ name: string; error: VmsError }> = []
 
   /** The VM at the root of this node's Corestore, if the storage is a VM's own (made by `create`). */
   private async ownVm(): Promise<RegisteredVm | null> {

@@ -104,7 +104,8 @@ export async function auditOverSwarm(c: AuditComponents, k: Buffer, opts: AuditO
         }
       }
     }).finally(() => watch?.close())
-    if (report.ok && !opts.follow) {
+    // (Only when the audit reached the log's end: a stretch stops short of it on purpose.)
+    if (report.ok && !opts.follow && report.to === replica.log.length) {
       unlogged = await pastLog(report.to)
       if (unlogged?.note) report.notes.push(unlogged.note)
     }

@@ -105,15 +105,23 @@ export const mirrorCmd = command(
 async function reportEquivocation(node: VmsNode, e: Equivocation): Promise<{ key: string; file: string | null }> {
   const key = formatKey(e.vmKey)
   const m = node.mirrored(e.vmKey)
-  if (!e.ours || !m) return { key, file: null }
-  const { makeEquivocationEvidence } = await import('../../audit/evidence.js')
-  const { mkdir, writeFile } = await import('node:fs/promises')
-  const dir = join(vmsHome(), 'reports')
-  await mkdir(dir, { recursive: true })
-  const file = join(dir, `${key}-equivocation-${Date.now()}.json`)
-  const divergence = { index: e.length, class: 'equivocation' as const, message: `the host signed its log at length ${e.ours.length} (fork ${e.ours.fork}), then rewrote it`, expected: `length ≥ ${e.ours.length} on one history`, found: `length ${m.log.length}, fork ${m.log.fork}` }
-  await writeFile(file, JSON.stringify(await makeEquivocationEvidence(m.log, e.ours, divergence)))
-  return { key, file }
+  if (!m) return { key, file: null }
+  const { makeEquivocationEvidence, verifyEvidence } = await import('../../audit/evidence.js')
+  // The signed head the mirror's log does not extend: a peer's (two histories met) or the one it kept (a truncation).
+  for (const before of [e.theirs, e.ours]) {
+    if (!before) continue
+    const divergence = { index: e.length, class: 'equivocation' as const, message: `the host signed its log at length ${before.length} (fork ${before.fork}), and another history`, expected: `length ≥ ${before.length} on one history`, found: `length ${m.log.length}, fork ${m.log.fork}` }
+    const evidence = await makeEquivocationEvidence(m.log, before, divergence)
+    // Written only if anyone would find it proven.
+    if (!(await verifyEvidence(JSON.parse(JSON.stringify(evidence)), { tmpdir: '' })).proven) continue
+    const { mkdir, writeFile } = await import('node:fs/promises')
+    const dir = join(vmsHome(), 'reports')
+    await mkdir(dir, { recursive: true })
+    const file = join(dir, `${key}-equivocation-${Date.now()}.json`)
+    await writeFile(file, JSON.stringify(evidence))
+    return { key, file }
+  }
+  return { key, file: null }
 }
 
 /** A mirror's progress: blocks held while it catches up (stderr), and each time it holds all it knows of. */

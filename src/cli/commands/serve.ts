@@ -77,7 +77,10 @@ export const serveCmd = command(
       await node.close()
       fail((err as Error).message)
     }
-    if (hosted.length === 0 && !deploy) { await node.close(); fail(`nothing to serve: give scripts, a --storage that holds VMs, or --allow-deploy`) }
+    if (hosted.length === 0 && !deploy) {
+      await node.close()
+      fail(node.unserved.length > 0 ? `nothing to serve: no VM in ${storage} opened (said above)` : 'nothing to serve: give scripts, a --storage that holds VMs, or --allow-deploy')
+    }
     if (deploy) {
       if (json) console.log(JSON.stringify({ event: 'node', key: formatKey(node.key), deployers: allow.length }))
       else console.log(`vms-node node ${formatKey(node.key)}   (deployers: vms-node deploy SCRIPT --to this key)`)
