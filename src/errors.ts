@@ -60,6 +60,10 @@ export type VmsErrorCode =
   | 'NOT_FOUND'
   /** A VM's files archive is not what its log commits to (read by a client): the host changed it outside its log. */
   | 'FILES_TAMPERED'
+  /** A pinned call was signed for another script version than the one in force: not run. `remote.message` holds the new version (hash, number, methods). */
+  | 'SCRIPT_CHANGED'
+  /** An upgrade's script does not compile, or its init or migrate failed: not logged; the old script serves on. */
+  | 'UPGRADE_FAILED'
   /** The remote side failed in a way it could not name. */
   | 'INTERNAL'
   /** The call is logged, but no mirror held it within the time asked for (durability 'mirror'). */

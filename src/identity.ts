@@ -6,7 +6,7 @@ import crypto, { type KeyPair } from 'hypercore-crypto'
 import id from 'hypercore-id-encoding'
 import b4a from 'b4a'
 import { canonicalEncode } from './canonical-json.js'
-import { callSignable, NONCE_BYTES, type SignedCall } from './messages/index.js'
+import { callSignable, upgradeSignable, scriptHash, NONCE_BYTES, type SignedCall, type SignedUpgrade } from './messages/index.js'
 import { VmsError, describe } from './errors.js'
 
 /** Default size limit for args when signing; the host enforces its own. */
@@ -39,7 +39,7 @@ export class Identity {
    * Sign a call of `method(...args)` for the VM with key `vmKey`.
    * Throws NOT_ENCODABLE / TOO_LARGE when args are not canonical JSON values.
    */
-  sign(vmKey: Uint8Array | string, method: string, args: unknown[] = [], opts: { time?: number } = {}): SignedCall {
+  sign(vmKey: Uint8Array | string, method: string, args: unknown[] = [], opts: { time?: number; /** pin the call to this script version (hash) */ scriptHash?: Uint8Array } = {}): SignedCall {
     const key = toKey(vmKey)
     if (typeof method !== 'string' || method === '') throw new VmsError('MALFORMED_REQUEST', `the method must be a name (a string), not ${describe(method)}`)
     if (!Array.isArray(args)) throw new VmsError('MALFORMED_REQUEST', `the args of ${method} must be an array (the method's arguments in order), not ${describe(args)}`)
@@ -50,9 +50,25 @@ export class Identity {
       const e = err as Error & { code?: string }
       throw new VmsError(e.code === 'TOO_LARGE' ? 'TOO_LARGE' : 'NOT_ENCODABLE', `args of ${method}: ${e.message}`)
     }
+    if (opts.scriptHash !== undefined && !(opts.scriptHash instanceof Uint8Array && opts.scriptHash.byteLength === 32)) {
+      throw new VmsError('MALFORMED_REQUEST', `a script version is its 32-byte hash, not ${describe(opts.scriptHash)}`)
+    }
     const nonce = makeNonce(opts.time ?? Date.now())
-    const signature = crypto.sign(callSignable(key, method, encoded, nonce), this.secretKey)
-    return { vmKey: key, method, args: encoded, nonce, publicKey: this.publicKey, signature }
+    const signature = crypto.sign(callSignable(key, method, encoded, nonce, opts.scriptHash), this.secretKey)
+    return { vmKey: key, method, args: encoded, nonce, publicKey: this.publicKey, signature, ...(opts.scriptHash ? { scriptHash: b4a.from(opts.scriptHash) } : {}) }
+  }
+
+  /**
+   * Sign an upgrade of a VM's script to `script` (as one of its owners):
+   * the owner's signature over (VM key, the script's hash, a nonce).
+   */
+  signUpgrade(vmKey: Uint8Array | string, script: string, opts: { filename?: string; time?: number } = {}): SignedUpgrade {
+    const key = toKey(vmKey)
+    if (typeof script !== 'string' || script === '') throw new VmsError('MALFORMED_REQUEST', `the new script must be its source text, not ${describe(script)}`)
+    const nonce = makeNonce(opts.time ?? Date.now())
+    const hash = scriptHash(script)
+    const signature = crypto.sign(upgradeSignable(key, hash, nonce), this.secretKey)
+    return { vmKey: key, script, filename: opts.filename ?? 'script.js', nonce, owner: this.publicKey, signature }
   }
 }
 
@@ -69,7 +85,11 @@ export function nonceTime(nonce: Uint8Array): number {
 }
 
 export function verifyCallSignature(call: SignedCall): boolean {
-  return crypto.verify(callSignable(call.vmKey, call.method, call.args, call.nonce), call.signature, call.publicKey)
+  return crypto.verify(callSignable(call.vmKey, call.method, call.args, call.nonce, call.scriptHash), call.signature, call.publicKey)
+}
+
+export function verifyUpgradeSignature(u: { vmKey: Uint8Array; script: string; nonce: Uint8Array; owner: Uint8Array; signature: Uint8Array }): boolean {
+  return crypto.verify(upgradeSignable(u.vmKey, scriptHash(u.script), u.nonce), u.signature, u.owner)
 }
 
 /** A VM key from z-base-32, hex, or bytes. Throws MALFORMED_REQUEST on anything else. */

@@ -63,7 +63,7 @@ test('cli: a tampered archive exits 1 and names the divergence; bad input exits 
     [['--from=-3'], '--from -3 is not a whole number'],
     [['--from', '-3'], '--from needs a value (one starting with "-" reads as a flag: write --from=VALUE'],
     [['--to'], '--to needs a value'],
-    [['--from', '2'], 'REPLAY_INVALID: entry 2 is not a load entry'],
+    [['--from', '2'], 'REPLAY_INVALID: entry 2 is not a load (or upgrade) entry'],
     [['--from', '99'], 'REPLAY_INVALID: cannot start at entry 99'],
     [['--bogus'], 'unknown flag: bogus (see vms-node <command> --help)']
   ] as Array<[string[], string]>) {

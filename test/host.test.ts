@@ -3,7 +3,7 @@ import b4a from 'b4a'
 import { VmHost, VmsNode, Identity, verifyReceipt, signedLength, EntryType, canonicalEncode } from '../src/index.js'
 import { callSignable, type CallEntry } from '../src/messages/index.js'
 import { openVmCores, closeVmCores, readEntry } from '../src/host/vm-storage.js'
-import { callsSince } from '../src/host/nonce-window.js'
+import { noncesSince } from '../src/host/nonce-window.js'
 import crypto from 'hypercore-crypto'
 import { readdir } from 'node:fs/promises'
 import { DEFAULT_LIMITS } from '../src/host/limits.js'
@@ -173,7 +173,7 @@ test('a restart rebuilds the nonces of every call in the window (found by bisect
   for (const [label, since] of points) {
     const expected = logged.filter((e) => e.type === EntryType.CALL && e.time >= since).map((e) => b4a.toString((e as CallEntry).nonce, 'hex'))
     const got: string[] = []
-    for await (const e of callsSince((i) => readEntry(cores.log, i), cores.log.length, since)) got.push(b4a.toString(e.nonce, 'hex'))
+    for await (const e of noncesSince((i) => readEntry(cores.log, i), cores.log.length, since)) got.push(b4a.toString(e.nonce, 'hex'))
     t.alike(got, expected, `from ${label}: the ${expected.length} calls logged at or after it`)
   }
   await closeVmCores(cores)

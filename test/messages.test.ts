@@ -7,7 +7,7 @@ import { response, viewResponse, blocksResponse, controlResponse } from '../src/
 import {
   encode, decodeEntry, decodeStrict, callSignable, logEntry, receipt, signedCall,
   EntryType, LoadReason, LOG_VERSION, SANDBOX_API_VERSION,
-  type Genesis, type LoadEntry, type CallEntry, type Receipt, type SignedCall, type FilesState, type LogEntry
+  type Genesis, type LoadEntry, type CallEntry, type UpgradeEntry, type Receipt, type SignedCall, type FilesState, type LogEntry
 } from '../src/messages/index.js'
 import { caught } from './helpers/index.js'
 
@@ -37,6 +37,14 @@ function genesis(): Genesis {
     oracles: ['time', 'random', 'fetch'],
     time: 1_700_000_000_123,
     files: files(1, 0)
+  }
+}
+
+function upgrade(): UpgradeEntry {
+  return {
+    type: EntryType.UPGRADE, version: 3, previous: 41, owner: crypto.randomBytes(32), signature: crypto.randomBytes(64), nonce: crypto.randomBytes(16),
+    filename: 'rsvp-v3.js', script: 'exports.hello = () => "v3"', time: 1_700_000_003_000, seed: crypto.randomBytes(16),
+    outcome: { ok: true, limit: false, value: b4a.alloc(0), error: null }, files: files(9, 4)
   }
 }
 
@@ -92,11 +100,15 @@ test('log entries round-trip', (t) => {
     ['call ok', okCall()],
     ['call ok, empty value (undefined)', { ...okCall(), outcome: { ok: true, limit: false, value: b4a.alloc(0), error: null }, oracles: [] }],
     ['call failed', failedCall()],
-    ['call hit a limit', limitCall()]
+    ['call hit a limit', limitCall()],
+    ['genesis with owners (format 2)', { ...genesis(), governance: { owners: [crypto.randomBytes(32), crypto.randomBytes(32)] } }],
+    ['genesis, immutable (format 2)', { ...genesis(), governance: { owners: [] } }],
+    ['pinned call (format 2)', { ...okCall(), scriptHash: crypto.randomBytes(32) }],
+    ['upgrade (format 2)', upgrade()]
   ]
   for (const [name, entry] of cases) {
     const buf = encode(logEntry, entry)
-    t.is(buf[0], LOG_VERSION, name + ': version byte')
+    t.is(buf[0], name.includes('(format 2)') ? 2 : 1, name + ': version byte (the lowest that holds it)')
     t.is(buf[1], entry.type, name + ': type byte')
     const back = decodeEntry(buf)
     t.alike(norm(back), norm(entry), name)
@@ -167,13 +179,13 @@ test('signed call round-trips', (t) => {
 })
 
 test('decodeEntry rejects malformed entries', (t) => {
-  for (const [name, entry] of [['genesis', genesis()], ['load', load()], ['call', failedCall()]] as Array<[string, LogEntry]>) {
+  for (const [name, entry] of [['genesis', genesis()], ['load', load()], ['call', failedCall()], ['genesis with owners', { ...genesis(), governance: { owners: [crypto.randomBytes(32)] } }], ['upgrade', upgrade()]] as Array<[string, LogEntry]>) {
     const buf = encode(logEntry, entry)
     expectMalformed(t, () => decodeEntry(b4a.concat([buf, b4a.from([0])])), /^MALFORMED_ENTRY: log entry has 1 trailing bytes$/, name + ': trailing byte')
     expectMalformed(t, () => decodeEntry(b4a.concat([buf, b4a.alloc(9)]), 4), /^MALFORMED_ENTRY: log entry 4 has 9 trailing bytes$/, name + ': trailing bytes, with index')
-    const v2 = b4a.from(buf)
-    v2[0] = 2
-    expectMalformed(t, () => decodeEntry(v2), /^MALFORMED_ENTRY: log entry does not decode: unknown log format version 2$/, name + ': version 2')
+    const v3 = b4a.from(buf)
+    v3[0] = LOG_VERSION + 1
+    expectMalformed(t, () => decodeEntry(v3), /^MALFORMED_ENTRY: log entry does not decode: unknown log format version 3$/, name + ': version 3')
     const v0 = b4a.from(buf)
     v0[0] = 0
     expectMalformed(t, () => decodeEntry(v0), /^MALFORMED_ENTRY: log entry does not decode: unknown log format version 0$/, name + ': version 0')
@@ -192,6 +204,13 @@ test('decodeEntry rejects malformed entries', (t) => {
     t.ok(everyPrefix, name + ': every truncation is MALFORMED_ENTRY')
   }
   expectMalformed(t, () => decodeEntry(new Uint8Array(0)), /^MALFORMED_ENTRY: log entry does not decode/, 'empty buffer')
+  // Entries that format 1 cannot hold, marked format 1 (and a load marked format 2): refused.
+  const up = encode(logEntry, upgrade())
+  up[0] = 1
+  expectMalformed(t, () => decodeEntry(up), /^MALFORMED_ENTRY: log entry does not decode: an upgrade entry has no format version 1$/, 'an upgrade in format 1')
+  const ld = encode(logEntry, load())
+  ld[0] = 2
+  expectMalformed(t, () => decodeEntry(ld), /^MALFORMED_ENTRY: log entry does not decode: a load entry has no format version 2$/, 'a load in format 2')
 })
 
 test('decodeEntry rejects bad outcome flags', (t) => {

@@ -129,6 +129,8 @@ declare module 'hypercore' {
     has(index: number): Promise<boolean>
     truncate(length: number, fork?: number): Promise<void>
     treeHash(length?: number): Promise<Buffer>
+    setUserData(key: string, value: Uint8Array | null): Promise<void>
+    getUserData(key: string): Promise<Buffer | null>
     update(opts?: { wait?: boolean }): Promise<boolean>
     session(opts?: Record<string, unknown>): Hypercore
     snapshot(): Hypercore

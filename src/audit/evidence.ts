@@ -75,7 +75,7 @@ export async function makeEvidence(source: { log: Hypercore; drive: Hyperdrive }
   for (let i = Math.min(divergence.index, log.length - 1); i >= 1; i--) {
     let e
     try { e = decodeEntry((await log.get(i))!, i) } catch { continue } // the malformed entry itself, in that class
-    if (e.type === EntryType.LOAD) { checkpoint = i; break }
+    if (e.type === EntryType.LOAD || e.type === EntryType.UPGRADE) { checkpoint = i; break }
   }
   return {
     version: 1,
@@ -155,7 +155,7 @@ async function verifyReplay(ev: ReplayEvidence, vmKey: Buffer, opts: { tmpdir: s
   if (archiveFail) return invalid(archiveFail)
   if (!whole(ev.checkpoint) || ev.checkpoint < 1 || ev.checkpoint > d.index) return invalid(`the checkpoint must be a load entry from 1 to the claimed entry ${d.index}; it is ${String(ev.checkpoint)}`)
   const start = entryAt(ev.log, ev.checkpoint)
-  if (!start || start.type !== EntryType.LOAD) return invalid(`entry ${ev.checkpoint} is not a load entry: a replay starts at one`)
+  if (!start || (start.type !== EntryType.LOAD && start.type !== EntryType.UPGRADE)) return invalid(`entry ${ev.checkpoint} is not a load (or upgrade) entry: a replay starts at one`)
   if (ev.db.fork > 0 || ev.blobs.fork > 0) {
     const r = rollbackBefore(ev.log, d.index)
     if (r !== null) return invalid(`the archive was rolled back after a crash (load entry ${r} says so), as vms-node before 0.2 did: files it signed then and took back cannot prove fraud`)

@@ -14,15 +14,16 @@ import { MerkleRoots } from '../merkle.js'
 import { formatKey } from '../identity.js'
 import { SignaturePool } from '../crypto/signature-pool.js'
 import {
-  decodeEntry, callSignable, sameFilesState, EntryType, SANDBOX_API_VERSIONS,
-  type CallEntry, type FilesState, type Genesis, type LoadEntry, type LogEntry, type Outcome
+  decodeEntry, callSignable, upgradeSignable, scriptHash, sameFilesState, EntryType, SANDBOX_API_VERSIONS,
+  type CallEntry, type FilesState, type Genesis, type LoadEntry, type LogEntry, type Outcome, type UpgradeEntry
 } from '../messages/index.js'
+import { scriptAt, ownersOf, isOwner, upgradeVersion, type ScriptVersion } from '../host/script-version.js'
 import { SandboxProcess } from '../sandbox/sandbox-process.js'
 import { sandboxConfigFor } from '../sandbox/config.js'
 import type { CallInput, FileOp, ReadOp, RunResult, SandboxConfig } from '../sandbox/protocol.js'
 import { FilesView } from '../files/files-view.js'
 import { blobBlocks, dirValue, fileValue, filesKeyEncoding } from '../files/entries.js'
-import { NonceWindow, callsSince } from '../host/nonce-window.js'
+import { NonceWindow, noncesSince } from '../host/nonce-window.js'
 import type { BlockFeed } from './block-feed.js'
 import { reach } from './swarm-replica.js'
 
@@ -158,7 +159,8 @@ export function combineReports(parts: ReplayReport[]): ReplayReport & { gap: str
 export async function checkpoints(log: Hypercore): Promise<number[]> {
   const out: number[] = []
   for (let i = 1; i < log.length; i++) {
-    if (decodeEntry((await log.get(i))!, i).type === EntryType.LOAD) out.push(i)
+    const type = decodeEntry((await log.get(i))!, i).type
+    if (type === EntryType.LOAD || type === EntryType.UPGRADE) out.push(i)
   }
   return out
 }
@@ -215,6 +217,9 @@ class Replay {
   private prevTime = 0
   private nonces!: NonceWindow
   private config!: SandboxConfig
+  private genesis!: Genesis
+  /** The script in force (switched at each upgrade entry). */
+  private current!: ScriptVersion
   private report: ReplayReport
   private get vmKey(): Uint8Array { return this.opts.keys?.vm ?? this.log.key }
   /** The slice of calls running in the sandbox now (oracle answers are taken from its entries). */
@@ -287,14 +292,14 @@ class Replay {
     }
     if (from < 1 || from >= Math.max(totalAtStart, 2)) throw new VmsError('REPLAY_INVALID', `cannot start at entry ${from}: the log has ${log.length} entries`)
     const start = await this.entry(from)
-    if (start.type !== EntryType.LOAD) throw new VmsError('REPLAY_INVALID', `entry ${from} is not a load entry: a replay starts at a load (checkpoint)`)
+    if (start.type !== EntryType.LOAD && start.type !== EntryType.UPGRADE) throw new VmsError('REPLAY_INVALID', `entry ${from} is not a load (or upgrade) entry: a replay starts at one (a checkpoint)`)
 
     // The files state before the checkpoint, checked against the archive.
     const before = from === 1 ? genesis : await this.entry(from - 1)
     if (before.type === EntryType.GENESIS && from !== 1) throw diverge(from - 1, 'malformed-entry', 'a genesis after entry 0', 'load or call', 'genesis')
-    this.state = (before as Genesis | LoadEntry | CallEntry).files
+    this.state = before.files
     this.report.start = this.state
-    this.prevTime = (before as Genesis | LoadEntry | CallEntry).time
+    this.prevTime = before.time
     this.dbRoots = await this.rootsAt(this.drive.db.core, this.state.dbLength, from - 1)
     this.blobRoots = await this.rootsAt(blobsCore, this.state.blobsLength, from - 1)
     if (!b4a.equals(this.dbRoots.hash(), this.state.dbTreeHash) || !b4a.equals(this.blobRoots.hash(), this.state.blobsTreeHash)) {
@@ -304,7 +309,10 @@ class Replay {
 
     this.nonces = new NonceWindow(genesis.limits.nonceWindowMs, genesis.limits.nonceSkewMs)
     await this.seedNonces(from, start.time)
-    this.config = sandboxConfigFor(genesis, { timeoutMs: genesis.limits.timeoutMs * (this.opts.timeoutFactor ?? 4) })
+    this.genesis = genesis
+    // The script in force at the checkpoint: the latest upgrade before it, else the genesis'.
+    this.current = await scriptAt((i) => this.entry(i), genesis, from)
+    this.config = this.configFor(this.current)
     this.view = new FilesView(await this.checkoutAt(this.state.dbLength), this.state.dbLength, { key: genesis.filesKey })
     this.sandbox = new SandboxProcess({
       read: (op, path, arg) => op === 'oracle' ? Promise.resolve(this.loggedOracle(path, arg ?? '[]')) : this.readFiles(op, path, arg),
@@ -332,6 +340,11 @@ class Replay {
           lastLimit = false
           if (e.type === EntryType.LOAD) {
             await this.replayLoad(index, e)
+            j++
+            continue
+          }
+          if (e.type === EntryType.UPGRADE) {
+            await this.replayUpgrade(index, e)
             j++
             continue
           }
@@ -400,7 +413,7 @@ class Replay {
   /** The nonces of the calls in the window before entry `from` (a stretch audit starts there). */
   private async seedNonces(from: number, time: number): Promise<void> {
     const horizon = time - this.nonces.windowMs - this.nonces.skewMs
-    for await (const e of callsSince((i) => this.entry(i), from, horizon)) this.nonces.add(e.publicKey, e.nonce, e.time)
+    for await (const e of noncesSince((i) => this.entry(i), from, horizon)) this.nonces.add(e.publicKey, e.nonce, e.time)
   }
 
   private checkTime(index: number, time: number): void {
@@ -431,6 +444,7 @@ class Replay {
 
   private async checkLimitCall(index: number, e: CallEntry): Promise<void> {
     this.checkTime(index, e.time)
+    this.checkPin(index, e)
     this.checkNonce(index, e)
     if (!(await this.verifySignature(e))) throw badSignature(index, e)
     if (!sameFilesState(e.files, this.state)) {
@@ -440,6 +454,13 @@ class Replay {
     this.report.notes.push(`entry ${index}: ${e.method} hit a limit on the host (${e.outcome.error?.code}); not reproducible, not re-executed`)
   }
 
+  /** A pinned call must have run on the version it was signed for. */
+  private checkPin(index: number, e: CallEntry): void {
+    if (e.scriptHash && !b4a.equals(e.scriptHash, this.current.hash)) {
+      throw diverge(index, 'malformed-entry', 'a call signed for another script version was run on this one', `version ${this.current.version} (${hex(this.current.hash)})`, hex(e.scriptHash))
+    }
+  }
+
   private checkNonce(index: number, e: CallEntry): void {
     const bad = this.nonces.check(e.publicKey, e.nonce, e.time)
     if (bad) throw diverge(index, 'signature-invalid', `the call's nonce is not acceptable: ${bad}`, 'a fresh nonce within the window', hex(e.nonce))
@@ -447,7 +468,53 @@ class Replay {
   }
 
   private verifySignature(e: CallEntry): Promise<boolean> {
-    return this.verifier.verify(callSignable(this.vmKey, e.method, e.args, e.nonce), e.signature, e.publicKey)
+    return this.verifier.verify(callSignable(this.vmKey, e.method, e.args, e.nonce, e.scriptHash), e.signature, e.publicKey)
+  }
+
+  /** What the sandbox loads to replay script version `v` (with `migrateFrom`: an upgrade's load). */
+  private configFor(v: ScriptVersion, migrateFrom?: number): SandboxConfig {
+    return sandboxConfigFor({ ...this.genesis, script: v.script, filename: v.filename }, {
+      timeoutMs: this.genesis.limits.timeoutMs * (this.opts.timeoutFactor ?? 4), ...(migrateFrom === undefined ? {} : { migrateFrom })
+    })
+  }
+
+  /**
+   * An upgrade entry: allowed by the governance in force (the genesis'
+   * owners), signed by that owner over the new source's hash, the next
+   * version after the one in force; then the new script's load (init and
+   * migrate) replayed as a load is, and the new script put in force.
+   */
+  private async replayUpgrade(index: number, e: UpgradeEntry): Promise<void> {
+    this.checkTime(index, e.time)
+    const owners = ownersOf(this.genesis)
+    if (owners.length === 0) throw diverge(index, 'malformed-entry', 'an upgrade of an immutable VM (its genesis names no owner)', 'no upgrade', `an upgrade by ${formatKey(e.owner)}`)
+    if (!isOwner(this.genesis, e.owner)) throw diverge(index, 'signature-invalid', 'an upgrade by a key the genesis does not name as an owner', owners.map(formatKey).join(', '), formatKey(e.owner))
+    if (e.version !== this.current.version + 1 || e.previous !== this.current.index) {
+      throw diverge(index, 'malformed-entry', 'the upgrade does not follow the version in force', `version ${this.current.version + 1} after entry ${this.current.index}`, `version ${e.version} after entry ${e.previous}`)
+    }
+    const bad = this.nonces.check(e.owner, e.nonce, e.time)
+    if (bad) throw diverge(index, 'signature-invalid', `the upgrade's nonce is not acceptable: ${bad}`, 'a fresh nonce within the window', hex(e.nonce))
+    this.nonces.add(e.owner, e.nonce, e.time)
+    if (!(await this.verifier.verify(upgradeSignable(this.vmKey, scriptHash(e.script), e.nonce), e.signature, e.owner))) {
+      throw diverge(index, 'signature-invalid', 'the owner\'s signature does not match the upgrade (its source, or its hash)', `a signature by ${formatKey(e.owner)} over the source's hash`, hex(e.signature))
+    }
+    if (!e.outcome.ok) throw diverge(index, 'malformed-entry', 'an upgrade whose script failed to load (a host refuses it and never logs it)', 'a load that worked', `${e.outcome.error?.name}: ${e.outcome.error?.message}`)
+    const to = upgradeVersion(e, index)
+    this.view!.reset(await this.checkoutAt(this.state.dbLength), this.state.dbLength)
+    let res: { methods: string[]; result: RunResult }
+    try {
+      res = await this.sandbox!.load(this.configFor(to, this.current.version), e.time, e.seed)
+    } catch (err) {
+      throw new Inconclusive(`the auditor's sandbox failed at upgrade entry ${index}: ${(err as Error).message}`)
+    }
+    if (this.starved) throw new Inconclusive(this.starved)
+    if (res.result.limit) throw new Inconclusive(`the auditor's sandbox hit a limit at upgrade entry ${index}: ${res.result.error?.message}`)
+    this.compareOutcome(index, e.outcome, res.result)
+    await this.checkFiles(index, e, res.result.ops)
+    this.current = to
+    this.config = this.configFor(to)
+    this.report.loads++
+    this.report.notes.push(`entry ${index}: upgraded to version ${to.version} (${b4a.toString(to.hash, 'hex').slice(0, 12)}…), by ${formatKey(e.owner)}`)
   }
 
   private async replayCalls(first: number, calls: CallEntry[]): Promise<void> {
@@ -458,6 +525,7 @@ class Replay {
       const e = calls[n]!
       try {
         this.checkTime(first + n, e.time)
+        this.checkPin(first + n, e)
         this.checkNonce(first + n, e)
       } catch (err) {
         if (!(err instanceof Diverged)) throw err
@@ -623,7 +691,7 @@ class Replay {
   }
 
   /** The archive blocks after the previous state must be exactly this entry's replayed operations. */
-  private async checkFiles(index: number, e: LoadEntry | CallEntry, ops: FileOp[]): Promise<void> {
+  private async checkFiles(index: number, e: LoadEntry | CallEntry | UpgradeEntry, ops: FileOp[]): Promise<void> {
     const db = this.drive.db.core
     const claimed = e.files
     const start = this.state.dbLength

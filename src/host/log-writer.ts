@@ -19,7 +19,7 @@ export interface LaidOut {
   startHash: Uint8Array
   blocks: Buffer[]
   leaves: TreeNode[]
-  /** One per call entry, signature and `after` still to come. */
+  /** One per entry laid out with `receipt` (calls, upgrades), signature and `after` still to come. */
   receipts: Receipt[]
   /** The log's tree hash at `end`. */
   hash: Uint8Array
@@ -47,8 +47,8 @@ export class LogWriter {
     return this.roots.length
   }
 
-  /** Lay out `entries` after everything laid out before (`call`: the entry gets a receipt). */
-  layOut(entries: Array<{ entry: LogEntry; call: boolean }>): LaidOut {
+  /** Lay out `entries` after everything laid out before (`receipt`: the entry gets one: calls, upgrades). */
+  layOut(entries: Array<{ entry: LogEntry; receipt: boolean }>): LaidOut {
     const signer = this.log.keyPair!.publicKey
     const fork = this.log.fork
     const start = this.roots.length
@@ -57,11 +57,11 @@ export class LogWriter {
     const leaves: TreeNode[] = []
     const receipts: Receipt[] = []
     for (let i = 0; i < entries.length; i++) {
-      const { entry, call } = entries[i]!
+      const { entry, receipt } = entries[i]!
       const block = encode(logEntry, entry)
       const index = start + i
       const leaf = leafNode(index, block)
-      if (call) receipts.push({ index, fork, signer, roots: this.roots.roots.slice(), after: [], signature: EMPTY, entry: block })
+      if (receipt) receipts.push({ index, fork, signer, roots: this.roots.roots.slice(), after: [], signature: EMPTY, entry: block })
       this.roots.appendNode(leaf)
       leaves.push(leaf)
       blocks.push(block)

@@ -47,15 +47,16 @@ function key(publicKey: Uint8Array, nonce: Uint8Array): string {
 }
 
 /**
- * The call entries among entries 1..`end`-1 logged at or after time `since`
- * (ms), oldest first: the calls whose nonces a host restarting, or a replay
+ * The signed requests (calls, and owners' upgrades) among entries 1..`end`-1
+ * logged at or after time `since` (ms), oldest first, as (signer, nonce,
+ * time): the nonces a host restarting, or a replay
  * starting at entry `end`, must remember. `read(i)` gives entry i. Entry times
  * never go back along a log (the host's clock only goes forward, and replay
  * refuses a log where they go back), so the first one is found by bisection
  * and only the window is read, 256 entries at a time (one at a time, back from
  * the end, cost ~60 µs each: 50,000 calls in the window took 4.4 s to reopen).
  */
-export async function* callsSince(read: (index: number) => Promise<LogEntry>, end: number, since: number): AsyncGenerator<CallEntry> {
+export async function* noncesSince(read: (index: number) => Promise<LogEntry>, end: number, since: number): AsyncGenerator<{ publicKey: Uint8Array; nonce: Uint8Array; time: number }> {
   let lo = 1
   let hi = end
   while (lo < hi) {
@@ -65,6 +66,9 @@ export async function* callsSince(read: (index: number) => Promise<LogEntry>, en
   }
   for (let start = lo; start < end; start += 256) {
     const chunk = await Promise.all(Array.from({ length: Math.min(256, end - start) }, (_, k) => read(start + k)))
-    for (const e of chunk) if (e.type === EntryType.CALL) yield e
+    for (const e of chunk) {
+      if (e.type === EntryType.CALL) yield e
+      else if (e.type === EntryType.UPGRADE) yield { publicKey: e.owner, nonce: e.nonce, time: e.time }
+    }
   }
 }

@@ -2,7 +2,8 @@
  * What moves through a host's pipeline: a call admitted (or a load of the
  * script), its result from the sandbox, and then its log entry and outcome.
  */
-import { EntryType, type LoadReason, type FilesState, type LogEntry, type Outcome, type SignedCall, type Receipt } from '../messages/index.js'
+import { EntryType, type LoadReason, type FilesState, type LogEntry, type Outcome, type SignedCall, type SignedUpgrade, type Receipt } from '../messages/index.js'
+import type { ScriptVersion } from './script-version.js'
 import type { VmsErrorCode } from '../errors.js'
 import type { RunResult } from '../sandbox/protocol.js'
 
@@ -38,16 +39,58 @@ export interface LoadItem {
   result: RunResult
 }
 
-export type Item = CallItem | LoadItem
+/** What an owner's upgrade is answered with, once its entry is on disk. */
+export interface UpgradeAnswer {
+  /** The new script version, and its hash. */
+  version: number
+  hash: Buffer
+  /** The upgrade entry's index, and its receipt (signed by the log, as a call's). */
+  index: number
+  receipt: Receipt
+  /** Methods the new script has that the old one did not, and the other way round. */
+  added: string[]
+  removed: string[]
+}
+
+/**
+ * An owner's upgrade, admitted (governance, signature, nonce checked) and
+ * queued among the calls: calls before it run on the old script, calls after
+ * it on the new one. Once its load ran (init, migrate) it commits like a load.
+ */
+export interface UpgradeItem {
+  kind: 'upgrade'
+  request: SignedUpgrade
+  /** 0 while the owner's signature is being checked, 1 valid, -1 invalid. */
+  verified: 0 | 1 | -1
+  /** The script replaced, and the one it becomes (its index is the entry's, set when laid out). */
+  from: ScriptVersion | null
+  to: ScriptVersion | null
+  added: string[]
+  removed: string[]
+  time: number
+  seed: Uint8Array
+  result: RunResult | null
+  resolve(a: UpgradeAnswer): void
+  reject(e: Error): void
+}
+
+export type Item = CallItem | LoadItem | UpgradeItem
 
 const utf8 = new TextEncoder()
 const EMPTY = new Uint8Array(0)
 
-/** The log entry of a call or a load, with the files state after it. */
+/** The log entry of a call, a load or an upgrade, with the files state after it. */
 export function entryOf(it: Item, files: FilesState): LogEntry {
+  if (it.kind === 'upgrade') {
+    const u = it.request
+    return {
+      type: EntryType.UPGRADE, version: it.to!.version, previous: it.from!.index, owner: u.owner, signature: u.signature, nonce: u.nonce,
+      filename: u.filename, script: u.script, time: it.time, seed: it.seed, outcome: toOutcome(it.result!), files
+    }
+  }
   return it.kind === 'call'
     ? {
-        type: EntryType.CALL, publicKey: it.call.publicKey, signature: it.call.signature, method: it.call.method,
+        type: EntryType.CALL, publicKey: it.call.publicKey, signature: it.call.signature, ...(it.call.scriptHash ? { scriptHash: it.call.scriptHash } : {}), method: it.call.method,
         args: it.call.args, nonce: it.call.nonce, time: it.time, seed: it.seed,
         oracles: it.result!.oracles.map((o) => ({ name: o.name, input: utf8.encode(o.input), output: utf8.encode(o.output) })),
         outcome: toOutcome(it.result!), files

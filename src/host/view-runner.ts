@@ -13,6 +13,7 @@ import { formatKey } from '../identity.js'
 import { decodeEntry, EntryType, SEED_BYTES, type Genesis } from '../messages/index.js'
 import { SandboxProcess } from '../sandbox/sandbox-process.js'
 import { sandboxConfigFor } from '../sandbox/config.js'
+import { genesisVersion, upgradeVersion, ownersOf, type ScriptVersion } from './script-version.js'
 import type { RunResult } from '../sandbox/protocol.js'
 import { FilesView } from '../files/files-view.js'
 
@@ -85,6 +86,20 @@ export class ViewRunner {
     return true
   }
 
+  /** The script in force at `length`: entries not looked at yet are read once, for upgrades (none for an immutable VM). */
+  private async scriptAt(length: number): Promise<ScriptVersion> {
+    this.script ??= genesisVersion(this.genesis!)
+    if (ownersOf(this.genesis!).length === 0) return this.script
+    for (; this.scanned < length; this.scanned++) {
+      const e = decodeEntry((await this.log.get(this.scanned))!, this.scanned)
+      if (e.type === EntryType.UPGRADE) this.script = upgradeVersion(e, this.scanned)
+    }
+    return this.script
+  }
+
+  private script: ScriptVersion | null = null
+  private scanned = 1
+
   /** A fresh isolate on the archive as the last entry left it, unless the one loaded already is. */
   private async prepare(): Promise<{ methods: string[]; views: string[]; length: number }> {
     const length = this.log.length
@@ -103,7 +118,8 @@ export class ViewRunner {
     this.view = new FilesView(this.checkout, last.files.dbLength)
     this.sandbox ??= new SandboxProcess({ read: (op, path, arg) => this.view!.read(op, path, arg), log: () => {} })
     const g = this.genesis
-    const loaded = await this.sandbox.load(sandboxConfigFor(g, { readOnly: true }), last.time, NO_SEED)
+    const v = await this.scriptAt(length)
+    const loaded = await this.sandbox.load(sandboxConfigFor({ ...g, script: v.script, filename: v.filename }, { readOnly: true }), last.time, NO_SEED)
     if (!loaded.result.ok) throw new VmsError('CALL_FAILED', `the script does not load read-only: ${loaded.result.error?.name}: ${loaded.result.error?.message}`, loaded.result.error)
     // What init wrote is seen by the views of this isolate, never written anywhere.
     this.view.apply(loaded.result.ops)

@@ -14,11 +14,11 @@ import type Hypercore from 'hypercore'
 import type Hyperdrive from 'hyperdrive'
 import { VmsError, describe, type VmsErrorCode } from '../errors.js'
 import { isCanonical } from '../canonical-json.js'
-import { formatKey, nonceTime } from '../identity.js'
+import { formatKey, nonceTime, toKey } from '../identity.js'
 import { SignaturePool } from '../crypto/signature-pool.js'
 import {
-  encode, logEntry, callSignable, EntryType, LoadReason, SANDBOX_API_VERSION, SANDBOX_API_VERSIONS, SEED_BYTES,
-  type Genesis, type Limits, type Receipt, type SignedCall, type FilesState
+  encode, logEntry, callSignable, upgradeSignable, scriptHash, EntryType, LoadReason, SANDBOX_API_VERSION, SANDBOX_API_VERSIONS, SEED_BYTES,
+  type Genesis, type Limits, type Receipt, type SignedCall, type SignedUpgrade, type FilesState
 } from '../messages/index.js'
 import { SandboxProcess, type SandboxHooks } from '../sandbox/sandbox-process.js'
 import { sandboxConfigFor } from '../sandbox/config.js'
@@ -27,13 +27,14 @@ import { FilesView } from '../files/files-view.js'
 import { FilesWriter, type PreparedFiles } from '../files/files-writer.js'
 import { RedoJournal, recoverFromJournal } from './redo-journal.js'
 import { LogWriter, type LaidOut } from './log-writer.js'
-import { entryOf, limitCode, storageReason, type CallAnswer, type CallItem, type LoadItem, type Item } from './pipeline-items.js'
+import { genesisVersion, upgradeVersion, scriptAt, ownersOf, isOwner, type ScriptVersion } from './script-version.js'
+import { entryOf, limitCode, storageReason, type CallAnswer, type CallItem, type LoadItem, type UpgradeItem, type UpgradeAnswer, type Item } from './pipeline-items.js'
 import { filesStateSignable, type FilesStateQuery, type FilesStateStatement } from '../messages/wire.js'
 import { CommitBoundary } from './commit-boundary.js'
 import { runOracle } from './oracle-call.js'
 import { heldByAPeer } from './durability.js'
 import { METHOD_NAME, RESERVED_METHODS, checkWholeOption, resolveLimits } from './limits.js'
-import { NonceWindow, callsSince } from './nonce-window.js'
+import { NonceWindow, noncesSince } from './nonce-window.js'
 import { openVmCores, closeVmCores, readGenesis, lastFilesState, checkArchive, readEntry, redoJournalPath, type VmCores } from './vm-storage.js'
 
 export interface VmHostOptions {
@@ -43,6 +44,13 @@ export interface VmHostOptions {
   filename?: string
   /** Limits fixed in the genesis at creation. @default DEFAULT_LIMITS */
   limits?: Partial<Limits>
+  /**
+   * Who may replace the script of a VM created here (fixed in its genesis):
+   * these caller keys (ids, z-base-32 or hex, or bytes), any one of them. None
+   * (the default for VmHost.create): the VM is immutable. A node's `host()`
+   * defaults to its own identity; see the README for why.
+   */
+  owners?: Array<Uint8Array | string>
   /**
    * The sandbox API version a new VM is made with, fixed in its genesis (a
    * reopened VM keeps its own). 1: `readFile(path)` gives bytes; 2: the
@@ -96,7 +104,13 @@ export interface VmHostOptions {
 const utf8 = new TextEncoder()
 const utf8d = new TextDecoder()
 
-export type { CallAnswer }
+export type { CallAnswer, UpgradeAnswer }
+
+/** The log's local user data key under which a host keeps the index of the upgrade in force. */
+const SCRIPT_POINTER = 'vms-script'
+/** Largest script an upgrade may bring (a connection carries it whole). */
+const MAX_SCRIPT_BYTES = 4 * 1024 * 1024
+const VM_FILENAME = /^[^\u0000-\u001f\u007f]{1,255}$/
 
 export class VmHost extends ReadyResource {
   readonly storage: string | Corestore
@@ -110,6 +124,10 @@ export class VmHost extends ReadyResource {
   private nonces: NonceWindow | null = null
   private sandboxConfig: SandboxConfig | null = null
   private verifier: SignaturePool | null = null
+  /** The script in force (version, hash, source, the entry that made it). */
+  private current: ScriptVersion | null = null
+  /** The owner keys the genesis names, checked when created. */
+  private newOwners: Buffer[]
 
   genesis: Genesis | null = null
   /** Exported methods, as of the last load. */
@@ -117,8 +135,9 @@ export class VmHost extends ReadyResource {
   /** The methods the script marks as views (`exports.NAME.view = true`): never logged, run with view(). */
   views: string[] = []
 
-  private admitted: CallItem[] = []
-  private queue: CallItem[] = []
+  private admitted: Array<CallItem | UpgradeItem> = []
+  /** Calls and upgrades in the order they were admitted: an upgrade runs after the calls before it. */
+  private queue: Array<CallItem | UpgradeItem> = []
   private ready_: Item[] = []
   private inflight = 0
   private executing = false
@@ -146,6 +165,10 @@ export class VmHost extends ReadyResource {
       throw new VmsError('BAD_OPTION', `apiVersion must be one of ${SANDBOX_API_VERSIONS.join(', ')} (the sandbox API versions this vms-node runs); not ${describe(opts.apiVersion)}`)
     }
     this.newLimits = resolveLimits(opts.limits)
+    if (opts.owners !== undefined && !Array.isArray(opts.owners)) throw new VmsError('BAD_OPTION', `owners must be a list of caller keys (ids); not ${describe(opts.owners)}`)
+    this.newOwners = (opts.owners ?? []).map((o) => {
+      try { return toKey(o) } catch { throw new VmsError('BAD_OPTION', `an owner is a caller's key (its id, as vms-node whoami prints it); not ${describe(o)}`) }
+    })
     this.storage = storage
     this.opts = opts
     this.maxQueue = opts.maxQueue ?? 1024
@@ -177,6 +200,11 @@ export class VmHost extends ReadyResource {
   get sandboxSpawns(): number { return this.pastSpawns + (this.sandbox?.spawns ?? 0) }
   private pastSpawns = 0
 
+  /** The script in force: its version (1 for the genesis'), hash, source and file name, and the entry that made it (0: the genesis). */
+  get script(): ScriptVersion { return this.current! }
+  /** Who may upgrade the script (the genesis fixes it): their keys; none if the VM is immutable. */
+  get owners(): Uint8Array[] { return ownersOf(this.genesis!) }
+
   /** The log and files archive, as `replay()` takes them. */
   logAndFiles(): { log: Hypercore; drive: Hyperdrive } {
     return { log: this.log, drive: this.drive }
@@ -199,13 +227,15 @@ export class VmHost extends ReadyResource {
         if (!SANDBOX_API_VERSIONS.includes(this.genesis.apiVersion)) {
           throw new VmsError('STORAGE_INVALID', `this VM was made with sandbox API version ${this.genesis.apiVersion}, which this vms-node does not run (it runs ${SANDBOX_API_VERSIONS.join(' and ')}): upgrade vms-node`)
         }
-        if (this.opts.script !== undefined && this.opts.script !== this.genesis.script) {
-          throw new VmsError('STORAGE_INVALID', 'this storage holds a VM with another script: open it without a script, or create the new VM in an empty directory', null, 'another-script')
-        }
       }
       this.journal = RedoJournal.open(redoJournalPath(cores))
       const genesis = this.genesis
       note = await recoverFromJournal(cores.log, cores.drive, this.journal, async (log) => (await lastFilesState(log, genesis)).files)
+      this.current = await this.scriptInForce()
+      if (this.opts.script !== undefined && this.opts.script !== this.current.script) {
+        throw new VmsError('STORAGE_INVALID', `this storage holds a VM whose script (version ${this.current.version}) is another: open it without a script, or create the new VM in an empty directory` +
+          (ownersOf(this.genesis).length > 0 ? '; to change its script, upgrade it as one of its owners (VmHost.upgrade, vms-node upgrade)' : ''), null, 'another-script')
+      }
       const last = await lastFilesState(cores.log, this.genesis)
       this.lastTime = last.time
       this.writer = await FilesWriter.open(cores.drive)
@@ -215,7 +245,7 @@ export class VmHost extends ReadyResource {
       this.logWriter = await LogWriter.open(cores.log)
       this.nonces = new NonceWindow(this.genesis.limits.nonceWindowMs, this.genesis.limits.nonceSkewMs)
       await this.rebuildNonces()
-      this.sandboxConfig = sandboxConfigFor(this.genesis)
+      this.sandboxConfig = this.configFor(this.current)
       if (lazy) {
         // Unloaded from the start: the first call loads the script, with this restart's note.
         this.methods = lazy.methods.slice()
@@ -283,6 +313,30 @@ export class VmHost extends ReadyResource {
     return true
   }
 
+  /** What a sandbox loads to run script version `v` (with `migrateFrom`: an upgrade's load). */
+  private configFor(v: ScriptVersion, migrateFrom?: number): SandboxConfig {
+    return sandboxConfigFor({ ...this.genesis!, script: v.script, filename: v.filename }, migrateFrom === undefined ? {} : { migrateFrom })
+  }
+
+  /**
+   * The script in force at reopen: the latest upgrade entry (its index is
+   * kept in the log's local user data, written before the upgrade's entry is;
+   * checked, and found by reading back if it is missing), else the genesis'.
+   */
+  private async scriptInForce(): Promise<ScriptVersion> {
+    const log = this.cores!.log
+    const genesis = this.genesis!
+    if (ownersOf(genesis).length === 0) return genesisVersion(genesis)
+    const kept = await log.getUserData(SCRIPT_POINTER)
+    const at = kept && kept.byteLength === 4 ? kept.readUInt32LE(0) : 0
+    // (An upgrade writes the pointer before anything of it is journaled: one that never made it leaves a pointer at no upgrade entry.)
+    if (at > 0 && at < log.length) {
+      const e = await readEntry(log, at)
+      if (e.type === EntryType.UPGRADE) return upgradeVersion(e, at)
+    }
+    return scriptAt((i) => readEntry(log, i), genesis, log.length)
+  }
+
   private async writeGenesis(): Promise<Genesis> {
     const script = this.opts.script
     if (typeof script !== 'string') throw new VmsError('STORAGE_INVALID', 'this storage holds no VM: pass a script to create one', null, 'no-vm')
@@ -308,7 +362,7 @@ export class VmHost extends ReadyResource {
     }
     if (dry.methods.length === 0) throw new VmsError('SCRIPT_INVALID', `${filename} exports no methods: assign functions to exports.NAME`)
     const genesis: Genesis = {
-      type: EntryType.GENESIS, apiVersion, filename, script,
+      type: EntryType.GENESIS, governance: { owners: this.newOwners }, apiVersion, filename, script,
       filesKey: cores.drive.key, limits, oracles, time: Date.now(), files
     }
     await cores.log.append(encode(logEntry, genesis))
@@ -318,7 +372,7 @@ export class VmHost extends ReadyResource {
   private async rebuildNonces(): Promise<void> {
     const horizon = Date.now() - this.genesis!.limits.nonceWindowMs - this.genesis!.limits.nonceSkewMs
     const log = this.cores!.log
-    for await (const e of callsSince((i) => readEntry(log, i), log.length, horizon)) this.nonces!.add(e.publicKey, e.nonce, e.time)
+    for await (const e of noncesSince((i) => readEntry(log, i), log.length, horizon)) this.nonces!.add(e.publicKey, e.nonce, e.time)
   }
 
   private clock(): number {
@@ -366,17 +420,116 @@ export class VmHost extends ReadyResource {
     return new Promise<CallAnswer>((resolve, reject) => {
       item.resolve = resolve
       item.reject = reject
-      const { vmKey, method, args, nonce, signature, publicKey } = item.call
+      const { vmKey, method, args, nonce, signature, publicKey, scriptHash } = item.call
       this.admitted.push(item)
-      this.verifier!.verify(callSignable(vmKey, method, args, nonce), signature, publicKey).then((ok) => {
+      this.verifier!.verify(callSignable(vmKey, method, args, nonce, scriptHash), signature, publicKey).then((ok) => {
         item.verified = ok ? 1 : -1
-        // Calls queue in the order they arrived, whichever check finished first.
-        while (this.admitted.length > 0 && this.admitted[0]!.verified !== 0) {
-          const next = this.admitted.shift()!
-          this.enqueue(next, next.verified === 1)
-        }
+        this.dequeueAdmitted()
       })
     })
+  }
+
+  /**
+   * Replace the VM's script, as one of its owners (the genesis names them).
+   * Checked before anything runs: the owner, the signature, the nonce. The
+   * upgrade runs after the calls admitted before it: the new script loads in
+   * a sandbox of its own (its `init`, then `migrate(fromVersion)` once if it
+   * exports it, with write access), and only if that works is the upgrade
+   * logged (an upgrade entry, with the new source and the owner's signature)
+   * and the new script put in force for the calls after it. A script that
+   * does not compile, or whose init or migrate fails, is refused with
+   * UPGRADE_FAILED and never logged: the old script serves on, nothing changed.
+   * Resolves once the upgrade entry is on disk.
+   */
+  upgrade(u: SignedUpgrade): Promise<UpgradeAnswer> {
+    let item: UpgradeItem
+    try {
+      item = this.admitUpgrade(u)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    this.inflight++
+    this.lastActive = Date.now()
+    return new Promise<UpgradeAnswer>((resolve, reject) => {
+      item.resolve = resolve
+      item.reject = reject
+      this.admitted.push(item)
+      this.verifier!.verify(upgradeSignable(u.vmKey, scriptHash(u.script), u.nonce), u.signature, u.owner).then((ok) => {
+        item.verified = ok ? 1 : -1
+        this.dequeueAdmitted()
+      })
+    })
+  }
+
+  private admitUpgrade(u: SignedUpgrade): UpgradeItem {
+    if (!this.opened || this.closing) throw new VmsError('CLOSED', 'the VM is not open')
+    if (this.failure) throw new VmsError('STORAGE_FAILED', `the VM stopped: ${storageReason(this.failure)}`)
+    if (!u || typeof u !== 'object' || !isBytes(u.vmKey, 32) || !isBytes(u.owner, 32) || !isBytes(u.signature, 64) || !isBytes(u.nonce, 16) || typeof u.script !== 'string' || typeof u.filename !== 'string') {
+      throw new VmsError('MALFORMED_REQUEST', 'an upgrade needs vmKey, script, filename, nonce, owner and signature: make it with Identity.signUpgrade()')
+    }
+    if (!b4a.equals(u.vmKey, this.key)) throw new VmsError('WRONG_VM', `the upgrade was signed for VM ${formatKey(u.vmKey)}, not ${formatKey(this.key)}`)
+    const owners = ownersOf(this.genesis!)
+    if (owners.length === 0) throw new VmsError('NOT_ALLOWED', `VM ${formatKey(this.key)} is immutable: its genesis names no owner, so its script never changes (for a new script, make a new VM)`)
+    if (!isOwner(this.genesis!, u.owner)) throw new VmsError('NOT_ALLOWED', `${formatKey(u.owner)} is not an owner of VM ${formatKey(this.key)} (its owners: ${owners.map(formatKey).join(', ')})`)
+    if (u.script.length === 0 || utf8.encode(u.script).byteLength > MAX_SCRIPT_BYTES) throw new VmsError('TOO_LARGE', `a script is 1 byte to ${MAX_SCRIPT_BYTES} bytes`)
+    if (!VM_FILENAME.test(u.filename)) throw new VmsError('MALFORMED_REQUEST', 'the script\'s file name is 1 to 255 characters, no control characters')
+    if (b4a.equals(scriptHash(u.script), this.current!.hash)) throw new VmsError('UPGRADE_FAILED', `VM ${formatKey(this.key)} runs this script already (version ${this.current!.version})`)
+    if (this.inflight >= this.maxQueue) throw new VmsError('QUEUE_FULL', `${this.inflight} calls are waiting: retry later`)
+    const bad = this.nonces!.check(u.owner, u.nonce, this.clock())
+    if (bad) throw new VmsError('BAD_NONCE', bad)
+    return { kind: 'upgrade', request: u, verified: 0, from: null, to: null, added: [], removed: [], time: 0, seed: EMPTY, result: null, resolve: noop, reject: noop }
+  }
+
+  /** Load the upgrade's script in a sandbox of its own; put it in force if that works (see upgrade()). */
+  private async runUpgrade(it: UpgradeItem): Promise<void> {
+    const from = this.current!
+    const u = it.request
+    const to: ScriptVersion = { version: from.version + 1, hash: scriptHash(u.script), script: u.script, filename: u.filename, index: -1 }
+    const sandbox = this.newSandbox()
+    const refuse = (why: string) => new VmsError('UPGRADE_FAILED', `${why}; version ${from.version} serves on, nothing changed`)
+    let described: { methods: string[]; views: string[] }
+    try {
+      const syntax = await sandbox.check(u.script, u.filename)
+      if (syntax !== null) throw refuse(`${u.filename} does not compile: ${syntax}`)
+      it.time = this.clock()
+      it.seed = crypto.randomBytes(SEED_BYTES)
+      const loaded = await sandbox.load(this.configFor(to, from.version), it.time, it.seed)
+      const res = loaded.result
+      if (!res.ok) throw refuse(`${u.filename} failed to load (init or migrate): ${res.error?.name}: ${res.error?.message}`)
+      if (loaded.methods.length === 0) throw refuse(`${u.filename} exports no methods`)
+      described = { methods: loaded.methods, views: loaded.views }
+      it.result = res
+      it.from = from
+      it.to = to
+      it.added = loaded.methods.filter((m) => !this.methods.includes(m))
+      it.removed = this.methods.filter((m) => !loaded.methods.includes(m))
+    } catch (err) {
+      await sandbox.close()
+      this.inflight--
+      it.reject(err instanceof VmsError ? err : refuse(`the sandbox failed: ${(err as Error).message}`))
+      return
+    }
+    // In force from here: the calls after it run on the new script, in the sandbox that loaded it.
+    this.view!.apply(it.result.ops)
+    const old = this.sandbox
+    this.pastSpawns += old?.spawns ?? 0
+    this.sandbox = sandbox
+    this.unloaded = false
+    await old?.close()
+    this.current = to
+    this.sandboxConfig = this.configFor(to)
+    this.methods = described.methods
+    this.views = described.views
+    this.ready_.push(it)
+    this.kickCommit()
+  }
+
+  /** A pinned call for another version than the one in force: refused, never run. The new version rides in `remote`. */
+  private scriptChanged(pin: Uint8Array): VmsError {
+    const v = this.current!
+    const hash = b4a.toString(v.hash, 'hex')
+    return new VmsError('SCRIPT_CHANGED', `the call was signed for script ${b4a.toString(pin, 'hex').slice(0, 12)}…, and VM ${formatKey(this.key)} runs version ${v.version} (${hash.slice(0, 12)}…) now: sign it again for that version (or unpinned) if it still means the same`,
+      { name: 'ScriptChanged', code: 'SCRIPT_CHANGED', message: `${hash} ${v.version} ${this.methods.join(',')}` })
   }
 
   /** Everything that can be checked without the signature, synchronously. */
@@ -389,7 +542,13 @@ export class VmHost extends ReadyResource {
       throw new VmsError('MALFORMED_REQUEST', 'a call needs vmKey (32 bytes), method (string), args (bytes), nonce (16 bytes), publicKey (32 bytes) and signature (64 bytes)')
     }
     if (!b4a.equals(vmKey, this.key)) throw new VmsError('WRONG_VM', `the call was signed for VM ${formatKey(vmKey)}, not ${formatKey(this.key)}`)
-    if (RESERVED_METHODS.has(method)) throw new VmsError('RESERVED_METHOD', `${method} is reserved: it runs at every load and cannot be called`)
+    if (RESERVED_METHODS.has(method) || (method === 'migrate' && this.genesis!.apiVersion >= 2)) {
+      throw new VmsError('RESERVED_METHOD', method === 'init' ? 'init is reserved: it runs at every load and cannot be called' : 'migrate is reserved: it runs once, when an upgrade loads the script, and cannot be called')
+    }
+    if (call.scriptHash !== undefined) {
+      if (!isBytes(call.scriptHash, 32)) throw new VmsError('MALFORMED_REQUEST', 'a pinned call names its script version by its 32-byte hash')
+      if (!b4a.equals(call.scriptHash, this.current!.hash)) throw this.scriptChanged(call.scriptHash)
+    }
     if (this.views.includes(method)) throw new VmsError('VIEW_METHOD', `${method} is a view: run it read-only with view(); it is never logged`)
     if (!METHOD_NAME.test(method) || !this.methods.includes(method)) {
       throw new VmsError('UNKNOWN_METHOD', `${method.slice(0, 64)} is not a method of this VM (it has: ${this.methods.join(', ') || 'none'})`)
@@ -408,11 +567,20 @@ export class VmHost extends ReadyResource {
     }
   }
 
-  /** After the signature check: the nonce is taken now (a twin may have raced in), then the call queues. */
-  private enqueue(item: CallItem, signatureOk: boolean): void {
-    const { publicKey, nonce } = item.call
+  /** Calls and upgrades queue in the order they arrived, whichever signature check finished first. */
+  private dequeueAdmitted(): void {
+    while (this.admitted.length > 0 && this.admitted[0]!.verified !== 0) {
+      const next = this.admitted.shift()!
+      this.enqueue(next, next.verified === 1)
+    }
+  }
+
+  /** After the signature check: the nonce is taken now (a twin may have raced in), then the call or upgrade queues. */
+  private enqueue(item: CallItem | UpgradeItem, signatureOk: boolean): void {
+    const publicKey = item.kind === 'call' ? item.call.publicKey : item.request.owner
+    const nonce = item.kind === 'call' ? item.call.nonce : item.request.nonce
     let err: VmsError | null = null
-    if (!signatureOk) err = new VmsError('BAD_SIGNATURE', 'the caller\'s signature does not verify: sign the call with the caller\'s secret key and this VM\'s key')
+    if (!signatureOk) err = new VmsError('BAD_SIGNATURE', item.kind === 'call' ? 'the caller\'s signature does not verify: sign the call with the caller\'s secret key and this VM\'s key' : 'the owner\'s signature of the upgrade does not verify')
     else if (this.failure) err = new VmsError('STORAGE_FAILED', `the VM stopped: ${storageReason(this.failure)}`)
     else {
       const bad = this.nonces!.check(publicKey, nonce, this.clock())
@@ -440,8 +608,17 @@ export class VmHost extends ReadyResource {
           this.kickCommit()
           continue
         }
-        const single = this.queue[0]!.suspect
-        const batch = this.queue.splice(0, single ? 1 : this.maxBatch)
+        const head = this.queue[0]!
+        if (head.kind === 'upgrade') {
+          this.queue.shift()
+          await this.runUpgrade(head)
+          continue
+        }
+        const single = head.suspect
+        // A batch stops at the next upgrade: the calls after it run on the new script.
+        let n = 0
+        while (n < this.queue.length && n < (single ? 1 : this.maxBatch) && this.queue[n]!.kind === 'call') n++
+        const batch = this.queue.splice(0, n) as CallItem[]
         const now = this.clock()
         const runnable: CallItem[] = []
         const inputs: CallInput[] = []
@@ -451,6 +628,12 @@ export class VmHost extends ReadyResource {
           if (nonceTime(it.call.nonce) < now - this.genesis!.limits.nonceWindowMs) {
             this.inflight--
             it.reject(new VmsError('BAD_NONCE', 'the call waited in the queue past its nonce window: sign it again'))
+            continue
+          }
+          // A pinned call queued behind an upgrade is refused, not run on a script it was not signed for.
+          if (it.call.scriptHash && !b4a.equals(it.call.scriptHash, this.current!.hash)) {
+            this.inflight--
+            it.reject(this.scriptChanged(it.call.scriptHash))
             continue
           }
           it.time = now
@@ -573,7 +756,17 @@ export class VmHost extends ReadyResource {
    */
   private async layOut(group: Item[]): Promise<{ prepared: PreparedFiles; laid: LaidOut }> {
     const prepared = await this.writer!.prepare(group.map((it) => it.result!.ops))
-    const laid = this.logWriter!.layOut(group.map((it, i) => ({ entry: entryOf(it, prepared.states[i]!), call: it.kind === 'call' })))
+    const start = this.logWriter!.laidOut
+    for (let i = 0; i < group.length; i++) {
+      const it = group[i]!
+      if (it.kind !== 'upgrade') continue
+      // The upgrade's entry index, kept where a reopen finds the script in force (before anything of it is journaled).
+      it.to!.index = start + i
+      const at = b4a.alloc(4)
+      at.writeUInt32LE(start + i, 0)
+      await this.cores!.log.setUserData(SCRIPT_POINTER, at)
+    }
+    const laid = this.logWriter!.layOut(group.map((it, i) => ({ entry: entryOf(it, prepared.states[i]!), receipt: it.kind !== 'load' })))
     this.journal!.write({ ...prepared.record, ...this.logWriter!.pending() })
     return { prepared, laid }
   }
@@ -586,9 +779,10 @@ export class VmHost extends ReadyResource {
       const err = log.reason as Error
       let r = 0
       for (const it of group) {
-        if (it.kind !== 'call') continue
+        if (it.kind === 'load') continue
         const index = laid.receipts[r++]!.index
         this.inflight--
+        if (it.kind === 'upgrade') { it.reject(new VmsError('STORAGE_FAILED', `the upgrade to version ${it.to!.version} ran, but its log entry could not be written (${storageReason(err)}): the VM stopped; reopening its storage logs it as entry ${index}, from the redo journal`)); continue }
         it.reject(new VmsError('STORAGE_FAILED', `${it.call.method} ran, but its log entry could not be written (${storageReason(err)}): the VM stopped; reopening its storage logs it as entry ${index}, from the redo journal (look there before calling again)`))
       }
       this.fail(err, [])
@@ -603,10 +797,11 @@ export class VmHost extends ReadyResource {
     const err = drive.reason as Error
     let r = 0
     for (const it of group) {
-      if (it.kind !== 'call') continue
+      if (it.kind === 'load') continue
       const receipt = log.value[r++]!
       this.inflight--
-      it.reject(Object.assign(new VmsError('STORAGE_FAILED', `${it.call.method} ran and is logged (entry ${receipt.index}), but its files could not be written (${storageReason(err)}): the VM stopped; reopen its storage to finish the commit from the redo journal`), { receipt }))
+      const what = it.kind === 'call' ? it.call.method : `the upgrade to version ${it.to!.version}`
+      it.reject(Object.assign(new VmsError('STORAGE_FAILED', `${what} ran and is logged (entry ${receipt.index}), but its files could not be written (${storageReason(err)}): the VM stopped; reopen its storage to finish the commit from the redo journal`), { receipt }))
     }
     this.fail(err, [])
   }
@@ -623,8 +818,8 @@ export class VmHost extends ReadyResource {
   private fail(err: Error, group: Item[]): void {
     this.stopWith(err)
     const e = err instanceof VmsError ? err : new VmsError('STORAGE_FAILED', `the call could not be committed (${storageReason(err)}): the VM stopped; reopen its storage to go on`)
-    for (const it of group) if (it.kind === 'call') { this.inflight--; it.reject(e) }
-    for (const it of this.ready_.splice(0)) if (it.kind === 'call') { this.inflight--; it.reject(e) }
+    for (const it of group) if (it.kind !== 'load') { this.inflight--; it.reject(e) }
+    for (const it of this.ready_.splice(0)) if (it.kind !== 'load') { this.inflight--; it.reject(e) }
     for (const it of this.queue.splice(0)) { this.inflight--; it.reject(e) }
   }
 
@@ -677,9 +872,14 @@ export class VmHost extends ReadyResource {
 
     let r = 0
     for (const it of group) {
-      if (it.kind !== 'call') continue
+      if (it.kind === 'load') continue
       const receipt = receipts[r++]!
       this.inflight--
+      if (it.kind === 'upgrade') {
+        if (!durable) it.reject(Object.assign(new VmsError('DURABILITY_TIMEOUT', `the upgrade to version ${it.to!.version} is logged (entry ${receipt.index}) and in force, but no mirror holds it yet`), { receipt }))
+        else it.resolve({ version: it.to!.version, hash: it.to!.hash, index: receipt.index, receipt, added: it.added, removed: it.removed })
+        continue
+      }
       const res = it.result!
       if (!durable) {
         const err = new VmsError('DURABILITY_TIMEOUT', `${it.call.method} ran and is logged (entry ${receipt.index}), but no mirror holds it yet: its result is not answered until one does; check the log later`)

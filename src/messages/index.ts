@@ -10,7 +10,13 @@ import crypto from 'hypercore-crypto'
 import { VmsError } from '../errors.js'
 import b4a from 'b4a'
 
-export const LOG_VERSION = 1
+/**
+ * Log entries start with their format version. Version 1: genesis, load and
+ * call entries as first made. Version 2: a genesis with its governance, a call
+ * pinned to a script version, and upgrade entries. An entry is written in the
+ * lowest version that holds it, so a log of VMs made before keeps its bytes.
+ */
+export const LOG_VERSION = 2
 /**
  * Version of the script-visible API (`System`, determinism rules), recorded
  * in the genesis: a VM keeps the semantics it was made with, and a replay
@@ -28,8 +34,9 @@ export const NONCE_BYTES = 16
 export const SEED_BYTES = 16
 
 const [NS_CALL] = crypto.namespace('vms-node', 1) as [Buffer]
+const [NS_PINNED_CALL, NS_UPGRADE] = crypto.namespace('vms-node/pinned', 2) as [Buffer, Buffer]
 
-export enum EntryType { GENESIS = 0, LOAD = 1, CALL = 2 }
+export enum EntryType { GENESIS = 0, LOAD = 1, CALL = 2, UPGRADE = 3 }
 export enum LoadReason { CREATE = 0, RESTART = 1, RECYCLE = 2, WAKE = 3 }
 
 export interface Limits {
@@ -49,8 +56,16 @@ export interface Limits {
   nonceSkewMs: number
 }
 
+/**
+ * Who may replace a VM's script, fixed in the genesis: nobody (immutable), or
+ * any one of these owner keys (callers' ed25519 public keys).
+ */
+export interface Governance { owners: Uint8Array[] }
+
 export interface Genesis {
   type: EntryType.GENESIS
+  /** Absent in a genesis of format version 1 (VMs made before upgrades existed): immutable. */
+  governance?: Governance
   apiVersion: number
   filename: string
   script: string
@@ -105,12 +120,16 @@ export interface SignedCall {
   nonce: Uint8Array
   publicKey: Uint8Array
   signature: Uint8Array
+  /** The script version (its hash) the caller signed for: the host runs it on that version or refuses it. */
+  scriptHash?: Uint8Array
 }
 
 export interface CallEntry {
   type: EntryType.CALL
   publicKey: Uint8Array
   signature: Uint8Array
+  /** The script version the call was signed for (a pinned call). */
+  scriptHash?: Uint8Array
   method: string
   args: Uint8Array
   nonce: Uint8Array
@@ -121,7 +140,62 @@ export interface CallEntry {
   files: FilesState
 }
 
-export type LogEntry = Genesis | LoadEntry | CallEntry
+/**
+ * An owner replaced the script: the new source, the owner's signature over
+ * (VM key, the source's hash, nonce), and the load of the new script that
+ * follows at once (its `init`, then `migrate(fromVersion)` if it exports it),
+ * with that load's outcome and files state. A checkpoint, like a load entry.
+ */
+export interface UpgradeEntry {
+  type: EntryType.UPGRADE
+  /** The script version this makes (the genesis' is 1). */
+  version: number
+  /** The entry of the upgrade before this one (0: the genesis). */
+  previous: number
+  owner: Uint8Array
+  signature: Uint8Array
+  nonce: Uint8Array
+  filename: string
+  script: string
+  time: number
+  seed: Uint8Array
+  outcome: Outcome
+  files: FilesState
+}
+
+export type LogEntry = Genesis | LoadEntry | CallEntry | UpgradeEntry
+
+/** An owner's signed request to replace a VM's script. */
+export interface SignedUpgrade {
+  vmKey: Uint8Array
+  script: string
+  filename: string
+  nonce: Uint8Array
+  owner: Uint8Array
+  signature: Uint8Array
+}
+
+/** An upgrade as it travels (to a host). */
+export const signedUpgrade: Encoding<SignedUpgrade> = {
+  preencode(s, m) {
+    c.uint.preencode(s, 1); c.fixed32.preencode(s, m.vmKey); c.string.preencode(s, m.script); c.string.preencode(s, m.filename)
+    nonce.preencode(s, m.nonce); c.fixed32.preencode(s, m.owner); c.fixed64.preencode(s, m.signature)
+  },
+  encode(s, m) {
+    c.uint.encode(s, 1); c.fixed32.encode(s, m.vmKey); c.string.encode(s, m.script); c.string.encode(s, m.filename)
+    nonce.encode(s, m.nonce); c.fixed32.encode(s, m.owner); c.fixed64.encode(s, m.signature)
+  },
+  decode(s) {
+    const v = c.uint.decode(s)
+    if (v !== 1) throw new Error(`unknown signed upgrade version ${v}`)
+    return { vmKey: c.fixed32.decode(s), script: c.string.decode(s), filename: c.string.decode(s), nonce: nonce.decode(s), owner: c.fixed32.decode(s), signature: c.fixed64.decode(s) }
+  }
+}
+
+/** A script version's identity: the BLAKE2b-256 hash of its source (UTF-8). */
+export function scriptHash(script: string): Buffer {
+  return crypto.hash(b4a.from(script, 'utf8'))
+}
 
 export interface RootNode { index: number; size: number; hash: Uint8Array }
 
@@ -218,12 +292,24 @@ export const strings = c.array(c.string)
 /** A byte string; empty decodes as an empty array (compact-encoding gives null). */
 export function bytes(s: State): Uint8Array { return c.buffer.decode(s) ?? new Uint8Array(0) }
 
+const keys = c.array(c.fixed32)
+
+/** The lowest format version that holds an entry (see LOG_VERSION). */
+function versionOf(m: LogEntry): number {
+  if (m.type === EntryType.UPGRADE) return 2
+  if (m.type === EntryType.GENESIS) return m.governance ? 2 : 1
+  if (m.type === EntryType.CALL) return m.scriptHash ? 2 : 1
+  return 1
+}
+
 export const logEntry: Encoding<LogEntry> = {
   preencode(s, m) {
-    c.uint.preencode(s, LOG_VERSION)
+    const v = versionOf(m)
+    c.uint.preencode(s, v)
     c.uint.preencode(s, m.type)
     switch (m.type) {
       case EntryType.GENESIS:
+        if (v === 2) keys.preencode(s, m.governance!.owners)
         c.uint.preencode(s, m.apiVersion); c.string.preencode(s, m.filename); c.string.preencode(s, m.script)
         c.fixed32.preencode(s, m.filesKey); limits.preencode(s, m.limits); strings.preencode(s, m.oracles)
         c.uint.preencode(s, m.time); filesState.preencode(s, m.files)
@@ -233,17 +319,24 @@ export const logEntry: Encoding<LogEntry> = {
         c.string.preencode(s, m.note); outcome.preencode(s, m.outcome); filesState.preencode(s, m.files)
         break
       case EntryType.CALL:
-        c.fixed32.preencode(s, m.publicKey); c.fixed64.preencode(s, m.signature); c.string.preencode(s, m.method)
-        c.buffer.preencode(s, m.args); nonce.preencode(s, m.nonce); c.uint.preencode(s, m.time); seed.preencode(s, m.seed)
+        c.fixed32.preencode(s, m.publicKey); c.fixed64.preencode(s, m.signature); if (v === 2) c.fixed32.preencode(s, m.scriptHash!)
+        c.string.preencode(s, m.method); c.buffer.preencode(s, m.args); nonce.preencode(s, m.nonce); c.uint.preencode(s, m.time); seed.preencode(s, m.seed)
         oracleRecords.preencode(s, m.oracles); outcome.preencode(s, m.outcome); filesState.preencode(s, m.files)
+        break
+      case EntryType.UPGRADE:
+        c.uint.preencode(s, m.version); c.uint.preencode(s, m.previous); c.fixed32.preencode(s, m.owner); c.fixed64.preencode(s, m.signature)
+        nonce.preencode(s, m.nonce); c.string.preencode(s, m.filename); c.string.preencode(s, m.script); c.uint.preencode(s, m.time)
+        seed.preencode(s, m.seed); outcome.preencode(s, m.outcome); filesState.preencode(s, m.files)
         break
     }
   },
   encode(s, m) {
-    c.uint.encode(s, LOG_VERSION)
+    const v = versionOf(m)
+    c.uint.encode(s, v)
     c.uint.encode(s, m.type)
     switch (m.type) {
       case EntryType.GENESIS:
+        if (v === 2) keys.encode(s, m.governance!.owners)
         c.uint.encode(s, m.apiVersion); c.string.encode(s, m.filename); c.string.encode(s, m.script)
         c.fixed32.encode(s, m.filesKey); limits.encode(s, m.limits); strings.encode(s, m.oracles)
         c.uint.encode(s, m.time); filesState.encode(s, m.files)
@@ -253,33 +346,52 @@ export const logEntry: Encoding<LogEntry> = {
         c.string.encode(s, m.note); outcome.encode(s, m.outcome); filesState.encode(s, m.files)
         break
       case EntryType.CALL:
-        c.fixed32.encode(s, m.publicKey); c.fixed64.encode(s, m.signature); c.string.encode(s, m.method)
-        c.buffer.encode(s, m.args); nonce.encode(s, m.nonce); c.uint.encode(s, m.time); seed.encode(s, m.seed)
+        c.fixed32.encode(s, m.publicKey); c.fixed64.encode(s, m.signature); if (v === 2) c.fixed32.encode(s, m.scriptHash!)
+        c.string.encode(s, m.method); c.buffer.encode(s, m.args); nonce.encode(s, m.nonce); c.uint.encode(s, m.time); seed.encode(s, m.seed)
         oracleRecords.encode(s, m.oracles); outcome.encode(s, m.outcome); filesState.encode(s, m.files)
+        break
+      case EntryType.UPGRADE:
+        c.uint.encode(s, m.version); c.uint.encode(s, m.previous); c.fixed32.encode(s, m.owner); c.fixed64.encode(s, m.signature)
+        nonce.encode(s, m.nonce); c.string.encode(s, m.filename); c.string.encode(s, m.script); c.uint.encode(s, m.time)
+        seed.encode(s, m.seed); outcome.encode(s, m.outcome); filesState.encode(s, m.files)
         break
     }
   },
   decode(s) {
     const version = c.uint.decode(s)
-    if (version !== LOG_VERSION) throw new Error(`unknown log format version ${version}`)
+    if (version !== 1 && version !== 2) throw new Error(`unknown log format version ${version}`)
     const type = c.uint.decode(s)
     switch (type) {
-      case EntryType.GENESIS:
+      case EntryType.GENESIS: {
+        const governance = version === 2 ? { owners: keys.decode(s) } : undefined
         return {
-          type, apiVersion: c.uint.decode(s), filename: c.string.decode(s), script: c.string.decode(s),
+          type, ...(governance ? { governance } : {}), apiVersion: c.uint.decode(s), filename: c.string.decode(s), script: c.string.decode(s),
           filesKey: c.fixed32.decode(s), limits: limits.decode(s), oracles: strings.decode(s), time: c.uint.decode(s),
           files: filesState.decode(s)
         }
+      }
       case EntryType.LOAD:
+        if (version !== 1) throw new Error(`a load entry has no format version ${version}`)
         return {
           type, reason: c.uint.decode(s), time: c.uint.decode(s), seed: seed.decode(s),
           note: c.string.decode(s), outcome: outcome.decode(s), files: filesState.decode(s)
         }
-      case EntryType.CALL:
+      case EntryType.CALL: {
+        const publicKey = c.fixed32.decode(s)
+        const signature = c.fixed64.decode(s)
+        const pinned = version === 2 ? { scriptHash: c.fixed32.decode(s) } : {}
         return {
-          type, publicKey: c.fixed32.decode(s), signature: c.fixed64.decode(s), method: c.string.decode(s),
+          type, publicKey, signature, ...pinned, method: c.string.decode(s),
           args: bytes(s), nonce: nonce.decode(s), time: c.uint.decode(s), seed: seed.decode(s),
           oracles: oracleRecords.decode(s), outcome: outcome.decode(s), files: filesState.decode(s)
+        }
+      }
+      case EntryType.UPGRADE:
+        if (version !== 2) throw new Error(`an upgrade entry has no format version ${version}`)
+        return {
+          type, version: c.uint.decode(s), previous: c.uint.decode(s), owner: c.fixed32.decode(s), signature: c.fixed64.decode(s),
+          nonce: nonce.decode(s), filename: c.string.decode(s), script: c.string.decode(s), time: c.uint.decode(s),
+          seed: seed.decode(s), outcome: outcome.decode(s), files: filesState.decode(s)
         }
       default:
         throw new Error(`unknown entry type ${type}`)
@@ -322,36 +434,50 @@ export const receipt: Encoding<Receipt> = {
   }
 }
 
-/** A signed call as it travels (to a host, in a request). */
+/** A signed call as it travels (to a host, in a request); version 2 is a pinned call. */
 export const signedCall: Encoding<SignedCall> = {
   preencode(s, m) {
-    c.uint.preencode(s, 1); c.fixed32.preencode(s, m.vmKey); c.string.preencode(s, m.method); c.buffer.preencode(s, m.args)
+    c.uint.preencode(s, m.scriptHash ? 2 : 1); c.fixed32.preencode(s, m.vmKey); c.string.preencode(s, m.method); c.buffer.preencode(s, m.args)
     nonce.preencode(s, m.nonce); c.fixed32.preencode(s, m.publicKey); c.fixed64.preencode(s, m.signature)
+    if (m.scriptHash) c.fixed32.preencode(s, m.scriptHash)
   },
   encode(s, m) {
-    c.uint.encode(s, 1); c.fixed32.encode(s, m.vmKey); c.string.encode(s, m.method); c.buffer.encode(s, m.args)
+    c.uint.encode(s, m.scriptHash ? 2 : 1); c.fixed32.encode(s, m.vmKey); c.string.encode(s, m.method); c.buffer.encode(s, m.args)
     nonce.encode(s, m.nonce); c.fixed32.encode(s, m.publicKey); c.fixed64.encode(s, m.signature)
+    if (m.scriptHash) c.fixed32.encode(s, m.scriptHash)
   },
   decode(s) {
     const v = c.uint.decode(s)
-    if (v !== 1) throw new Error(`unknown signed call version ${v}`)
-    return {
+    if (v !== 1 && v !== 2) throw new Error(`unknown signed call version ${v}`)
+    const call: SignedCall = {
       vmKey: c.fixed32.decode(s), method: c.string.decode(s), args: bytes(s),
       nonce: nonce.decode(s), publicKey: c.fixed32.decode(s), signature: c.fixed64.decode(s)
     }
+    if (v === 2) call.scriptHash = c.fixed32.decode(s)
+    return call
   }
 }
 
-/** The bytes a caller signs: a namespace, then VM key, method, args and nonce. */
-export function callSignable(vmKey: Uint8Array, method: string, args: Uint8Array, n: Uint8Array): Buffer {
+/**
+ * The bytes a caller signs: a namespace, then VM key, method, args and nonce;
+ * a pinned call (another namespace) adds the script version's hash.
+ */
+export function callSignable(vmKey: Uint8Array, method: string, args: Uint8Array, n: Uint8Array, pin?: Uint8Array): Buffer {
   const s = c.state()
   s.end += 32
   c.fixed32.preencode(s, vmKey); c.string.preencode(s, method); c.buffer.preencode(s, args); nonce.preencode(s, n)
+  if (pin) c.fixed32.preencode(s, pin)
   s.buffer = b4a.allocUnsafe(s.end)
-  s.buffer.set(NS_CALL, 0)
+  s.buffer.set(pin ? NS_PINNED_CALL : NS_CALL, 0)
   s.start = 32
   c.fixed32.encode(s, vmKey); c.string.encode(s, method); c.buffer.encode(s, args); nonce.encode(s, n)
+  if (pin) c.fixed32.encode(s, pin)
   return s.buffer as Buffer
+}
+
+/** The bytes an owner signs to upgrade a VM: a namespace, the VM key, the new script's hash, a nonce. */
+export function upgradeSignable(vmKey: Uint8Array, hash: Uint8Array, n: Uint8Array): Buffer {
+  return b4a.concat([NS_UPGRADE, vmKey, hash, n])
 }
 
 /** Strict decode: unknown versions, unknown types and trailing bytes are MALFORMED_ENTRY. */

@@ -102,6 +102,13 @@ async function load(cfg: SandboxConfig, time: number, seed: Uint8Array): Promise
     result = await callRef!.apply(undefined, ['init', '', '', time, Array.from(seed), false], {
       timeout: cfg.timeoutMs, arguments: { copy: true }, result: { promise: true, copy: true }
     }) as RunResult
+    // An upgrade's load: then migrate(fromVersion), once, with write access; one outcome, the writes of both.
+    if (result.ok && cfg.migrateFrom !== undefined) {
+      const migrated = await callRef!.apply(undefined, ['migrate', JSON.stringify([cfg.migrateFrom]), '', time, Array.from(seed), false], {
+        timeout: cfg.timeoutMs, arguments: { copy: true }, result: { promise: true, copy: true }
+      }) as RunResult
+      result = migrated.ok ? { ...migrated, ops: [...result.ops, ...migrated.ops], oracles: [] } : migrated
+    }
   } catch (err) {
     const e = err as Error
     result = isolate.isDisposed || /timed out/.test(e.message)

@@ -7,7 +7,7 @@ import { SANDBOX_API_VERSIONS, type Genesis } from '../messages/index.js'
 import { VmsError } from '../errors.js'
 import type { SandboxConfig } from './protocol.js'
 
-export function sandboxConfigFor(g: Pick<Genesis, 'apiVersion' | 'script' | 'filename' | 'limits' | 'oracles'>, extra: { timeoutMs?: number; readOnly?: boolean } = {}): SandboxConfig {
+export function sandboxConfigFor(g: Pick<Genesis, 'apiVersion' | 'script' | 'filename' | 'limits' | 'oracles'>, extra: { timeoutMs?: number; readOnly?: boolean; migrateFrom?: number } = {}): SandboxConfig {
   if (!SANDBOX_API_VERSIONS.includes(g.apiVersion)) {
     throw new VmsError('SANDBOX_UNAVAILABLE', `the VM uses sandbox API version ${g.apiVersion}; this vms-node runs ${SANDBOX_API_VERSIONS.join(' and ')}: upgrade vms-node`)
   }
@@ -20,6 +20,7 @@ export function sandboxConfigFor(g: Pick<Genesis, 'apiVersion' | 'script' | 'fil
     maxResultBytes: g.limits.maxResultBytes,
     maxFileBytes: g.limits.maxFileBytes,
     oracles: g.oracles,
-    ...(extra.readOnly ? { readOnly: true } : {})
+    ...(extra.readOnly ? { readOnly: true } : {}),
+    ...(extra.migrateFrom !== undefined ? { migrateFrom: extra.migrateFrom } : {})
   }
 }

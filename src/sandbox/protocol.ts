@@ -42,6 +42,8 @@ export interface SandboxConfig {
   readOnly?: boolean
   /** Oracle names declared in the genesis: `System.oracles.NAME(...)`. */
   oracles?: string[]
+  /** An upgrade's load: after `init`, `migrate(migrateFrom)` runs once (the version upgraded from). */
+  migrateFrom?: number
 }
 
 /**

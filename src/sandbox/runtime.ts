@@ -605,7 +605,8 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
   function methods(): { methods: string[]; views: string[] } {
     const ex = module.exports
     if (!ex || (typeof ex !== 'object' && typeof ex !== 'function')) return { methods: [], views: [] }
-    const names = Object.keys(ex).filter((k) => k !== 'init' && typeof ex[k] === 'function').sort()
+    // init runs at every load; migrate (API 2) once, when an upgrade loads this script: neither is a method.
+    const names = Object.keys(ex).filter((k) => k !== 'init' && (V1 || k !== 'migrate') && typeof ex[k] === 'function').sort()
     return { methods: names, views: names.filter((k) => ex[k].view === true) }
   }
 
@@ -647,11 +648,12 @@ export function installRuntime(g: any, hostRead: any, hostLog: any, canonicalStr
 
   async function call(method: string, argsJson: string, callerId: string, time: number, seed: number[], fresh: boolean) {
     if (fresh) begin(callerId, time, seed)
-    loading = method === 'init'
+    const step = method === 'init' || (method === 'migrate' && !fresh) // a load's steps (migrate: an upgrade's)
+    loading = step
     try {
-      const fn = method === 'init' ? module.exports && module.exports.init : module.exports[method]
+      const fn = step ? module.exports && module.exports[method] : module.exports[method]
       if (typeof fn !== 'function') {
-        if (method === 'init') return finish(true, undefined, null)
+        if (step) return finish(true, undefined, null)
         throw fsError('UNKNOWN_METHOD', 'the script does not export this method', method)
       }
       const args = argsJson === '' ? [] : JSON.parse(argsJson)

@@ -1,6 +1,6 @@
 import { command, flag, arg, summary } from 'paparam'
 import { formatKey } from '../../identity.js'
-import { decodeEntry, EntryType, LoadReason } from '../../messages/index.js'
+import { decodeEntry, EntryType, LoadReason, scriptHash } from '../../messages/index.js'
 import { withCores } from '../local-storage.js'
 
 export const logCmd = command(
@@ -16,10 +16,12 @@ export const logCmd = command(
       for (let i = 0; i < cores.log.length; i++) {
         const e = decodeEntry((await cores.log.get(i))!, i)
         const line = e.type === EntryType.GENESIS
-          ? { index: i, type: 'genesis', filename: e.filename, limits: e.limits, files: formatKey(e.filesKey) }
+          ? { index: i, type: 'genesis', filename: e.filename, owners: (e.governance?.owners ?? []).map(formatKey).join(',') || 'immutable', limits: e.limits, files: formatKey(e.filesKey) }
+          : e.type === EntryType.UPGRADE
+            ? { index: i, type: 'upgrade', version: e.version, hash: scriptHash(e.script).toString('hex').slice(0, 16), filename: e.filename, owner: formatKey(e.owner), time: new Date(e.time).toISOString(), ok: e.outcome.ok, files: e.files.dbLength }
           : e.type === EntryType.LOAD
             ? { index: i, type: 'load', reason: LoadReason[e.reason]!.toLowerCase(), time: new Date(e.time).toISOString(), ok: e.outcome.ok, note: e.note || undefined, files: e.files.dbLength }
-            : { index: i, type: 'call', method: e.method, caller: formatKey(e.publicKey), args: Buffer.from(e.args).toString(), time: new Date(e.time).toISOString(), ok: e.outcome.ok, result: e.outcome.ok ? Buffer.from(e.outcome.value).toString() || undefined : `${e.outcome.error?.name}: ${e.outcome.error?.message}`, files: e.files.dbLength }
+            : { index: i, type: 'call', method: e.method, pinned: e.scriptHash ? Buffer.from(e.scriptHash).toString('hex').slice(0, 16) : undefined, caller: formatKey(e.publicKey), args: Buffer.from(e.args).toString(), time: new Date(e.time).toISOString(), ok: e.outcome.ok, result: e.outcome.ok ? Buffer.from(e.outcome.value).toString() || undefined : `${e.outcome.error?.name}: ${e.outcome.error?.message}`, files: e.files.dbLength }
         console.log(logCmd.flags.json ? JSON.stringify(line) : Object.values(line).filter((v) => v !== undefined).map((v) => typeof v === 'object' ? JSON.stringify(v) : v).join('  '))
       }
     })
