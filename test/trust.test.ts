@@ -339,3 +339,18 @@ test('a host that answers an error for a call it logged as a success is caught b
   t.ok(/answered CALL_FAILED, but it logged a success/.test(err.message), err.message)
   await caller.close()
 })
+
+test('reports: an older signed head of the files archive (shorter than the claimed entry commits to) cannot frame an honest host', async (t) => {
+  const host = await VmHost.create(await t.tmp(), { script: RSVP })
+  t.teardown(() => host.close())
+  await host.call(Identity.generate().sign(host.key, 'RSVP', [true, 'early']))
+  const oldDb = await exportSignedCore(host.drive.db.core)
+  const oldBlobs = await exportSignedCore((await host.drive.getBlobs()).core)
+  for (let k = 0; k < 2; k++) await host.call(Identity.generate().sign(host.key, 'RSVP', [false, 'later ' + k]))
+  const last = host.log.length - 1
+  const ev = await makeEvidence(host.logAndFiles(), { index: last, class: 'files-tampered', message: '', expected: '', found: '' })
+  for (const [what, forged] of [['an older hyperbee', { ...ev, db: oldDb }], ['an older contents core', { ...ev, blobs: oldBlobs }]] as Array<[string, unknown]>) {
+    const verdict = await verifyEvidence(JSON.parse(JSON.stringify(forged)), { tmpdir: await t.tmp() })
+    t.ok(!verdict.proven && /shorter than entry \d+ commits to/.test(verdict.reason), `${what}: ${verdict.reason}`)
+  }
+})

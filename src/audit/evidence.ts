@@ -156,6 +156,12 @@ async function verifyReplay(ev: ReplayEvidence, vmKey: Buffer, opts: { tmpdir: s
   if (!whole(ev.checkpoint) || ev.checkpoint < 1 || ev.checkpoint > d.index) return invalid(`the checkpoint must be a load entry from 1 to the claimed entry ${d.index}; it is ${String(ev.checkpoint)}`)
   const start = entryAt(ev.log, ev.checkpoint)
   if (!start || (start.type !== EntryType.LOAD && start.type !== EntryType.UPGRADE)) return invalid(`entry ${ev.checkpoint} is not a load (or upgrade) entry: a replay starts at one`)
+  // The archive in the report must reach what the claimed entry commits to: an older signed head of it
+  // (a report can pair one with a newer log) proves nothing about the files it does not hold.
+  const claimed = entryAt(ev.log, d.index)
+  if (claimed && claimed.type !== EntryType.GENESIS && (claimed.files.dbLength > ev.db.length || claimed.files.blobsLength > ev.blobs.length)) {
+    return invalid(`the report's files archive (${ev.db.length} hyperbee and ${ev.blobs.length} blobs blocks) is shorter than entry ${d.index} commits to: it proves nothing of those files`)
+  }
   if (ev.db.fork > 0 || ev.blobs.fork > 0) {
     const r = rollbackBefore(ev.log, d.index)
     if (r !== null) return invalid(`the archive was rolled back after a crash (load entry ${r} says so), as vms-node before 0.2 did: files it signed then and took back cannot prove fraud`)
