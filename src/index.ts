@@ -1,7 +1,7 @@
 export { VmHost, type VmHostOptions, type CallAnswer } from './host/vm-host.js'
 export { DEFAULT_LIMITS } from './host/limits.js'
 export { Identity, toKey, formatKey } from './identity.js'
-export { verifyReceipt, signedLength, ReceiptCache } from './receipt.js'
+export { verifyReceipt, verifyReceiptEntry, signedLength, ReceiptCache } from './receipt.js'
 export { makeEvidence, verifyEvidence, type Evidence } from './audit/evidence.js'
 export { replay, combineReports, checkpoints, type ReplayOptions, type ReplayReport, type Divergence, type DivergenceClass } from './audit/replay.js'
 export { VmsError, type VmsErrorCode, type VmsErrorReason } from './errors.js'

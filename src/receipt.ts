@@ -12,7 +12,7 @@ import caps from 'hypercore/lib/caps.js'
 import b4a from 'b4a'
 import flat from 'flat-tree'
 import { MerkleRoots, isSignerOf, rootsFitLength } from './merkle.js'
-import { decodeEntry, EntryType, type CallEntry, type Receipt, type SignedCall } from './messages/index.js'
+import { decodeEntry, EntryType, type CallEntry, type LogEntry, type Receipt, type SignedCall } from './messages/index.js'
 import { VmsError } from './errors.js'
 
 /** More subtrees than a tree of 2^53 leaves can need: a receipt with more is malformed. */
@@ -53,6 +53,16 @@ export function signedLength(receipt: Receipt): number {
  * BAD_RECEIPT otherwise.
  */
 export function verifyReceipt(vmKey: Uint8Array, receipt: Receipt, call?: SignedCall, cache?: ReceiptCache): CallEntry {
+  const entry = verifyReceiptEntry(vmKey, receipt, cache)
+  if (entry.type !== EntryType.CALL) throw new VmsError('BAD_RECEIPT', 'the receipt names an entry that is not a call')
+  if (call && !(b4a.equals(entry.signature, call.signature) && b4a.equals(entry.publicKey, call.publicKey))) {
+    throw new VmsError('BAD_RECEIPT', 'the receipt names another call')
+  }
+  return entry
+}
+
+/** Verify a receipt of any entry (a call's, an upgrade's): the decoded entry, or BAD_RECEIPT. */
+export function verifyReceiptEntry(vmKey: Uint8Array, receipt: Receipt, cache?: ReceiptCache): LogEntry {
   if (!isSignerOf(vmKey, receipt.signer)) throw new VmsError('BAD_RECEIPT', 'the receipt is signed by a key that is not this VM\'s')
   if (!rootsFitLength(receipt.roots, receipt.index)) throw new VmsError('BAD_RECEIPT', 'the receipt\'s tree roots do not fit its index')
   if (receipt.after.length > MAX_AFTER) throw new VmsError('BAD_RECEIPT', `the receipt carries ${receipt.after.length} subtrees; a tree never needs more than ${MAX_AFTER}`)
@@ -73,10 +83,6 @@ export function verifyReceipt(vmKey: Uint8Array, receipt: Receipt, call?: Signed
     entry = decodeEntry(receipt.entry, receipt.index)
   } catch {
     throw new VmsError('BAD_RECEIPT', 'the receipt\'s entry does not decode')
-  }
-  if (entry.type !== EntryType.CALL) throw new VmsError('BAD_RECEIPT', 'the receipt names an entry that is not a call')
-  if (call && !(b4a.equals(entry.signature, call.signature) && b4a.equals(entry.publicKey, call.publicKey))) {
-    throw new VmsError('BAD_RECEIPT', 'the receipt names another call')
   }
   return entry
 }

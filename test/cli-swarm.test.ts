@@ -3,6 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { testnet, node } from './helpers/net.js'
 import { RSVP, smallDisk, CAN_MOUNT } from './helpers/index.js'
 import { runCli, BIN, onLines } from './helpers/cli.js'
+import { readFile } from 'node:fs/promises'
+import { scriptHash } from '../src/messages/index.js'
 
 const EXAMPLE = new URL('../../examples/rsvp.js', import.meta.url).pathname
 
@@ -205,9 +207,75 @@ test('cli: serve refuses two scripts of one name, and says when a script changed
   t.teardown(() => { if (again.child.exitCode === null) again.child.kill('SIGKILL') })
   t.is(again.key, first.key, 'the VM serves as it was made')
   t.is(await stop(again.child), 0)
-  t.ok(again.stderr().includes(`${dir}/a/rsvp.js changed since VM ${first.key} was made from it`), again.stderr())
-  t.absent(first.stderr().includes('changed since'), 'not said when it did not change')
+  t.ok(again.stderr().includes(`${dir}/a/rsvp.js is not the script VM ${first.key} runs (version 1, from rsvp.js); it serves version 1`), again.stderr())
+  t.ok(again.stderr().includes(`vms-node upgrade ${first.key} ${dir}/a/rsvp.js`), 'and says how to run the new one: upgrade')
+  t.absent(first.stderr().includes('is not the script'), 'not said when it did not change')
 })
+
+test('cli: serve (upgradable by you), upgrade, a call made for version 1 is refused with what changed, info shows the history, audit verifies across versions; --immutable refuses', async (t) => {
+  const net = await testnet(t)
+  const bootstrap = `127.0.0.1:${net.bootstrap[0]!.port}`
+  const owner = { VMS_HOME: await t.tmp(), VMS_BOOTSTRAP: bootstrap }
+  const guest = { VMS_HOME: await t.tmp(), VMS_BOOTSTRAP: bootstrap }
+  const dir = await t.tmp()
+  const { writeFile } = await import('node:fs/promises')
+  await writeFile(dir + '/rsvp.js', RSVP)
+  await writeFile(dir + '/rsvp-v2.js', RSVP.replace("exports.list = async () => (await System.files.readdir('/rsvps')).sort()", 'exports.count = async () => (await System.files.readdir(\'/rsvps\')).length') + '\nexports.migrate = async (from) => { await System.files.writeFile(\'/migrated\', String(from)) }\n')
+  const me = JSON.parse((await run(owner, 'whoami', '--json')).out).id as string
+  const served = await serve(owner, dir + '/rsvp.js', '--storage', await t.tmp())
+  t.teardown(() => { if (served.child.exitCode === null) served.child.kill('SIGKILL') })
+  t.alike(JSON.parse(served.lines[0]!).owners, [me], 'serve makes the VM upgradable by your caller identity')
+  const key = served.key
+
+  const first = await run(guest, 'call', key, 'RSVP', 'true', 'v1')
+  t.is(first.code, 0, first.err)
+  const before = await run(guest, 'info', key)
+  t.ok(before.out.includes(`rules    upgradable by ${me}`), 'info says who may change the rules, next to the trust mode: ' + before.out)
+
+  const notOwner = await run(guest, 'upgrade', key, dir + '/rsvp-v2.js')
+  t.is(notOwner.code, 1)
+  t.ok(notOwner.err.includes('is not an owner'), notOwner.err)
+
+  const up = await run(owner, 'upgrade', key, dir + '/rsvp-v2.js')
+  t.is(up.code, 0, up.err)
+  t.ok(up.out.includes('upgraded to version 2') && up.out.includes(scriptHashHex(await readFile(dir + '/rsvp-v2.js', 'utf8'))), up.out)
+  t.ok(/added +count/.test(up.out) && /removed +list/.test(up.out), 'prints what changed')
+
+  // The guest's calls were made for version 1: the next one is refused, not run; run again, it goes to version 2.
+  const changed = await run(guest, 'call', key, 'RSVP', 'false', 'v2?')
+  t.is(changed.code, 1)
+  t.ok(changed.err.includes('runs script version 2') && changed.err.includes('added count') && changed.err.includes('removed list') && changed.err.includes('The call did not run'), changed.err)
+  const again = await run(guest, 'call', key, 'RSVP', 'false', 'v2')
+  t.is(again.code, 0, again.err)
+  const count = await run(guest, 'call', key, 'count')
+  t.is(count.out.trim(), '1')
+
+  const info = await run(guest, 'info', key, '--json')
+  const facts = JSON.parse(info.out)
+  t.is(facts.version, 2)
+  t.alike(facts.history.map((v: { version: number; filename: string; from: number }) => [v.version, v.filename, v.from]), [[1, 'rsvp.js', 0], [2, 'rsvp-v2.js', 3]], 'history: v1 from the genesis, v2 from entry 3')
+  const text = await run(guest, 'info', key)
+  t.ok(/v1 [0-9a-f]{16}… rsvp\.js, entries 0–2/.test(text.out) && /v2 [0-9a-f]{16}… rsvp-v2\.js, entries 3 on/.test(text.out), text.out)
+
+  const audit = await run(guest, 'audit', key)
+  t.is(audit.code, 0, audit.err)
+  t.ok(audit.out.includes('verified across 2 script versions'), audit.out)
+  t.is(await stop(served.child), 0)
+
+  // --immutable: nobody may upgrade.
+  const fixed = await serve(owner, dir + '/rsvp.js', '--storage', await t.tmp(), '--immutable')
+  t.teardown(() => { if (fixed.child.exitCode === null) fixed.child.kill('SIGKILL') })
+  t.alike(JSON.parse(fixed.lines[0]!).owners, [])
+  const refused = await run(owner, 'upgrade', fixed.key, dir + '/rsvp-v2.js')
+  t.is(refused.code, 1)
+  t.ok(refused.err.includes('is immutable'), refused.err)
+  t.ok((await run(guest, 'info', fixed.key)).out.includes('immutable: the script never changes'))
+  t.is(await stop(fixed.child), 0)
+})
+
+function scriptHashHex(source: string): string {
+  return Buffer.from(scriptHash(source)).toString('hex')
+}
 
 test('cli: a VM made by create is served by serve --storage, and its log and replay still work there', async (t) => {
   const net = await testnet(t)

@@ -305,8 +305,9 @@ declare module 'paparam' {
     help(...subcommands: string[]): string
   }
   type Part = unknown
+  export interface Flag { /** Every value given (the flag repeated), not the last one only. */ multiple(): Flag }
   export function command(name: string, ...parts: Part[]): Command
-  export function flag(spec: string, description?: string): Part
+  export function flag(spec: string, description?: string): Flag
   export function arg(spec: string, description?: string): Part
   export function rest(spec: string, description?: string): Part
   export function summary(text: string): Part

@@ -61,7 +61,10 @@ export interface ReplayReport {
   /** One past the last entry replayed. */
   to: number
   calls: number
+  /** Load entries checked: the genesis' script loading, restarts, wakes, and upgrades (counted again in `upgrades`). */
   loads: number
+  /** Upgrade entries checked (script versions switched to). Absent in reports of older versions. */
+  upgrades?: number
   divergence: Divergence | null
   /** Set when the auditor could not finish for a reason that is not the host's (its own limits). */
   inconclusive: string | null
@@ -134,7 +137,7 @@ export function combineReports(parts: ReplayReport[]): ReplayReport & { gap: str
   const first = sorted[0]
   if (!first) throw new VmsError('REPLAY_INVALID', 'no reports to combine')
   const whole: ReplayReport & { gap: string | null } = {
-    ok: true, vmKey: first.vmKey, from: first.from, to: first.from, calls: 0, loads: 0, divergence: null,
+    ok: true, vmKey: first.vmKey, from: first.from, to: first.from, calls: 0, loads: 0, upgrades: 0, divergence: null,
     inconclusive: null, notes: [], start: first.start, files: first.start, gap: null
   }
   for (const r of sorted) {
@@ -149,6 +152,7 @@ export function combineReports(parts: ReplayReport[]): ReplayReport & { gap: str
     whole.to = r.to
     whole.calls += r.calls
     whole.loads += r.loads
+    whole.upgrades! += r.upgrades ?? 0
     whole.notes.push(...r.notes)
     whole.files = r.files
   }
@@ -234,7 +238,7 @@ class Replay {
     this.opts = opts
     this.report = {
       ok: false, vmKey: formatKey(opts.keys?.vm ?? log.key), from: opts.from ?? 1, to: opts.from ?? 1,
-      calls: 0, loads: 0, divergence: null, inconclusive: null, notes: [], start: null, files: null
+      calls: 0, loads: 0, upgrades: 0, divergence: null, inconclusive: null, notes: [], start: null, files: null
     }
   }
 
@@ -514,6 +518,7 @@ class Replay {
     this.current = to
     this.config = this.configFor(to)
     this.report.loads++
+    this.report.upgrades = (this.report.upgrades ?? 0) + 1
     this.report.notes.push(`entry ${index}: upgraded to version ${to.version} (${b4a.toString(to.hash, 'hex').slice(0, 12)}…), by ${formatKey(e.owner)}`)
   }
 

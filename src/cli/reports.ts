@@ -21,7 +21,7 @@ export function printReport(report: ReplayReport, json: boolean): void {
     const trust = report.oracles?.length ? `trusted: the outputs of oracles ${report.oracles.join(', ')} are the host's word` : 'trustless'
     const n = (x: number) => x.toLocaleString('en-US')
     const tree = report.files ? `, files tree ${b4a.toString(report.files.dbTreeHash, 'hex').slice(0, 8)}…` : ''
-    console.log(`verified: entries ${n(report.from)}–${n(report.to - 1)}, ${n(report.calls)} call${report.calls === 1 ? '' : 's'}, ${n(report.loads)} load${report.loads === 1 ? '' : 's'}${tree} of VM ${report.vmKey} (${trust})${report.notes.length ? `\nnotes:\n  ${report.notes.join('\n  ')}` : ''}`)
+    console.log(`verified: entries ${n(report.from)}–${n(report.to - 1)}, ${n(report.calls)} call${report.calls === 1 ? '' : 's'}, ${n(report.loads)} load${report.loads === 1 ? '' : 's'}${report.upgrades ? ` (${n(report.upgrades)} upgrade${report.upgrades === 1 ? '' : 's'}: verified across ${n(report.upgrades + 1)} script versions)` : ''}${tree} of VM ${report.vmKey} (${trust})${report.notes.length ? `\nnotes:\n  ${report.notes.join('\n  ')}` : ''}`)
   } else if (report.divergence) {
     const d = report.divergence
     console.log(`DIVERGENCE (${d.class}) ${d.message}\n  expected: ${d.expected}\n  found:    ${d.found}`)

@@ -18,21 +18,37 @@ import { canonicalDecode, canonicalEncode } from '../canonical-json.js'
 import { formatKey, type Identity } from '../identity.js'
 import { checkWholeOption } from '../host/limits.js'
 import { isSignerOf } from '../merkle.js'
-import { verifyReceipt, signedLength, ReceiptCache } from '../receipt.js'
-import { decodeStrict, decodeEntry, encode, EntryType, type Receipt, type LogEntry, type FilesState, type Genesis } from '../messages/index.js'
+import { verifyReceipt, verifyReceiptEntry, signedLength, ReceiptCache } from '../receipt.js'
+import { decodeStrict, decodeEntry, encode, EntryType, scriptHash, type Receipt, type LogEntry, type FilesState, type Genesis } from '../messages/index.js'
 import {
   PROTOCOL, Role, hello, request, response, proofSignable, attestation, attestationSignable, attestationsRequest, attestationsResponse, verifyAttestation,
-  viewRequest, viewResponse, blocksRequest, blocksResponse, filesStateRequest, filesStateResponse, fromWireError,
-  type BlockCore, type BlocksResponse, type VmInfo, type Attestation, type ViewResponse, type FilesStateQuery, type FilesStateStatement, type FilesStateResponse
+  viewRequest, viewResponse, blocksRequest, blocksResponse, filesStateRequest, filesStateResponse, upgradeRequest, upgradeResponse, fromWireError,
+  type BlockCore, type BlocksResponse, type VmInfo, type Attestation, type ViewResponse, type FilesStateQuery, type FilesStateStatement, type FilesStateResponse, type UpgradeResponse
 } from '../messages/wire.js'
 import { verifyStatement } from '../audit/unlogged.js'
+import { versionSpans, ownersOf, type VersionSpan } from '../host/script-version.js'
 import type Hypercore from 'hypercore'
 import { addHeadExchange, type Equivocation } from '../node/head-exchange.js'
 
-interface Route { channel: Channel; requests: Message<Uint8Array>; attest: Message<Uint8Array>; askAttestations: Message<Uint8Array>; views: Message<Uint8Array>; blocks: Message<Uint8Array>; filesState: Message<Uint8Array>; info: VmInfo; host: boolean }
+interface Route { channel: Channel; requests: Message<Uint8Array>; attest: Message<Uint8Array>; askAttestations: Message<Uint8Array>; views: Message<Uint8Array>; blocks: Message<Uint8Array>; filesState: Message<Uint8Array>; upgrade: Message<Uint8Array>; info: VmInfo; host: boolean }
 interface Pending { resolve(v: { result: unknown; receipt: Receipt }): void; reject(e: Error): void; call: ReturnType<Identity['sign']>; route: Route; timer: NodeJS.Timeout }
 
 export interface CallResult { result: unknown; receipt: Receipt }
+
+/** What `info()` reads from the VM's signed log. */
+export interface VmFacts {
+  key: string
+  trust: 'trustless' | 'trusted'
+  /** Whether a proven host said it (else a mirror). */
+  host: boolean
+  /** Who may upgrade the script (caller ids); none: the VM is immutable. */
+  owners: string[]
+  /** The script version in force, and its hash. */
+  version: number
+  scriptHash: Uint8Array
+  /** Every version, oldest first, with the entries it ran (from its genesis or upgrade entry to `to`). */
+  history: VersionSpan[]
+}
 
 export class VmHandle {
   readonly key: Buffer
@@ -47,6 +63,7 @@ export class VmHandle {
   /** Answers awaited, by request id, with the route asked; given an error when the route or the handle closes first. */
   private viewWaiters = new Map<number, Waiter<ViewResponse>>()
   private stateWaiters = new Map<number, Waiter<FilesStateResponse>>()
+  private upgradeWaiters = new Map<number, Waiter<UpgradeResponse>>()
   private blockWaiters = new Map<number, Waiter<BlocksResponse>>()
   private nextBlocks = 0
   private nextView = 0
@@ -95,7 +112,7 @@ export class VmHandle {
           if (!h.signer || !h.proof || !isSignerOf(this.key, h.signer) || !crypto.verify(proofSignable(conn.handshakeHash, this.key), h.proof, h.signer)) return
           host = true
         } else if (h.role !== Role.MIRROR) return
-        route = { channel: channel!, requests, attest, askAttestations, views, blocks, filesState, info: h.info, host }
+        route = { channel: channel!, requests, attest, askAttestations, views, blocks, filesState, upgrade, info: h.info, host }
         heads.sendHead().catch(() => {})
         this.routes.add(route)
         for (const w of this.waiters.splice(0)) w()
@@ -110,7 +127,7 @@ export class VmHandle {
           clearTimeout(p.timer)
           p.reject(new VmsError('CONNECTION_LOST', 'the connection to the host dropped before the answer came: the call may or may not have run; check the log, or sign and send it again'))
         }
-        for (const waiters of [this.viewWaiters, this.blockWaiters, this.stateWaiters] as Array<Map<number, Waiter<never>>>) {
+        for (const waiters of [this.viewWaiters, this.blockWaiters, this.stateWaiters, this.upgradeWaiters] as Array<Map<number, Waiter<never>>>) {
           for (const [id, w] of waiters) {
             if (w.route !== route) continue
             waiters.delete(id)
@@ -132,6 +149,8 @@ export class VmHandle {
     channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => { if (route) settle(this.blockWaiters, blocksResponse, raw, 'blocks', route) } })
     const filesState = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
     channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => { if (route) settle(this.stateWaiters, filesStateResponse, raw, 'files state', route) } })
+    const upgrade = channel.addMessage({ encoding: c.raw, onmessage: () => channel.close() })
+    channel.addMessage({ encoding: c.raw, onmessage: (raw: Uint8Array) => { if (route) settle(this.upgradeWaiters, upgradeResponse, raw, 'upgrade', route) } })
     channel.open(encode(hello, { role: Role.CLIENT, signer: null, proof: null, info: null }))
   }
 
@@ -155,8 +174,13 @@ export class VmHandle {
     }
   }
 
-  /** What the host said of the VM when the channel opened. */
-  async info(): Promise<VmInfo & { key: string; trust: 'trustless' | 'trusted'; host: boolean }> {
+  /**
+   * What the VM is: its methods and views (as the peer said when the channel
+   * opened), and from its signed log the files key, the oracles (so the trust
+   * mode), the governance (owners; none: immutable) and the script versions
+   * with the entries each ran.
+   */
+  async info(): Promise<VmInfo & VmFacts> {
     await this.connected()
     const route = this.route(false)
     const { info } = route
@@ -165,7 +189,13 @@ export class VmHandle {
     const length = Math.max(info.length, this.seenLength, this.log?.length ?? 0)
     // The files key and the oracles (so the trust mode) are the genesis', signed in the log: not what a peer's hello says.
     const genesis = await this.genesis()
-    return { ...info, filesKey: genesis.filesKey, oracles: genesis.oracles, length, key: formatKey(this.key), trust: genesis.oracles.length === 0 ? 'trustless' : 'trusted', host: route.host }
+    const log = await this.logReplica()
+    const history = await versionSpans((i) => this.entryAt(log, i), genesis, info.script?.at ?? 0, length)
+    const current = history[history.length - 1]!
+    return {
+      ...info, filesKey: genesis.filesKey, oracles: genesis.oracles, length, key: formatKey(this.key), trust: genesis.oracles.length === 0 ? 'trustless' : 'trusted', host: route.host,
+      owners: ownersOf(genesis).map(formatKey), version: current.version, scriptHash: current.hash, history
+    }
   }
 
   /** The longest log this handle saw signed (in receipts). */
@@ -187,10 +217,13 @@ export class VmHandle {
 
   async callWithReceipt(method: string, ...args: unknown[]): Promise<CallResult> {
     if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
-    const call = this.identity.sign(this.key, method, args)
+    if (typeof method !== 'string' || method === '') throw new VmsError('MALFORMED_REQUEST', `the method must be a name (a string), not ${describe(method)}`)
     await this.connected(this.timeoutMs, { host: true })
     if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
     const route = this.route(true)
+    // Pinned to the version this handle saw in force first (the host's hello), until the app repins.
+    if (this.pinned === undefined) this.pinned = route.info.script ? { version: route.info.script.version, hash: route.info.script.hash, methods: route.info.methods } : null
+    const call = this.identity.sign(this.key, method, args, this.pinned ? { scriptHash: this.pinned.hash } : {})
     const id = this.nextId++
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -200,6 +233,76 @@ export class VmHandle {
       this.pending.set(id, { resolve, reject, call, route, timer })
       sendBatched(route.channel, route.requests, encode(request, { id, call }))
     })
+  }
+
+  /**
+   * The script version this handle's calls are pinned to (signed for): the
+   * one in force when it first reached the host, until `repin()` or `pin()`.
+   * A call the host refuses because the script changed rejects with
+   * SCRIPT_CHANGED and `err.script` = { version, hash, methods, added, removed }: the
+   * app decides, and repins to go on.
+   */
+  get script(): { version: number; hash: Uint8Array; methods: string[] } | null {
+    return this.pinned ? { version: this.pinned.version, hash: this.pinned.hash, methods: this.pinned.methods.slice() } : null
+  }
+
+  /**
+   * Pin calls to the script version with this hash (null: unpinned, they run
+   * on whatever is in force). `seen`: its number and methods, as the app last
+   * saw them (SCRIPT_CHANGED then says what was added and removed since).
+   */
+  pin(hash: Uint8Array | null, seen: { version?: number; methods?: string[] } = {}): void {
+    if (hash !== null && !(hash instanceof Uint8Array && hash.byteLength === 32)) throw new VmsError('MALFORMED_REQUEST', `a script version is its 32-byte hash, not ${describe(hash)}`)
+    this.pinned = hash ? { version: seen.version ?? 0, hash, methods: seen.methods?.slice() ?? [] } : null
+  }
+
+  /** Pin calls to the version in force, as the host last said (after SCRIPT_CHANGED), or its hello. */
+  async repin(): Promise<{ version: number; hash: Uint8Array }> {
+    if (!this.latest) {
+      await this.connected(this.timeoutMs, { host: true })
+      const s = this.route(true).info.script
+      if (!s) throw new VmsError('HOST_OFFLINE', 'the host did not say which script version is in force')
+      this.latest = { version: s.version, hash: s.hash, methods: this.route(true).info.methods }
+    }
+    this.pinned = this.latest
+    this.latest = null
+    return { version: this.pinned.version, hash: this.pinned.hash }
+  }
+
+  private pinned: { version: number; hash: Uint8Array; methods: string[] } | null | undefined = undefined
+  /** The version in force as the host said it when it refused a pinned call. */
+  private latest: { version: number; hash: Uint8Array; methods: string[] } | null = null
+
+  /** A SCRIPT_CHANGED answer: what is in force now, and what changed against the pinned version. */
+  private scriptChanged(err: VmsError): VmsError {
+    const [hash, version, methods] = (err.remote?.message ?? '').split(' ')
+    if (!hash || !/^[0-9a-f]{64}$/.test(hash) || !version) return err
+    const now = methods ? methods.split(',').filter(Boolean) : []
+    this.latest = { version: Number(version), hash: b4a.from(hash, 'hex'), methods: now }
+    const before = this.pinned?.methods ?? []
+    return Object.assign(err, { script: { version: Number(version), hash: this.latest.hash, methods: now, added: now.filter((m) => !before.includes(m)), removed: before.filter((m) => !now.includes(m)) } })
+  }
+
+  /**
+   * Upgrade the VM's script to `script`, signed by this node's identity (one
+   * of the VM's owners): the host runs it (init, migrate) and logs it, or
+   * refuses it (NOT_ALLOWED, UPGRADE_FAILED, ...). Resolves once the upgrade
+   * entry's receipt verifies; this handle then pins its calls to the new version.
+   */
+  async upgrade(script: string, opts: { filename?: string } = {}): Promise<{ version: number; hash: Uint8Array; index: number; added: string[]; removed: string[]; receipt: Receipt }> {
+    const u = this.identity.signUpgrade(this.key, script, opts)
+    const res = await this.ask(this.upgradeWaiters, 0, this.timeoutMs, 'the upgrade',
+      (route, id) => route.upgrade.send(encode(upgradeRequest, { id, upgrade: u })), { host: true })
+    if (res.error) throw fromWireError(res.error)
+    const entry = verifyReceiptEntry(this.key, res.receipt!, this.receiptCache)
+    if (entry.type !== EntryType.UPGRADE || !b4a.equals(entry.signature, u.signature) || entry.version !== res.version) {
+      throw new VmsError('BAD_RECEIPT', 'the upgrade\'s receipt names another entry than this upgrade: the host is faulty')
+    }
+    const hash = scriptHash(script)
+    const before = this.pinned?.methods ?? [...this.routes].find((r) => r.host)?.info.methods ?? []
+    this.pinned = { version: res.version, hash, methods: [...before.filter((m) => !res.removed.includes(m)), ...res.added].sort() }
+    this.latest = null
+    return { version: res.version, hash, index: res.receipt!.index, added: res.added, removed: res.removed, receipt: res.receipt! }
   }
 
   /** A connected host (or, unless `host`, any peer with the VM; hosts first). */
@@ -354,7 +457,8 @@ export class VmHandle {
     this.pending.delete(res.id)
     clearTimeout(p.timer)
     if (res.error && !res.receipt) {
-      p.reject(fromWireError(res.error))
+      const err = fromWireError(res.error)
+      p.reject(err.code === 'SCRIPT_CHANGED' ? this.scriptChanged(err) : err)
       return
     }
     let entry
@@ -481,7 +585,7 @@ export class VmHandle {
     for (const r of this.routes) r.channel.close()
     for (const [, p] of this.pending) { clearTimeout(p.timer); p.reject(new VmsError('CLOSED', 'the VM handle closed')) }
     this.pending.clear()
-    for (const waiters of [this.viewWaiters, this.blockWaiters, this.stateWaiters] as Array<Map<number, Waiter<never>>>) {
+    for (const waiters of [this.viewWaiters, this.blockWaiters, this.stateWaiters, this.upgradeWaiters] as Array<Map<number, Waiter<never>>>) {
       for (const w of waiters.values()) w.settle(new VmsError('CLOSED', 'the VM handle closed'))
       waiters.clear()
     }

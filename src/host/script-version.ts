@@ -60,3 +60,22 @@ export async function versionHistory(read: (index: number) => Promise<LogEntry>,
   out.push(genesisVersion(genesis))
   return out
 }
+
+/** One version of a VM and the entries it ran (`to` -1: none yet). */
+export interface VersionSpan { version: number; hash: Buffer; filename: string; from: number; to: number }
+
+/**
+ * Every version of a VM, oldest first, with the entries each ran, as the log
+ * says up to `length`. `at` is where a peer said the version in force began
+ * (its hello): taken only if that entry is an upgrade, and the log is read on
+ * from there for any upgrade since.
+ */
+export async function versionSpans(read: (index: number) => Promise<LogEntry>, genesis: Genesis, at: number, length: number): Promise<VersionSpan[]> {
+  let latest = 0
+  if (ownersOf(genesis).length > 0) {
+    if (at > 0 && at < length && (await read(at)).type === EntryType.UPGRADE) latest = at
+    for (let i = latest + 1; i < length; i++) if ((await read(i)).type === EntryType.UPGRADE) latest = i
+  }
+  const versions = (await versionHistory(read, genesis, latest)).reverse()
+  return versions.map((v, i) => ({ version: v.version, hash: v.hash, filename: v.filename, from: v.index, to: i + 1 < versions.length ? versions[i + 1]!.index - 1 : length - 1 }))
+}

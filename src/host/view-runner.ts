@@ -29,7 +29,7 @@ export class ViewRunner {
   private checkout: Hyperdrive | null = null
   private loadedAt = -1
   /** The script's methods and views, as it last loaded here (null before it ever did). */
-  private described: { methods: string[]; views: string[] } | null = null
+  private described: { methods: string[]; views: string[]; script: { version: number; hash: Uint8Array; at: number } } | null = null
   private genesis: Genesis | null = null
   private queue: Promise<unknown> = Promise.resolve()
   /** When a view last ran here (the node stops idle sandboxes). */
@@ -58,10 +58,10 @@ export class ViewRunner {
    * (what a mirror announces in its hello, so clients know which calls it can
    * answer). Null while this peer holds no loaded state.
    */
-  describe(): Promise<{ methods: string[]; views: string[] } | null> {
+  describe(): Promise<{ methods: string[]; views: string[]; script: { version: number; hash: Uint8Array; at: number } } | null> {
     return this.serial(async () => {
-      if (this.described || this.log.length < 2) return this.described
-      // Described once (the script is the genesis's); a sandbox started only for this stops again.
+      if ((this.described && this.loadedAt === this.log.length) || this.log.length < 2) return this.described
+      // Described as the script in force at the log's end loads; a sandbox started only for this stops again.
       const started = this.sandbox === null
       try {
         await this.prepare()
@@ -123,7 +123,7 @@ export class ViewRunner {
     if (!loaded.result.ok) throw new VmsError('CALL_FAILED', `the script does not load read-only: ${loaded.result.error?.name}: ${loaded.result.error?.message}`, loaded.result.error)
     // What init wrote is seen by the views of this isolate, never written anywhere.
     this.view.apply(loaded.result.ops)
-    this.described = { methods: loaded.methods, views: loaded.views }
+    this.described = { methods: loaded.methods, views: loaded.views, script: { version: v.version, hash: v.hash, at: v.index } }
     this.loadedAt = length
     return { ...this.described, length }
   }

@@ -96,7 +96,7 @@ export interface VmHostOptions {
    * entry, reason restart), as a wake does. `methods` and `views`, as of the
    * last load, answer clients meanwhile. Ignored when creating a VM.
    */
-  lazy?: { methods: string[]; views: string[] }
+  lazy?: { methods: string[]; views: string[]; /** the script version they are of (1 if not said): another version in force loads at once */ version?: number }
 }
 
 
@@ -214,7 +214,7 @@ export class VmHost extends ReadyResource {
     // Opened without a script, the storage must hold a VM already: nothing is made where none is.
     const cores = this.cores = await openVmCores(this.storage, { existing: typeof this.opts.script !== 'string', filesCacheEntries: this.opts.filesCacheEntries })
     this.verifier = this.opts.signatures ?? new SignaturePool()
-    const lazy = cores.log.length > 0 ? this.opts.lazy ?? null : null
+    let lazy = cores.log.length > 0 ? this.opts.lazy ?? null : null
     try {
       if (!lazy) this.sandbox = this.newSandbox()
       let reason = LoadReason.RESTART
@@ -246,6 +246,11 @@ export class VmHost extends ReadyResource {
       this.nonces = new NonceWindow(this.genesis.limits.nonceWindowMs, this.genesis.limits.nonceSkewMs)
       await this.rebuildNonces()
       this.sandboxConfig = this.configFor(this.current)
+      if (lazy && (lazy.version ?? 1) !== this.current.version) {
+        // The methods known are another version's (an upgrade finished from the journal): load now.
+        lazy = null
+        this.sandbox = this.newSandbox()
+      }
       if (lazy) {
         // Unloaded from the start: the first call loads the script, with this restart's note.
         this.methods = lazy.methods.slice()
@@ -876,6 +881,8 @@ export class VmHost extends ReadyResource {
       const receipt = receipts[r++]!
       this.inflight--
       if (it.kind === 'upgrade') {
+        // Logged and in force: a node updates what it knows of the VM (its methods, for a lazy reopen).
+        this.emit('upgrade', { version: it.to!.version, hash: it.to!.hash, index: receipt.index })
         if (!durable) it.reject(Object.assign(new VmsError('DURABILITY_TIMEOUT', `the upgrade to version ${it.to!.version} is logged (entry ${receipt.index}) and in force, but no mirror holds it yet`), { receipt }))
         else it.resolve({ version: it.to!.version, hash: it.to!.hash, index: receipt.index, receipt, added: it.added, removed: it.removed })
         continue

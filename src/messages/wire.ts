@@ -7,7 +7,7 @@
 import c, { type Encoding, type State } from 'compact-encoding'
 import crypto from 'hypercore-crypto'
 import b4a from 'b4a'
-import { receipt, signedCall, callError, strings, bytes, type Receipt, type SignedCall } from './index.js'
+import { receipt, signedCall, signedUpgrade, callError, strings, bytes, type Receipt, type SignedCall, type SignedUpgrade } from './index.js'
 import { VmsError, type VmsErrorCode } from '../errors.js'
 
 export const PROTOCOL = 'vms-node/1'
@@ -24,6 +24,8 @@ export interface VmInfo {
   length: number
   /** Declared oracle names; none = trustless. */
   oracles: string[]
+  /** The script version in force as the peer holds it: its number, hash, and the entry that made it (0: the genesis). */
+  script?: { version: number; hash: Uint8Array; at: number }
 }
 
 export interface Hello {
@@ -79,27 +81,61 @@ const vmInfo: Encoding<VmInfo> = {
   decode(s) { return { methods: strings.decode(s), views: strings.decode(s), filesKey: c.fixed32.decode(s), length: c.uint.decode(s), oracles: strings.decode(s) } }
 }
 
+/** Flags of a hello: 1 the host's proof, 2 the VM's info, 4 (with 2) the script version in force. */
 export const hello: Encoding<Hello> = {
   preencode(s, m) {
     c.uint.preencode(s, 1); c.uint.preencode(s, m.role); c.uint.preencode(s, 0)
     if (m.signer && m.proof) { c.fixed32.preencode(s, m.signer); c.fixed64.preencode(s, m.proof) }
     if (m.info) vmInfo.preencode(s, m.info)
+    if (m.info?.script) { c.uint.preencode(s, m.info.script.version); c.fixed32.preencode(s, m.info.script.hash); c.uint.preencode(s, m.info.script.at) }
   },
   encode(s, m) {
     c.uint.encode(s, 1); c.uint.encode(s, m.role)
-    c.uint.encode(s, (m.signer && m.proof ? 1 : 0) | (m.info ? 2 : 0))
+    c.uint.encode(s, (m.signer && m.proof ? 1 : 0) | (m.info ? 2 : 0) | (m.info?.script ? 4 : 0))
     if (m.signer && m.proof) { c.fixed32.encode(s, m.signer); c.fixed64.encode(s, m.proof) }
     if (m.info) vmInfo.encode(s, m.info)
+    if (m.info?.script) { c.uint.encode(s, m.info.script.version); c.fixed32.encode(s, m.info.script.hash); c.uint.encode(s, m.info.script.at) }
   },
   decode(s) {
     const v = c.uint.decode(s)
     if (v !== 1) throw new Error(`unknown hello version ${v}`)
     const role = c.uint.decode(s)
     const flags = c.uint.decode(s)
+    if (flags > 7 || ((flags & 4) && !(flags & 2))) throw new Error('bad hello flags')
     const signer = flags & 1 ? c.fixed32.decode(s) : null
     const proof = flags & 1 ? c.fixed64.decode(s) : null
     const info = flags & 2 ? vmInfo.decode(s) : null
+    if (info && flags & 4) info.script = { version: c.uint.decode(s), hash: c.fixed32.decode(s), at: c.uint.decode(s) }
     return { role, signer, proof, info }
+  }
+}
+
+/** Message 12: an owner's upgrade (to the host). */
+export interface UpgradeRequest { id: number; upgrade: SignedUpgrade }
+/** Message 13: the upgrade's answer: the new version, its entry's receipt, the methods added and removed; or why not. */
+export interface UpgradeResponse { id: number; error: WireError | null; version: number; receipt: Receipt | null; added: string[]; removed: string[] }
+
+export const upgradeRequest: Encoding<UpgradeRequest> = {
+  preencode(s, m) { c.uint.preencode(s, m.id); signedUpgrade.preencode(s, m.upgrade) },
+  encode(s, m) { c.uint.encode(s, m.id); signedUpgrade.encode(s, m.upgrade) },
+  decode(s) { return { id: c.uint.decode(s), upgrade: signedUpgrade.decode(s) } }
+}
+
+export const upgradeResponse: Encoding<UpgradeResponse> = {
+  preencode(s, m) {
+    c.uint.preencode(s, m.id); c.uint.preencode(s, m.error ? 1 : 0)
+    if (m.error) preencodeError(s, m.error, false)
+    else { c.uint.preencode(s, m.version); receipt.preencode(s, m.receipt!); strings.preencode(s, m.added); strings.preencode(s, m.removed) }
+  },
+  encode(s, m) {
+    c.uint.encode(s, m.id); c.uint.encode(s, m.error ? 1 : 0)
+    if (m.error) encodeError(s, m.error, false)
+    else { c.uint.encode(s, m.version); receipt.encode(s, m.receipt!); strings.encode(s, m.added); strings.encode(s, m.removed) }
+  },
+  decode(s) {
+    const id = c.uint.decode(s)
+    if (c.uint.decode(s) & 1) return { id, error: decodeError(s, false), version: 0, receipt: null, added: [], removed: [] }
+    return { id, error: null, version: c.uint.decode(s), receipt: receipt.decode(s), added: strings.decode(s), removed: strings.decode(s) }
   }
 }
 

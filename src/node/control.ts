@@ -10,7 +10,7 @@ import b4a from 'b4a'
 import crypto from 'hypercore-crypto'
 import type Protomux from 'protomux'
 import { VmsError } from '../errors.js'
-import { formatKey, type Identity } from '../identity.js'
+import { formatKey, toKey, type Identity } from '../identity.js'
 import { decodeStrict, encode } from '../messages/index.js'
 import { CONTROL_PROTOCOL, controlRequest, controlResponse, controlSignable, toWireError, fromWireError } from '../messages/wire.js'
 import { addRequestMessages } from './request-messages.js'
@@ -27,7 +27,8 @@ export interface DeployPolicy {
 }
 
 export interface ControlHandlers {
-  deploy(script: string, filename: string): Promise<{ key: string }>
+  /** `owners`: who may upgrade the new VM (the deployer, unless the request names others; none: immutable). */
+  deploy(script: string, filename: string, owners: Uint8Array[]): Promise<{ key: string }>
   ls(): Promise<Array<{ key: string; filename: string; length: number }>>
   stop(key: string): Promise<void>
 }
@@ -50,7 +51,12 @@ export function serveControl(mux: Protomux, nodeKey: Uint8Array, policy: DeployP
     if (body === null || typeof body !== 'object') return refuse(new VmsError('MALFORMED_REQUEST', 'the payload must be a JSON object'))
     if (req.op === 'deploy') {
       if (typeof body.script !== 'string' || b4a.byteLength(body.script) > MAX_SCRIPT) return refuse(new VmsError('TOO_LARGE', `a script must be a string of at most ${MAX_SCRIPT} bytes`))
-      handlers.deploy(body.script, typeof body.filename === 'string' ? body.filename : 'script.js').then(done, refuse)
+      let owners: Uint8Array[] = [req.caller]
+      if (body.owners !== undefined) {
+        if (!Array.isArray(body.owners) || body.owners.length > 64) return refuse(new VmsError('MALFORMED_REQUEST', 'owners must be a list of at most 64 caller keys'))
+        try { owners = body.owners.map((o) => toKey(o as string)) } catch { return refuse(new VmsError('MALFORMED_REQUEST', 'an owner is a caller key (z-base-32 or hex)')) }
+      }
+      handlers.deploy(body.script, typeof body.filename === 'string' ? body.filename : 'script.js', owners).then(done, refuse)
     } else if (req.op === 'ls') {
       handlers.ls().then(done, refuse)
     } else if (req.op === 'stop') {

@@ -18,6 +18,7 @@ import { addHeadExchange, type Equivocation } from './head-exchange.js'
 import { addViewMessages } from './view-messages.js'
 import { addBlockMessages } from './block-messages.js'
 import { addFilesStateMessages } from './files-state-messages.js'
+import { addUpgradeMessages } from './upgrade-messages.js'
 import type { ViewRunner } from '../host/view-runner.js'
 import type { Quota } from './quota.js'
 import type { AttestationBook } from './attestation-book.js'
@@ -82,6 +83,7 @@ export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, b
   addViewMessages(channel, views)
   addBlockMessages(channel, async () => ({ log: host.log, files: host.drive.db.core, blobs: (await host.drive.getBlobs()).core }))
   addFilesStateMessages(channel, (query) => host.filesStatement(query))
+  addUpgradeMessages(channel, (u) => host.upgrade(u))
 
   function reply(res: Response): void {
     if (channel!.closed) return
@@ -98,7 +100,7 @@ export function openHostChannel(mux: Protomux, conn: Connection, host: VmHost, b
     role: Role.HOST,
     signer: log.keyPair!.publicKey,
     proof,
-    info: { methods: host.methods, views: host.views, filesKey: host.drive.key, length: log.length, oracles: host.genesis!.oracles }
+    info: { methods: host.methods, views: host.views, filesKey: host.drive.key, length: log.length, oracles: host.genesis!.oracles, script: { version: host.script.version, hash: host.script.hash, at: host.script.index } }
   }))
 }
 

@@ -15,6 +15,7 @@ import { addHeadExchange, type Equivocation } from './head-exchange.js'
 import { addViewMessages } from './view-messages.js'
 import { addBlockMessages } from './block-messages.js'
 import { addFilesStateMessages } from './files-state-messages.js'
+import { addUpgradeMessages } from './upgrade-messages.js'
 import type { ViewRunner } from '../host/view-runner.js'
 import type { AttestationBook } from './attestation-book.js'
 
@@ -33,5 +34,6 @@ export async function openMirrorChannel(mux: Protomux, vm: { key: Buffer; log: H
   addViewMessages(channel, views)
   addBlockMessages(channel, async () => ({ log: vm.log, files: vm.drive.db.core, blobs: (await vm.drive.getBlobs()).core }))
   addFilesStateMessages(channel, null)
-  channel.open(encode(hello, { role: Role.MIRROR, signer: null, proof: null, info: { methods: described?.methods ?? [], views: described?.views ?? [], filesKey: vm.drive.key, length: vm.log.length, oracles } }))
+  addUpgradeMessages(channel, null)
+  channel.open(encode(hello, { role: Role.MIRROR, signer: null, proof: null, info: { methods: described?.methods ?? [], views: described?.views ?? [], filesKey: vm.drive.key, length: vm.log.length, oracles, ...(described ? { script: described.script } : {}) } }))
 }

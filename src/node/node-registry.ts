@@ -13,7 +13,7 @@ import { readJsonFile, writeJsonFile, isObject } from '../json-file.js'
  * `vms-node create` or `VmHost.create`), whose cores are at the Corestore's
  * root rather than in a namespace of its name.
  */
-export interface RegisteredVm { name: string; filename: string; key?: string; methods?: string[]; views?: string[]; own?: boolean }
+export interface RegisteredVm { name: string; filename: string; key?: string; methods?: string[]; views?: string[]; /** the script version `methods` are of (1 if absent) */ version?: number; own?: boolean }
 
 export interface Registry { vms: RegisteredVm[]; mirrors?: string[] }
 

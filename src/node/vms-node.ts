@@ -268,7 +268,12 @@ export class VmsNode extends ReadyResource {
   }
 
   /** Manage a remote node by its key: deploy a script as a new VM, list its VMs, stop one. Signed by this node's identity. */
-  async manage(nodeKey: Uint8Array | string): Promise<{ deploy(script: string, filename?: string): Promise<{ key: string }>; ls(): Promise<Array<{ key: string; filename: string; length: number }>>; stop(key: string): Promise<void> }> {
+  async manage(nodeKey: Uint8Array | string): Promise<{
+    /** Deploy a script as a new VM, upgradable by `owners` (default: this node's identity, the deployer's; [] makes it immutable). */
+    deploy(script: string, filename?: string, opts?: { owners?: Array<Uint8Array | string> }): Promise<{ key: string }>
+    ls(): Promise<Array<{ key: string; filename: string; length: number }>>
+    stop(key: string): Promise<void>
+  }> {
     await this.ready()
     const k = toKey(nodeKey)
     const timeoutMs = this.opts.timeoutMs ?? 15000
@@ -281,7 +286,7 @@ export class VmsNode extends ReadyResource {
     }
     const call = (op: string, payload: unknown) => controlCall(find()!.mux, k, this.identity, op, payload, timeoutMs)
     return {
-      deploy: (script, filename = 'script.js') => call('deploy', { script, filename }) as Promise<{ key: string }>,
+      deploy: (script, filename = 'script.js', opts = {}) => call('deploy', { script, filename, ...(opts.owners ? { owners: opts.owners.map((o) => b4a.toString(toKey(o), 'hex')) } : {}) }) as Promise<{ key: string }>,
       ls: () => call('ls', {}) as Promise<Array<{ key: string; filename: string; length: number }>>,
       stop: async (key) => { await call('stop', { key }) }
     }
@@ -290,10 +295,10 @@ export class VmsNode extends ReadyResource {
   private controlHandlers(): ControlHandlers {
     const policy = this.opts.deploy!
     return {
-      deploy: async (script, filename) => {
+      deploy: async (script, filename, owners) => {
         if (this.hosts.size >= (policy.maxVms ?? 100)) throw new VmsError('QUOTA_EXCEEDED', `this node hosts ${this.hosts.size} VMs, its limit`)
         const name = 'deployed-' + b4a.toString(crypto.hash(b4a.from(script + '\n' + Date.now() + Math.random())), 'hex').slice(0, 16)
-        const host = await this.host(script, { name, filename })
+        const host = await this.host(script, { name, filename, owners })
         return { key: formatKey(host.key) }
       },
       ls: async () => this.hosted.map((h) => ({ key: formatKey(h.key), filename: h.genesis!.filename, length: h.log.length })),
@@ -315,7 +320,18 @@ export class VmsNode extends ReadyResource {
    * Host a VM: create it (named `name` in this node's storage) or reopen it,
    * and announce it on its discovery key.
    */
-  async host(script: string | null, opts: { name: string; filename?: string; /** the storage's own VM, at its root (see hostStored) */ own?: boolean } & Pick<VmHostOptions, 'limits' | 'maxQueue' | 'durability' | 'durabilityTimeoutMs' | 'oracles' | 'oracleTimeoutMs' | 'lazy'>): Promise<VmHost> {
+  async host(script: string | null, opts: {
+    name: string
+    filename?: string
+    /** the storage's own VM, at its root (see hostStored) */
+    own?: boolean
+    /**
+     * Who may upgrade a VM made here (fixed in its genesis): caller keys; []
+     * makes it immutable. @default [the node's `identity`] if it was given one,
+     * else [] (an identity made for the session would be lost when it closes)
+     */
+    owners?: Array<Uint8Array | string>
+  } & Pick<VmHostOptions, 'limits' | 'maxQueue' | 'durability' | 'durabilityTimeoutMs' | 'oracles' | 'oracleTimeoutMs' | 'lazy'>): Promise<VmHost> {
     if (script !== null && typeof script !== 'string') throw new VmsError('BAD_OPTION', `the script must be its source text (a string), or null to reopen the VM named ${opts?.name}; not ${describe(script)}`)
     if (typeof opts?.name !== 'string' || !VM_NAME.test(opts.name)) throw new VmsError('BAD_OPTION', `a VM needs a name (say its script's file name, 'rsvp'): 1 to 255 characters, no control characters; not ${describe(opts?.name)}`)
     if (opts.filename !== undefined && (typeof opts.filename !== 'string' || !VM_NAME.test(opts.filename))) throw new VmsError('BAD_OPTION', `a filename is 1 to 255 characters, no control characters; not ${describe(opts.filename)}`)
@@ -354,10 +370,10 @@ export class VmsNode extends ReadyResource {
       }
     }
     this.signatures ??= new SignaturePool()
-    // Hosted already under this name: the same VM (its script never changes).
+    // Hosted already under this name: the same VM, with the script in force.
     const open = this.hostsByName.get(opts.name)
     if (open) {
-      if (script !== null && script !== open.genesis!.script) throw anotherScript(opts.name)
+      if (script !== null && script !== open.script.script) throw anotherScript(opts.name, open)
       return open
     }
     const ns = vmStore(this.store, { name: opts.name, own: opts.own })
@@ -365,20 +381,23 @@ export class VmsNode extends ReadyResource {
     const durability = { durability: opts.durability, durabilityTimeoutMs: opts.durabilityTimeoutMs, oracles: opts.oracles, oracleTimeoutMs: opts.oracleTimeoutMs, signatures: this.signatures, sandboxes: this.sandboxes, filesCacheEntries: this.opts.filesCacheEntries }
     const host = await (script === null
       ? VmHost.open(ns, { onLog, lazy: opts.lazy, ...durability })
-      : VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, onLog, ...durability })
+      : VmHost.create(ns, { script, filename: opts.filename ?? opts.name, limits: opts.limits, maxQueue: opts.maxQueue, owners: opts.owners ?? (this.opts.identity ? [this.opts.identity.publicKey] : []), onLog, ...durability })
     ).catch(async (err: VmsError) => {
       // Said in the node's terms: VMs here go by name, not by directory.
       if (err?.reason === 'no-vm') {
         const names = (await this.registry.read()).vms.map((v) => v.name)
         throw new VmsError('STORAGE_INVALID', `this node has no VM named ${opts.name} (it has: ${names.join(', ') || 'none'})`, null, 'no-vm')
       }
-      if (err?.reason === 'another-script') throw anotherScript(opts.name)
+      if (err?.reason === 'another-script') throw anotherScript(opts.name, null)
       throw err
     })
     this.hosts.set(b4a.toString(host.key, 'hex'), host)
     this.hostsByName.set(opts.name, host)
     watchConflicts(host.log, host.key, this.onEquivocation)
-    await this.remember({ name: opts.name, filename: opts.filename ?? opts.name, key: b4a.toString(host.key, 'hex'), methods: host.methods, views: host.views, ...(opts.own ? { own: true } : {}) })
+    const registered = (): RegisteredVm => ({ name: opts.name, filename: opts.filename ?? opts.name, key: b4a.toString(host.key, 'hex'), methods: host.methods, views: host.views, version: host.script.version, ...(opts.own ? { own: true } : {}) })
+    await this.remember(registered())
+    // An upgrade changes the methods a lazy reopen starts with.
+    host.on('upgrade', () => { this.remember(registered()).catch((err: Error) => this.opts.onLog?.(opts.name, 'warn', `the node registry was not updated after an upgrade: ${err.message}`)) })
     for (const { mux, conn } of this.muxes) openHostChannel(mux, conn, host, this.book(host.key), this.onEquivocation, () => this.viewRunner(host.key, host.log, host.drive), this.quotaFor(host))
     const discovery = this.swarm.join(host.discoveryKey, { server: true, client: false })
     await discovery.flushed()
@@ -405,8 +424,8 @@ export class VmsNode extends ReadyResource {
     this.unserved = this.unserved.filter((u) => !names.has(u.name)) // tried again now
     // A VM that does not open (its archive changed outside its log, a damaged disk) is not served;
     // the rest of the node serves on. The node's log says why, and `node.unserved` lists them.
-    const opened = await reopenAll(vms, ({ name, filename, methods, views, own }) =>
-      this.host(null, { name, filename, own, ...hostOpts, lazy: methods && views ? { methods, views } : undefined }).catch((err: Error) => {
+    const opened = await reopenAll(vms, ({ name, filename, methods, views, version, own }) =>
+      this.host(null, { name, filename, own, ...hostOpts, lazy: methods && views ? { methods, views, version } : undefined }).catch((err: Error) => {
         const error = err instanceof VmsError ? err : new VmsError('STORAGE_INVALID', `VM ${name} did not open: ${err.message}`)
         this.unserved.push({ name, error })
         this.opts.onLog?.(name, 'error', `not served: ${error.message}`)
@@ -609,15 +628,19 @@ export class VmsNode extends ReadyResource {
         reg.vms.push(vm)
         return true
       }
-      if (vm.methods === undefined || (String(known.methods) === String(vm.methods) && String(known.views) === String(vm.views))) return false
-      Object.assign(known, { methods: vm.methods, views: vm.views })
+      if (vm.methods === undefined || (String(known.methods) === String(vm.methods) && String(known.views) === String(vm.views) && (known.version ?? 1) === (vm.version ?? 1))) return false
+      Object.assign(known, { methods: vm.methods, views: vm.views, version: vm.version })
       return true
     })
   }
 }
 
-function anotherScript(name: string): VmsError {
-  return new VmsError('STORAGE_INVALID', `this node already has a VM named ${name}, made from another script: a VM's script never changes, so host the new one under another name (a new VM with its own key), or pass script null to host the one there`, null, 'another-script')
+function anotherScript(name: string, host: VmHost | null): VmsError {
+  const immutable = host !== null && host.owners.length === 0
+  const how = immutable
+    ? 'it is immutable, so host the new script under another name (a new VM with its own key)'
+    : `to change its script, upgrade it as one of its owners (vms-node upgrade ${host ? formatKey(host.key) : '<key>'} <script>, or VmHandle.upgrade); for a new VM, host the script under another name`
+  return new VmsError('STORAGE_INVALID', `this node already has a VM named ${name}, running another script${host ? ` (version ${host.script.version})` : ''}: ${how}; or pass script null to host the one there`, null, 'another-script')
 }
 
 /** Script methods as functions on the handle: `vm.RSVP(true)`. */

@@ -1,13 +1,15 @@
 // Brittle tests that run under Bare (spawned by test/bare.test.ts with
 // brittle-bare): dial a VM served by a Node host, call it, read its files;
 // hosting fails clearly. The environment gives VMS_BARE_STORAGE (a directory),
-// VMS_BARE_PORT (the loopback DHT's bootstrap port) and VMS_BARE_KEY (the VM).
+// VMS_BARE_PORT (the loopback DHT's bootstrap port), VMS_BARE_KEY (the VM), and
+// VMS_BARE_UPGRADED_KEY, VMS_BARE_OLD_HASH (a VM upgraded from the script of that hash).
 import test from 'brittle'
 import env from 'bare-env'
+import b4a from 'b4a'
 import { VmsNode, verifyReceipt, signedLength } from '../../src/client.js'
 
 const g = globalThis as unknown as { Bare?: unknown }
-const { VMS_BARE_STORAGE: storage = '', VMS_BARE_PORT: port = '', VMS_BARE_KEY: key = '' } = env
+const { VMS_BARE_STORAGE: storage = '', VMS_BARE_PORT: port = '', VMS_BARE_KEY: key = '', VMS_BARE_UPGRADED_KEY: upgradedKey = '', VMS_BARE_OLD_HASH: oldHash = '' } = env
 
 let node: VmsNode
 
@@ -49,6 +51,19 @@ test('many calls at once: committed together, their receipts share the log\'s si
   }
   t.is(ok, 24, 'every receipt verifies')
   t.ok(later > 0, `some are signed at their group's end, past their entry (${later} of 24)`)
+})
+
+test('a call made for a script version that was upgraded away: SCRIPT_CHANGED with what changed, not run; repinned, it runs', async (t) => {
+  const vm = await node.dial(upgradedKey)
+  vm.pin(b4a.from(oldHash, 'hex'), { version: 1, methods: ['RSVP', 'list'] })
+  const err = await vm.call('RSVP', true, 'pinned to v1').then(() => null, (e: Error & { code?: string; script?: { version: number; added: string[]; removed: string[] } }) => e)
+  t.is(err?.code, 'SCRIPT_CHANGED', err?.message)
+  t.is(err?.script?.version, 2)
+  t.alike(err?.script?.added, ['count'])
+  t.alike(err?.script?.removed, [])
+  t.is((await vm.repin()).version, 2)
+  await vm.call('RSVP', true, 'on v2')
+  t.is(await vm.call('count'), 1, 'only the repinned call ran')
 })
 
 test('hosting needs Node: a clear error', async (t) => {

@@ -5,9 +5,12 @@ import { VmsNode } from '../../node/vms-node.js'
 import { vmName } from '../../node/node-registry.js'
 import { formatKey, toKey } from '../../identity.js'
 import { VmsError } from '../../errors.js'
-import { chooseDht, vmsHome } from '../config.js'
+import { chooseDht, vmsHome, loadIdentity } from '../config.js'
 import { fail } from '../fail.js'
-import { wholeFlag, restAndFlags, netFlags } from '../flags.js'
+import { wholeFlag, restAndFlags, netFlags, identityFlag } from '../flags.js'
+import { announceIdentity } from '../connect.js'
+import type { Identity } from '../../identity.js'
+import b4a from 'b4a'
 import { stopSignal, untilStopped } from '../stop-signal.js'
 import { reopenProgress } from '../progress.js'
 
@@ -22,10 +25,13 @@ export const serveCmd = command(
   flag('--max-vms <n>', 'with --allow-deploy: most VMs this node hosts (default 100)'),
   flag('--max-calls-per-second <n>', 'with --allow-deploy: per VM (default 1000)'),
   flag('--max-storage <bytes>', 'with --allow-deploy: files per VM (default 256 MiB)'),
+  flag('--owner <key>', 'who may upgrade the VMs made now (repeatable; default: your caller identity)'),
+  flag('--immutable', 'make the new VMs immutable: their scripts never change'),
+  identityFlag,
   flag('--files-cache <n>', 'decoded blocks of each VM\'s files archive kept in memory, ~3 KB each when full (default 131072; more keeps a VM of many files fast)'),
   ...netFlags,
   async () => {
-    const scripts = restAndFlags(serveCmd, ['storage', 'bootstrap', 'max-vms', 'max-calls-per-second', 'max-storage', 'files-cache'], ['local', 'json'], ['oracle', 'allow-deploy'])
+    const scripts = restAndFlags(serveCmd, ['storage', 'bootstrap', 'max-vms', 'max-calls-per-second', 'max-storage', 'files-cache', 'identity'], ['local', 'json', 'immutable'], ['oracle', 'allow-deploy', 'owner'])
     const filesCache = wholeFlag(serveCmd.flags.filesCache, '--files-cache', 1, '131072')
     const oracles = await loadOracles(serveCmd.flags.oracle ?? [])
     const allow: string[] = serveCmd.flags.allowDeploy ?? []
@@ -40,6 +46,13 @@ export const serveCmd = command(
       ...quotas
     }
     const json = !!serveCmd.flags.json
+    // Governance of the VMs made now: upgradable by you (your caller identity), by --owner keys, or by nobody.
+    const ownerFlags: string[] = serveCmd.flags.owner ?? []
+    if (serveCmd.flags.immutable && ownerFlags.length > 0) fail('--immutable and --owner contradict each other: an immutable VM has no owner')
+    const named = ownerFlags.map((k) => { try { return toKey(k) } catch { return fail(`--owner ${k} is not a caller key (z-base-32 or hex; see vms-node whoami)`) } })
+    // (Serving only what the storage holds makes no identity: it signs nothing.)
+    const identity = serveCmd.flags.immutable || named.length > 0 || scripts.length === 0 ? null : await loadIdentity(serveCmd.flags.identity, announceIdentity)
+    const owners: Uint8Array[] = serveCmd.flags.immutable ? [] : named.length > 0 ? named : identity ? [identity.publicKey] : []
     scripts.forEach((file, i) => {
       const twin = scripts.slice(i + 1).find((other) => basename(other) === basename(file))
       if (twin) fail(`${file} and ${twin} have the same name: a node knows its VMs by their scripts' file names (rename one, or serve it from another --storage)`)
@@ -67,11 +80,11 @@ export const serveCmd = command(
         if (node.unserved.some((u) => u.name === name)) continue // said above: it did not open
         const stored = hosted.find((h) => h.host.genesis!.filename === basename(file))
         if (stored) {
-          // A VM's script is fixed when it is made: the file changed since is not what this VM runs.
-          if (stored.host.genesis!.script !== script) console.error(`vms-node: ${file} changed since VM ${formatKey(stored.host.key)} was made from it; a VM's script never changes, so it serves as it was made (for the new script, a new VM: rename the file or use another --storage)`)
+          // A script changes only by an upgrade, which the log records: a file edited since is not what this VM runs.
+          if (stored.host.script.script !== script) console.error(notInForce(file, stored.host))
           continue
         }
-        hosted.push({ name, file, host: await node.host(script, { name, filename: basename(file), oracles }) })
+        hosted.push({ name, file, host: await node.host(script, { name, filename: basename(file), oracles, owners }) })
       }
     } catch (err) {
       await node.close()
@@ -87,8 +100,8 @@ export const serveCmd = command(
     }
     for (const { host } of hosted) {
       const key = formatKey(host.key)
-      if (json) console.log(JSON.stringify({ event: 'serving', filename: host.genesis!.filename, key, files: formatKey(host.drive.key), dht: dht.describe }))
-      else console.log(`vms-node serving ${host.genesis!.filename}\n  key   ${key}   (share this: it is the VM's address)`)
+      if (json) console.log(JSON.stringify({ event: 'serving', filename: host.genesis!.filename, key, files: formatKey(host.drive.key), version: host.script.version, owners: host.owners.map(formatKey), dht: dht.describe }))
+      else console.log(`vms-node serving ${host.genesis!.filename}${host.script.version > 1 ? ` (version ${host.script.version})` : ''}\n  key   ${key}   (share this: it is the VM's address)\n  ${governance(host.owners, identity)}`)
     }
     if (!json) console.log(`  on the ${dht.describe}; storage ${storage}; Ctrl-C to stop`)
     await untilStopped(stopped, json, 'finishing calls in flight, leaving the DHT')
@@ -97,6 +110,22 @@ export const serveCmd = command(
     if (json) console.log(JSON.stringify({ event: 'stopped' }))
   }
 )
+
+/** Who can change a VM's rules, as serve says it. */
+function governance(owners: Uint8Array[], you: Identity | null): string {
+  if (owners.length === 0) return 'immutable: its script never changes'
+  const names = owners.map((o) => formatKey(o) + (you && b4a.equals(o, you.publicKey) ? ' (you)' : ''))
+  return `upgradable by ${names.join(', ')}   (vms-node upgrade KEY SCRIPT)`
+}
+
+/** A script file that is not the one its VM runs: what runs, and how to change it. */
+function notInForce(file: string, host: { key: Uint8Array; owners: Uint8Array[]; script: { version: number; filename: string } }): string {
+  const key = formatKey(host.key)
+  const runs = `vms-node: ${file} is not the script VM ${key} runs (version ${host.script.version}, from ${host.script.filename}); it serves version ${host.script.version}`
+  return host.owners.length === 0
+    ? `${runs}. The VM is immutable: for the new script, make a new VM (rename the file, or use another --storage)`
+    : `${runs}. To run ${file}, upgrade the VM as one of its owners: vms-node upgrade ${key} ${file}`
+}
 
 /** `--oracle name=./file.js`: the file's default export (or module.exports) is the oracle. */
 async function loadOracles(specs: string[]): Promise<Record<string, (...args: any[]) => unknown>> {
