@@ -60,15 +60,16 @@ export class Identity {
 
   /**
    * Sign an upgrade of a VM's script to `script` (as one of its owners):
-   * the owner's signature over (VM key, the script's hash, a nonce).
+   * the owner's signature over (VM key, the script's hash, a nonce, its file name).
    */
   signUpgrade(vmKey: Uint8Array | string, script: string, opts: { filename?: string; time?: number } = {}): SignedUpgrade {
     const key = toKey(vmKey)
     if (typeof script !== 'string' || script === '') throw new VmsError('MALFORMED_REQUEST', `the new script must be its source text, not ${describe(script)}`)
     const nonce = makeNonce(opts.time ?? Date.now())
     const hash = scriptHash(script)
-    const signature = crypto.sign(upgradeSignable(key, hash, nonce), this.secretKey)
-    return { vmKey: key, script, filename: opts.filename ?? 'script.js', nonce, owner: this.publicKey, signature }
+    const filename = opts.filename ?? 'script.js'
+    const signature = crypto.sign(upgradeSignable(key, hash, nonce, filename), this.secretKey)
+    return { vmKey: key, script, filename, nonce, owner: this.publicKey, signature }
   }
 }
 
@@ -88,8 +89,8 @@ export function verifyCallSignature(call: SignedCall): boolean {
   return crypto.verify(callSignable(call.vmKey, call.method, call.args, call.nonce, call.scriptHash), call.signature, call.publicKey)
 }
 
-export function verifyUpgradeSignature(u: { vmKey: Uint8Array; script: string; nonce: Uint8Array; owner: Uint8Array; signature: Uint8Array }): boolean {
-  return crypto.verify(upgradeSignable(u.vmKey, scriptHash(u.script), u.nonce), u.signature, u.owner)
+export function verifyUpgradeSignature(u: { vmKey: Uint8Array; script: string; filename: string; nonce: Uint8Array; owner: Uint8Array; signature: Uint8Array }): boolean {
+  return crypto.verify(upgradeSignable(u.vmKey, scriptHash(u.script), u.nonce, u.filename), u.signature, u.owner)
 }
 
 /** A VM key from z-base-32, hex, or bytes. Throws MALFORMED_REQUEST on anything else. */

@@ -204,7 +204,7 @@ test('node: hosting a name it has with another script, or reopening a name it la
   const other = await n.host('exports.other = () => 1', { name: 'rsvp' }).catch((err: VmsError) => err) as VmsError
   t.is(other.code, 'STORAGE_INVALID')
   t.is(other.reason, 'another-script')
-  t.ok(other.message.includes('already has a VM named rsvp, made from another script') && other.message.includes('under another name'), other.message)
+  t.ok(other.message.includes('already has a VM named rsvp, running another script (version 1)') && other.message.includes('it is immutable, so host the new script under another name'), other.message)
   const none = await n.host(null, { name: 'nope' }).catch((err: VmsError) => err) as VmsError
   t.is(none.code, 'STORAGE_INVALID')
   t.is(none.reason, 'no-vm')
@@ -215,7 +215,7 @@ test('node: hosting a name it has with another script, or reopening a name it la
   const again = await node(t, net, { storage })
   const stored = await again.host('exports.other = () => 1', { name: 'rsvp' }).catch((err: VmsError) => err) as VmsError
   t.is(stored.reason, 'another-script')
-  t.ok(stored.message.includes('already has a VM named rsvp, made from another script'), stored.message)
+  t.ok(stored.message.includes('already has a VM named rsvp, running another script'), stored.message)
   const missing = await again.host(null, { name: 'nope' }).catch((err: VmsError) => err) as VmsError
   t.is(missing.reason, 'no-vm')
   t.ok(missing.message.includes('no VM named nope (it has: rsvp)'), missing.message)

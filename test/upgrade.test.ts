@@ -3,7 +3,7 @@ import test from 'brittle'
 import b4a from 'b4a'
 import { VmHost, Identity, replay, checkpoints, makeEvidence, verifyEvidence, EntryType, VmsError, type CallAnswer } from '../src/index.js'
 import crypto from 'hypercore-crypto'
-import { decodeEntry, encode, logEntry, scriptHash, upgradeSignable, type UpgradeEntry } from '../src/messages/index.js'
+import { decodeEntry, encode, logEntry, scriptHash, upgradeSignable, callSignable, type UpgradeEntry, type CallEntry } from '../src/messages/index.js'
 import { entries } from './helpers/index.js'
 
 const V1 = `
@@ -75,7 +75,7 @@ test('upgrade: refused from a non-owner, for an immutable VM, with a bad signatu
   const signed = owner.signUpgrade(host.key, V2)
   await host.upgrade(signed)
   // The owner's own signature over V3, with the nonce already used: a replayed nonce.
-  const reused = { ...signed, script: V3, signature: crypto.sign(upgradeSignable(host.key, scriptHash(V3), signed.nonce), owner.secretKey) }
+  const reused = { ...signed, script: V3, signature: crypto.sign(upgradeSignable(host.key, scriptHash(V3), signed.nonce, signed.filename), owner.secretKey) }
   t.is((await host.upgrade(reused).catch((e: VmsError) => e) as VmsError).code, 'BAD_NONCE', 'a nonce used before')
   t.is((await host.upgrade(signed).catch((e: VmsError) => e) as VmsError).code, 'UPGRADE_FAILED', 'the same script again')
   t.is(host.log.length, length + 1, 'only the good upgrade is logged')
@@ -176,7 +176,8 @@ test('upgrade: a tampered upgrade is caught, and proven from the report alone (b
     ['a bad owner signature', (e) => ({ ...e, signature: b4a.alloc(64, 7) }), 'signature-invalid', /signature does not match the upgrade/],
     ['source that does not match its hash', (e) => ({ ...e, script: e.script + '\n// changed' }), 'signature-invalid', /signature does not match the upgrade/],
     ['an owner the genesis does not name', (e) => ({ ...e, owner: Identity.generate().publicKey }), 'signature-invalid', /not name as an owner/],
-    ['a skipped version', (e) => ({ ...e, version: 3 }), 'malformed-entry', /does not follow the version in force/]
+    ['a skipped version', (e) => ({ ...e, version: 3 }), 'malformed-entry', /does not follow the version in force/],
+    ['a file name the owner did not sign', (e) => ({ ...e, filename: 'not-what-the-owner-said.js' }), 'signature-invalid', /signature does not match the upgrade/]
   ]
   for (const [what, forge, cls, message] of cases) {
     const { host, owner } = await upgradable(t)
@@ -206,6 +207,23 @@ test('upgrade: a tampered upgrade is caught, and proven from the report alone (b
   t.is(report.divergence?.class, 'malformed-entry')
   t.ok(/upgrade of an immutable VM/.test(report.divergence!.message), report.divergence!.message)
   t.ok((await verifyEvidence(JSON.parse(JSON.stringify(await makeEvidence(host.logAndFiles(), report.divergence!))), { tmpdir: await t.tmp() })).proven, 'proven')
+
+  // A call signed (validly) for version 1, run by the host on version 2.
+  {
+    const { host, owner } = await upgradable(t)
+    const alice = Identity.generate()
+    await host.upgrade(owner.signUpgrade(host.key, V2))
+    const { receipt } = await host.call(alice.sign(host.key, 'RSVP', [true], { scriptHash: scriptHash(V2) }))
+    const e = decodeEntry((await host.log.get(receipt.index))!, receipt.index) as CallEntry
+    const v1 = scriptHash(V1)
+    const forged: CallEntry = { ...e, scriptHash: v1, signature: crypto.sign(callSignable(host.key, e.method, e.args, e.nonce, v1), alice.secretKey) }
+    await host.log.truncate(receipt.index)
+    await host.log.append(encode(logEntry, forged))
+    const report = await replay(host.logAndFiles(), { checkTrailing: false })
+    t.is(report.divergence?.index, receipt.index)
+    t.ok(/a call signed for another script version was run on this one/.test(report.divergence?.message ?? ''), report.divergence?.message)
+    t.ok((await verifyEvidence(JSON.parse(JSON.stringify(await makeEvidence(host.logAndFiles(), report.divergence!))), { tmpdir: await t.tmp() })).proven, 'a pinned call run on another version: proven')
+  }
 })
 
 test('upgrade, crash: the log append of an upgrade lost after its files were written is finished at restart (the new version in force); a kept pointer at no upgrade falls back to reading the log', async (t) => {
@@ -229,4 +247,51 @@ test('upgrade, crash: the log append of an upgrade lost after its files were wri
   again = await VmHost.open(dir)
   t.teardown(() => again.close())
   t.is(again.script.version, 2, 'found by reading the log back')
+})
+
+/** Run the upgrading host (fixtures/upgrading-host.ts) and kill -9 it at the line `at` matches. */
+async function upgradeAndKill(dir: string, owner: Identity, at: RegExp): Promise<{ before: number; lines: string[] }> {
+  const { spawn } = await import('node:child_process')
+  const { onLines } = await import('./helpers/cli.js')
+  const child = spawn(process.execPath, [new URL('./fixtures/upgrading-host.js', import.meta.url).pathname, dir, b4a.toString(owner.secretKey.subarray(0, 32), 'hex')], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const lines: string[] = []
+  await new Promise<void>((resolve, reject) => {
+    child.on('exit', (code) => reject(new Error(`the upgrading host exited (${code}) before "${at.source}": ${lines.join(' | ')}`)))
+    onLines(child.stdout!, (line) => {
+      lines.push(line)
+      if (!at.test(line)) return
+      child.removeAllListeners('exit')
+      child.on('exit', () => resolve())
+      child.kill('SIGKILL')
+    })
+  })
+  return { before: Number(lines.find((l) => l.startsWith('before '))!.slice(7)), lines }
+}
+
+test('upgrade, kill -9: during migrate, the old version serves with nothing changed; once answered, the new one is fully in place', async (t) => {
+  const owner = Identity.generate()
+  // Killed while migrate runs: nothing of the upgrade reached the disk.
+  const during = await t.tmp()
+  const { before } = await upgradeAndKill(during, owner, /^log migrating$/)
+  let host = await VmHost.open(during)
+  t.is(host.script.version, 1, 'version 1 in force')
+  t.is(host.log.length, before + 1, 'the log holds what it held, and the restart\'s load entry')
+  t.is(await host.drive.entry('/migrated'), null, 'nothing migrate wrote')
+  t.alike(host.methods, ['RSVP', 'list'])
+  t.ok((await replay(host.logAndFiles())).ok, 'it replays clean')
+  await host.close()
+
+  // Killed once the upgrade was answered: version 2, and what migrate wrote, after the restart.
+  const after = await t.tmp()
+  const { lines } = await upgradeAndKill(after, owner, /^upgraded \d+$/)
+  const index = Number(lines.find((l) => l.startsWith('upgraded '))!.slice(9))
+  host = await VmHost.open(after)
+  t.teardown(() => host.close())
+  t.is(host.script.version, 2, 'version 2 in force')
+  t.is(host.script.index, index)
+  t.ok(await host.drive.entry('/migrated'), 'what migrate wrote is there')
+  t.alike(host.methods, ['RSVP', 'count', 'list'])
+  t.is((await call(host, Identity.generate(), 'count')).result, 20)
+  const report = await replay(host.logAndFiles())
+  t.ok(report.ok && report.upgrades === 1, 'it replays clean, the upgrade included')
 })

@@ -14,7 +14,7 @@ import { MerkleRoots } from '../merkle.js'
 import { formatKey } from '../identity.js'
 import { SignaturePool } from '../crypto/signature-pool.js'
 import {
-  decodeEntry, callSignable, upgradeSignable, scriptHash, sameFilesState, EntryType, SANDBOX_API_VERSIONS,
+  decodeEntry, callSignable, upgradeSignable, scriptHash, sameFilesState, EntryType, SANDBOX_API_VERSIONS, LOG_VERSION,
   type CallEntry, type FilesState, type Genesis, type LoadEntry, type LogEntry, type Outcome, type UpgradeEntry
 } from '../messages/index.js'
 import { scriptAt, ownersOf, isOwner, upgradeVersion, type ScriptVersion } from '../host/script-version.js'
@@ -267,7 +267,7 @@ class Replay {
     try {
       return decodeEntry(buf, index)
     } catch (err) {
-      throw diverge(index, 'malformed-entry', (err as Error).message, 'a log entry in format version 1', `${buf.byteLength} bytes that do not decode`)
+      throw diverge(index, 'malformed-entry', (err as Error).message, `a log entry in format version ${LOG_VERSION} or earlier`, `${buf.byteLength} bytes that do not decode`)
     }
   }
 
@@ -499,7 +499,7 @@ class Replay {
     const bad = this.nonces.check(e.owner, e.nonce, e.time)
     if (bad) throw diverge(index, 'signature-invalid', `the upgrade's nonce is not acceptable: ${bad}`, 'a fresh nonce within the window', hex(e.nonce))
     this.nonces.add(e.owner, e.nonce, e.time)
-    if (!(await this.verifier.verify(upgradeSignable(this.vmKey, scriptHash(e.script), e.nonce), e.signature, e.owner))) {
+    if (!(await this.verifier.verify(upgradeSignable(this.vmKey, scriptHash(e.script), e.nonce, e.filename), e.signature, e.owner))) {
       throw diverge(index, 'signature-invalid', 'the owner\'s signature does not match the upgrade (its source, or its hash)', `a signature by ${formatKey(e.owner)} over the source's hash`, hex(e.signature))
     }
     if (!e.outcome.ok) throw diverge(index, 'malformed-entry', 'an upgrade whose script failed to load (a host refuses it and never logs it)', 'a load that worked', `${e.outcome.error?.name}: ${e.outcome.error?.message}`)

@@ -293,11 +293,20 @@ export class VmHandle {
     const u = this.identity.signUpgrade(this.key, script, opts)
     const res = await this.ask(this.upgradeWaiters, 0, this.timeoutMs, 'the upgrade',
       (route, id) => route.upgrade.send(encode(upgradeRequest, { id, upgrade: u })), { host: true })
-    if (res.error) throw fromWireError(res.error)
-    const entry = verifyReceiptEntry(this.key, res.receipt!, this.receiptCache)
-    if (entry.type !== EntryType.UPGRADE || !b4a.equals(entry.signature, u.signature) || entry.version !== res.version) {
-      throw new VmsError('BAD_RECEIPT', 'the upgrade\'s receipt names another entry than this upgrade: the host is faulty')
+    const check = (receipt: Receipt, version: number | null) => {
+      const entry = verifyReceiptEntry(this.key, receipt, this.receiptCache)
+      if (entry.type !== EntryType.UPGRADE || !b4a.equals(entry.signature, u.signature) || entry.script !== script || entry.filename !== u.filename || (version !== null && entry.version !== version)) {
+        throw new VmsError('BAD_RECEIPT', 'the upgrade\'s receipt names another entry than this upgrade: the host is faulty')
+      }
+      return entry
     }
+    if (res.error) {
+      // Logged all the same (DURABILITY_TIMEOUT): the error carries the entry's receipt, checked as an answer's.
+      const err = fromWireError(res.error)
+      if (res.receipt) check(res.receipt, null)
+      throw res.receipt ? Object.assign(err, { receipt: res.receipt }) : err
+    }
+    check(res.receipt!, res.version)
     const hash = scriptHash(script)
     const before = this.pinned?.methods ?? [...this.routes].find((r) => r.host)?.info.methods ?? []
     this.pinned = { version: res.version, hash, methods: [...before.filter((m) => !res.removed.includes(m)), ...res.added].sort() }

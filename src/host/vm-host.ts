@@ -169,6 +169,9 @@ export class VmHost extends ReadyResource {
     this.newOwners = (opts.owners ?? []).map((o) => {
       try { return toKey(o) } catch { throw new VmsError('BAD_OPTION', `an owner is a caller's key (its id, as vms-node whoami prints it); not ${describe(o)}`) }
     })
+    if (this.newOwners.length > 64) throw new VmsError('BAD_OPTION', `at most 64 owners; not ${this.newOwners.length}`)
+    // Under API 1, `migrate` is an ordinary method: an upgradable VM needs API 2, where it is the upgrade's step.
+    if (this.newOwners.length > 0 && opts.apiVersion === 1) throw new VmsError('BAD_OPTION', 'an upgradable VM (owners) needs sandbox API version 2, where migrate runs at upgrades; API 1 is for VMs made before it')
     this.storage = storage
     this.opts = opts
     this.maxQueue = opts.maxQueue ?? 1024
@@ -459,7 +462,7 @@ export class VmHost extends ReadyResource {
       item.resolve = resolve
       item.reject = reject
       this.admitted.push(item)
-      this.verifier!.verify(upgradeSignable(u.vmKey, scriptHash(u.script), u.nonce), u.signature, u.owner).then((ok) => {
+      this.verifier!.verify(upgradeSignable(u.vmKey, scriptHash(u.script), u.nonce, u.filename), u.signature, u.owner).then((ok) => {
         item.verified = ok ? 1 : -1
         this.dequeueAdmitted()
       })
@@ -489,6 +492,12 @@ export class VmHost extends ReadyResource {
   private async runUpgrade(it: UpgradeItem): Promise<void> {
     const from = this.current!
     const u = it.request
+    // Waited past its nonce window (behind a long queue): refused, as a call is; an auditor would reject it.
+    if (nonceTime(u.nonce) < this.clock() - this.genesis!.limits.nonceWindowMs) {
+      this.inflight--
+      it.reject(new VmsError('BAD_NONCE', 'the upgrade waited in the queue past its nonce window: sign it again'))
+      return
+    }
     const to: ScriptVersion = { version: from.version + 1, hash: scriptHash(u.script), script: u.script, filename: u.filename, index: -1 }
     const sandbox = this.newSandbox()
     const refuse = (why: string) => new VmsError('UPGRADE_FAILED', `${why}; version ${from.version} serves on, nothing changed`)

@@ -475,9 +475,13 @@ export function callSignable(vmKey: Uint8Array, method: string, args: Uint8Array
   return s.buffer as Buffer
 }
 
-/** The bytes an owner signs to upgrade a VM: a namespace, the VM key, the new script's hash, a nonce. */
-export function upgradeSignable(vmKey: Uint8Array, hash: Uint8Array, n: Uint8Array): Buffer {
-  return b4a.concat([NS_UPGRADE, vmKey, hash, n])
+/**
+ * The bytes an owner signs to upgrade a VM: a namespace, the VM key, the new
+ * script's hash, a nonce, then the script's file name (utf8, to the end: what
+ * `info` and `getInfo().title` show is the owner's word, not the host's).
+ */
+export function upgradeSignable(vmKey: Uint8Array, hash: Uint8Array, n: Uint8Array, filename: string): Buffer {
+  return b4a.concat([NS_UPGRADE, vmKey, hash, n, b4a.from(filename, 'utf8')])
 }
 
 /** Strict decode: unknown versions, unknown types and trailing bytes are MALFORMED_ENTRY. */

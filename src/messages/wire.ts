@@ -121,20 +121,21 @@ export const upgradeRequest: Encoding<UpgradeRequest> = {
   decode(s) { return { id: c.uint.decode(s), upgrade: signedUpgrade.decode(s) } }
 }
 
+/** Flags: 1 an error (then 2: with the receipt of an upgrade that is logged all the same, say DURABILITY_TIMEOUT). */
 export const upgradeResponse: Encoding<UpgradeResponse> = {
   preencode(s, m) {
-    c.uint.preencode(s, m.id); c.uint.preencode(s, m.error ? 1 : 0)
-    if (m.error) preencodeError(s, m.error, false)
-    else { c.uint.preencode(s, m.version); receipt.preencode(s, m.receipt!); strings.preencode(s, m.added); strings.preencode(s, m.removed) }
+    c.uint.preencode(s, m.id); c.uint.preencode(s, 0)
+    if (m.error) { preencodeError(s, m.error, false); if (m.receipt) receipt.preencode(s, m.receipt) } else { c.uint.preencode(s, m.version); receipt.preencode(s, m.receipt!); strings.preencode(s, m.added); strings.preencode(s, m.removed) }
   },
   encode(s, m) {
-    c.uint.encode(s, m.id); c.uint.encode(s, m.error ? 1 : 0)
-    if (m.error) encodeError(s, m.error, false)
-    else { c.uint.encode(s, m.version); receipt.encode(s, m.receipt!); strings.encode(s, m.added); strings.encode(s, m.removed) }
+    c.uint.encode(s, m.id); c.uint.encode(s, m.error ? 1 | (m.receipt ? 2 : 0) : 0)
+    if (m.error) { encodeError(s, m.error, false); if (m.receipt) receipt.encode(s, m.receipt) } else { c.uint.encode(s, m.version); receipt.encode(s, m.receipt!); strings.encode(s, m.added); strings.encode(s, m.removed) }
   },
   decode(s) {
     const id = c.uint.decode(s)
-    if (c.uint.decode(s) & 1) return { id, error: decodeError(s, false), version: 0, receipt: null, added: [], removed: [] }
+    const flags = c.uint.decode(s)
+    if (flags > 3 || flags === 2) throw new Error('bad upgrade response flags')
+    if (flags & 1) return { id, error: decodeError(s, false), version: 0, receipt: flags & 2 ? receipt.decode(s) : null, added: [], removed: [] }
     return { id, error: null, version: c.uint.decode(s), receipt: receipt.decode(s), added: strings.decode(s), removed: strings.decode(s) }
   }
 }

@@ -388,7 +388,7 @@ export class VmsNode extends ReadyResource {
         const names = (await this.registry.read()).vms.map((v) => v.name)
         throw new VmsError('STORAGE_INVALID', `this node has no VM named ${opts.name} (it has: ${names.join(', ') || 'none'})`, null, 'no-vm')
       }
-      if (err?.reason === 'another-script') throw anotherScript(opts.name, null)
+      if (err?.reason === 'another-script') throw anotherScript(opts.name, null, (await this.registry.read()).vms.find((v) => v.name === opts.name)?.key)
       throw err
     })
     this.hosts.set(b4a.toString(host.key, 'hex'), host)
@@ -635,11 +635,13 @@ export class VmsNode extends ReadyResource {
   }
 }
 
-function anotherScript(name: string, host: VmHost | null): VmsError {
-  const immutable = host !== null && host.owners.length === 0
-  const how = immutable
-    ? 'it is immutable, so host the new script under another name (a new VM with its own key)'
-    : `to change its script, upgrade it as one of its owners (vms-node upgrade ${host ? formatKey(host.key) : '<key>'} <script>, or VmHandle.upgrade); for a new VM, host the script under another name`
+function anotherScript(name: string, host: VmHost | null, key?: string): VmsError {
+  const k = host ? formatKey(host.key) : key ? formatKey(toKey(key)) : '<key>'
+  const how = host === null
+    ? `if its genesis names owners (vms-node info ${k}), one of them can upgrade it (vms-node upgrade ${k} <script>); else host the new script under another name (a new VM with its own key)`
+    : host.owners.length === 0
+      ? 'it is immutable, so host the new script under another name (a new VM with its own key)'
+      : `to change its script, upgrade it as one of its owners (vms-node upgrade ${k} <script>, or VmHandle.upgrade); for a new VM, host the script under another name`
   return new VmsError('STORAGE_INVALID', `this node already has a VM named ${name}, running another script${host ? ` (version ${host.script.version})` : ''}: ${how}; or pass script null to host the one there`, null, 'another-script')
 }
 

@@ -50,9 +50,14 @@ export const serveCmd = command(
     const ownerFlags: string[] = serveCmd.flags.owner ?? []
     if (serveCmd.flags.immutable && ownerFlags.length > 0) fail('--immutable and --owner contradict each other: an immutable VM has no owner')
     const named = ownerFlags.map((k) => { try { return toKey(k) } catch { return fail(`--owner ${k} is not a caller key (z-base-32 or hex; see vms-node whoami)`) } })
-    // (Serving only what the storage holds makes no identity: it signs nothing.)
-    const identity = serveCmd.flags.immutable || named.length > 0 || scripts.length === 0 ? null : await loadIdentity(serveCmd.flags.identity, announceIdentity)
-    const owners: Uint8Array[] = serveCmd.flags.immutable ? [] : named.length > 0 ? named : identity ? [identity.publicKey] : []
+    // Your identity is read (or made) only when a new VM is: serving what the storage holds signs nothing.
+    let identity: Identity | null = null
+    const ownersOfNew = async (): Promise<Uint8Array[]> => {
+      if (serveCmd.flags.immutable) return []
+      if (named.length > 0) return named
+      identity ??= await loadIdentity(serveCmd.flags.identity, announceIdentity)
+      return [identity.publicKey]
+    }
     scripts.forEach((file, i) => {
       const twin = scripts.slice(i + 1).find((other) => basename(other) === basename(file))
       if (twin) fail(`${file} and ${twin} have the same name: a node knows its VMs by their scripts' file names (rename one, or serve it from another --storage)`)
@@ -84,7 +89,7 @@ export const serveCmd = command(
           if (stored.host.script.script !== script) console.error(notInForce(file, stored.host))
           continue
         }
-        hosted.push({ name, file, host: await node.host(script, { name, filename: basename(file), oracles, owners }) })
+        hosted.push({ name, file, host: await node.host(script, { name, filename: basename(file), oracles, owners: await ownersOfNew() }) })
       }
     } catch (err) {
       await node.close()
