@@ -76,13 +76,17 @@ export class Identity {
 /** A nonce: 8 bytes of issue time (ms, big-endian) then 8 random bytes. */
 export function makeNonce(time: number): Buffer {
   const n = crypto.randomBytes(NONCE_BYTES)
-  n.writeUIntBE(0, 0, 2)
-  n.writeUIntBE(time, 2, 6)
+  // Big-endian by hand: in a browser the bytes are a plain Uint8Array.
+  n[0] = 0
+  n[1] = 0
+  for (let i = 7, t = time; i >= 2; i--, t = Math.floor(t / 256)) n[i] = t % 256
   return n
 }
 
 export function nonceTime(nonce: Uint8Array): number {
-  return b4a.from(nonce.buffer, nonce.byteOffset, nonce.byteLength).readUIntBE(2, 6)
+  let t = 0
+  for (let i = 2; i < 8; i++) t = t * 256 + nonce[i]!
+  return t
 }
 
 export function verifyCallSignature(call: SignedCall): boolean {

@@ -9,10 +9,10 @@
 import crypto, { type TreeNode } from 'hypercore-crypto'
 import caps from 'hypercore/lib/caps.js'
 import flat from 'flat-tree'
-import Hypercore from 'hypercore'
 import b4a from 'b4a'
-import merkleTree from 'hypercore/lib/merkle-tree.js'
+import Verifier from 'hypercore/lib/verifier.js'
 import multisig from 'hypercore/lib/multisig.js'
+// (Pure: no cores, no storage. The browser client bundles it; rootsOfCore is in merkle-core.ts.)
 
 export class MerkleRoots {
   roots: TreeNode[]
@@ -21,14 +21,6 @@ export class MerkleRoots {
   constructor(roots: TreeNode[] = [], length = 0) {
     this.roots = roots.slice()
     this.length = length
-  }
-
-  static async ofCore(core: Hypercore, length: number, timeoutMs = 15000): Promise<MerkleRoots> {
-    if (length === core.length) return new MerkleRoots(core.state.roots, length)
-    // A sparse replica may lack the tree nodes: fetching the last block brings them with its proof (as core.treeHash does).
-    if (length > 0 && !(await core.has(length - 1))) await core.get(length - 1, { timeout: timeoutMs })
-    const roots = length === 0 ? [] : await merkleTree.MerkleTree.getRoots(core.state, length)
-    return new MerkleRoots(roots, length)
   }
 
   clone(): MerkleRoots {
@@ -181,7 +173,8 @@ export function coverNodes(from: number, to: number, leaf: (i: number) => TreeNo
 
 /** True when `signer` is the (default-manifest) signer of the core with this key. */
 export function isSignerOf(key: Uint8Array, signer: Uint8Array): boolean {
-  return b4a.equals(Hypercore.key(signer), key)
+  // Hypercore.key(signer): the hash of the default manifest naming this one signer.
+  return b4a.equals(Verifier.manifestHash(Verifier.createManifest({ signers: [{ publicKey: signer }] })), key)
 }
 
 /** Roots at `length` must sit exactly where a tree of that length has them. */

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module'
 import type Hypercore from 'hypercore'
 import { Identity, makeNonce, nonceTime, verifyCallSignature, toKey, formatKey } from '../src/identity.js'
 import { MerkleRoots, isSignerOf, rootsFitLength, coverNodes, leafNode, treeHash, parentHash, dataHash } from '../src/merkle.js'
+import { rootsOfCore } from '../src/merkle-core.js'
 import { verifyReceipt, signedLength, ReceiptCache } from '../src/receipt.js'
 import { VmsError } from '../src/errors.js'
 import { encode, logEntry, EntryType, LoadReason, type CallEntry, type LoadEntry, type Receipt, type SignedCall } from '../src/messages/index.js'
@@ -210,7 +211,7 @@ test('MerkleRoots matches hypercore, block by block', async (t) => {
   t.is(signaturesOk, 20, 'hypercore signs exactly MerkleRoots.signable at every length')
 
   for (const k of [0, 1, 2, 3, 7, 8, 13, 16, 19, 20]) {
-    const of = await MerkleRoots.ofCore(core, k)
+    const of = await rootsOfCore(core, k)
     t.is(of.length, k)
     t.alike(of.hash(), await core.treeHash(k), `ofCore(${k}) hash`)
     // the same as feeding the first k blocks
@@ -342,7 +343,7 @@ function loadEntry(): LoadEntry {
 
 /** Append `entry` to the core and build its receipt by hand. */
 async function appendWithReceipt(core: Hypercore, entry: Buffer): Promise<Receipt> {
-  const before = await MerkleRoots.ofCore(core, core.length)
+  const before = await rootsOfCore(core, core.length)
   const after = before.clone()
   after.append(entry)
   const index = core.length
@@ -404,7 +405,7 @@ test('verifyReceipt: a receipt signed at the end of its group, with the subtrees
   const calls = Array.from({ length: 6 }, (_, i) => alice.sign(core.key, 'RSVP', [i % 2 === 0, 'n' + i]))
   const blocks = calls.map((c) => encode(logEntry, callEntry(c)))
   const start = core.length
-  const before = await MerkleRoots.ofCore(core, start)
+  const before = await rootsOfCore(core, start)
   await core.append(blocks)
   const signature = rawSignature(core)!
   const leaf = (i: number) => leafNode(i, blocks[i - start]!)

@@ -7,6 +7,7 @@ import caps from 'hypercore/lib/caps.js'
 import { PROTOCOL, Role, hello, request, response, proofSignable, type Response } from '../src/messages/wire.js'
 import { encode, decodeStrict, decodeEntry, logEntry, EntryType, type CallEntry } from '../src/messages/index.js'
 import { MerkleRoots } from '../src/merkle.js'
+import { rootsOfCore } from '../src/merkle-core.js'
 import { RSVP, until } from './helpers/index.js'
 import { testnet, node, rogueServer, rogueClient, rsvpAndCaller } from './helpers/net.js'
 
@@ -342,7 +343,7 @@ test('node: a host that holds the key but logs and answers a result that is not 
   const vm = await hostNode.host(RSVP, { name: 'rsvp' })
   const keyPair = vm.log.keyPair!
   const key = vm.key
-  const before = await MerkleRoots.ofCore(vm.log, vm.log.length)
+  const before = await rootsOfCore(vm.log, vm.log.length)
   const last = decodeEntry((await vm.log.get(vm.log.length - 1))!)
   const files = (last as CallEntry).files
   const filesKey = vm.drive.key

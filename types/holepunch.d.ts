@@ -147,7 +147,7 @@ declare module 'hypercore' {
 
 declare module 'hypercore/lib/merkle-tree.js' {
   import type { TreeNode } from 'hypercore-crypto'
-  const mt: { MerkleTree: { getRoots(state: unknown, length: number): Promise<TreeNode[]> } }
+  const mt: { MerkleTree: { getRoots(state: unknown, length: number): Promise<TreeNode[]>; get(state: unknown, index: number): Promise<TreeNode | null> } }
   export default mt
 }
 
@@ -157,6 +157,15 @@ declare module 'hypercore/lib/bit-interlude.js' {
     setRange(start: number, end: number, value: boolean): void
     flush(tx: unknown, bitfield: unknown): Array<{ start: number; end: number; value: boolean }>
   }
+}
+
+declare module 'hypercore/lib/verifier.js' {
+  interface Manifest { version?: number; signers: Array<{ publicKey: Uint8Array; namespace?: Uint8Array }> }
+  const Verifier: {
+    createManifest(input: { version?: number; signers: Array<{ publicKey: Uint8Array; namespace?: Uint8Array }> }): Manifest
+    manifestHash(manifest: Manifest): Buffer
+  }
+  export default Verifier
 }
 
 declare module 'hypercore/lib/multisig.js' {

@@ -12,6 +12,7 @@ import b4a from 'b4a'
 import type Hypercore from 'hypercore'
 import type { TreeNode } from 'hypercore-crypto'
 import { MerkleRoots } from '../merkle.js'
+import { rootsOfCore } from '../merkle-core.js'
 
 export interface BlockFeedOptions {
   /** One past the last block this feed serves (at most the core's verified length). */
@@ -159,11 +160,11 @@ export class BlockFeed {
 
   /** The core's tree hash at `length`, as its owner signed it (hypercore fetches the proof). */
   private async signedTreeHash(length: number): Promise<Uint8Array> {
-    return (await MerkleRoots.ofCore(this.core, length, this.timeoutMs)).hash()
+    return (await rootsOfCore(this.core, length, this.timeoutMs)).hash()
   }
 
   private rootsAt(length: number): Promise<MerkleRoots | null> {
-    return MerkleRoots.ofCore(this.core, length, this.timeoutMs).catch((err: Error) => this.fail(`the tree at ${length}: ${err.message}`))
+    return rootsOfCore(this.core, length, this.timeoutMs).catch((err: Error) => this.fail(`the tree at ${length}: ${err.message}`))
   }
 
   private fail(reason: string): null {

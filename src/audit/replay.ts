@@ -11,6 +11,7 @@ import type Hyperdrive from 'hyperdrive'
 import { Node as BeeNode } from 'hyperbee/lib/messages.js'
 import { VmsError } from '../errors.js'
 import { MerkleRoots } from '../merkle.js'
+import { rootsOfCore } from '../merkle-core.js'
 import { formatKey } from '../identity.js'
 import { SignaturePool } from '../crypto/signature-pool.js'
 import {
@@ -401,7 +402,7 @@ class Replay {
       throw diverge(index, 'files-tampered', 'the files archive is shorter than this entry says', `length ${length}`, `length ${core.length}`)
     }
     try {
-      return await MerkleRoots.ofCore(core, length, this.readTimeoutMs)
+      return await rootsOfCore(core, length, this.readTimeoutMs)
     } catch (err) {
       throw new Inconclusive(`the files archive's tree at entry ${index} could not be read (${(err as Error).message}): is the host or a mirror online (and on the same DHT)?`)
     }

@@ -24,6 +24,7 @@ import { logCmd } from './commands/log.js'
 import { replayCmd } from './commands/replay.js'
 import { combineCmd } from './commands/combine.js'
 import { upgradeCmd } from './commands/upgrade.js'
+import { gatewayCmd } from './commands/gateway.js'
 
 // Output piped into a command that stops reading (`vms-node log DIR | head`): stop quietly, as Unix tools do.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(0); else throw err })
@@ -35,7 +36,7 @@ process.on('unhandledRejection', (err) => {
 
 const cli = command('vms-node', summary('Auditable services: a sandboxed script, a signed call log, a files archive, replay'), bail(onBail),
   flag('--version|-v', 'print the version'),
-  serveCmd, callCmd, upgradeCmd, filesCmd, infoCmd, replCmd, auditCmd, verifyReportCmd, mirrorCmd, deployCmd, lsCmd, stopCmd, whoamiCmd, testnetCmd, createCmd, logCmd, replayCmd, combineCmd,
+  serveCmd, callCmd, upgradeCmd, filesCmd, infoCmd, replCmd, auditCmd, verifyReportCmd, mirrorCmd, gatewayCmd, deployCmd, lsCmd, stopCmd, whoamiCmd, testnetCmd, createCmd, logCmd, replayCmd, combineCmd,
   // No command: the version if asked, else what there is to do.
   async () => {
     if (cli.flags.version) {

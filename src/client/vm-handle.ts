@@ -18,14 +18,17 @@ import { canonicalDecode, canonicalEncode } from '../canonical-json.js'
 import { formatKey, type Identity } from '../identity.js'
 import { checkWholeOption } from '../host/limits.js'
 import { isSignerOf } from '../merkle.js'
-import { verifyReceipt, verifyReceiptEntry, signedLength, ReceiptCache } from '../receipt.js'
-import { decodeStrict, decodeEntry, encode, EntryType, scriptHash, type Receipt, type LogEntry, type FilesState, type Genesis } from '../messages/index.js'
+import { verifyReceiptEntry, checkedAnswer, signedLength, ReceiptCache } from '../receipt.js'
+import { decodeStrict, decodeEntry, encode, EntryType, scriptHash, type Receipt, type LogEntry, type FilesState, type Genesis, type SignedCall } from '../messages/index.js'
 import {
   PROTOCOL, Role, hello, request, response, proofSignable, attestation, attestationSignable, attestationsRequest, attestationsResponse, verifyAttestation,
   viewRequest, viewResponse, blocksRequest, blocksResponse, filesStateRequest, filesStateResponse, upgradeRequest, upgradeResponse, fromWireError,
   type BlockCore, type BlocksResponse, type VmInfo, type Attestation, type ViewResponse, type FilesStateQuery, type FilesStateStatement, type FilesStateResponse, type UpgradeResponse
 } from '../messages/wire.js'
 import { verifyStatement } from '../audit/unlogged.js'
+import { logProofOf } from '../merkle-core.js'
+import { scriptInForce, withScriptChange } from './script-changed.js'
+import type { LogProof } from '../messages/gateway.js'
 import { versionSpans, ownersOf, type VersionSpan } from '../host/script-version.js'
 import type Hypercore from 'hypercore'
 import { addHeadExchange, type Equivocation } from '../node/head-exchange.js'
@@ -223,12 +226,27 @@ export class VmHandle {
     const route = this.route(true)
     // Pinned to the version this handle saw in force first (the host's hello), until the app repins.
     if (this.pinned === undefined) this.pinned = route.info.script ? { version: route.info.script.version, hash: route.info.script.hash, methods: route.info.methods } : null
-    const call = this.identity.sign(this.key, method, args, this.pinned ? { scriptHash: this.pinned.hash } : {})
+    return this.sendTo(route, this.identity.sign(this.key, method, args, this.pinned ? { scriptHash: this.pinned.hash } : {}))
+  }
+
+  /**
+   * Send a call signed elsewhere (a web page's, relayed by a gateway) to the
+   * host; its answer is checked as this handle's own calls' are. Unpinned
+   * by this handle: the call carries its signer's pin, if any.
+   */
+  async send(call: SignedCall): Promise<CallResult> {
+    if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
+    await this.connected(this.timeoutMs, { host: true })
+    if (this.closed) throw new VmsError('CLOSED', 'this VM handle is closed')
+    return this.sendTo(this.route(true), call)
+  }
+
+  private sendTo(route: Route, call: SignedCall): Promise<CallResult> {
     const id = this.nextId++
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id)
-        reject(new VmsError('TIMEOUT', `${method} got no answer within ${this.timeoutMs} ms`))
+        reject(new VmsError('TIMEOUT', `${call.method} got no answer within ${this.timeoutMs} ms`))
       }, this.timeoutMs)
       this.pending.set(id, { resolve, reject, call, route, timer })
       sendBatched(route.channel, route.requests, encode(request, { id, call }))
@@ -275,12 +293,10 @@ export class VmHandle {
 
   /** A SCRIPT_CHANGED answer: what is in force now, and what changed against the pinned version. */
   private scriptChanged(err: VmsError): VmsError {
-    const [hash, version, methods] = (err.remote?.message ?? '').split(' ')
-    if (!hash || !/^[0-9a-f]{64}$/.test(hash) || !version) return err
-    const now = methods ? methods.split(',').filter(Boolean) : []
-    this.latest = { version: Number(version), hash: b4a.from(hash, 'hex'), methods: now }
-    const before = this.pinned?.methods ?? []
-    return Object.assign(err, { script: { version: Number(version), hash: this.latest.hash, methods: now, added: now.filter((m) => !before.includes(m)), removed: before.filter((m) => !now.includes(m)) } })
+    const now = scriptInForce(err)
+    if (!now) return err
+    this.latest = now
+    return withScriptChange(err, now, this.pinned?.methods ?? [])
   }
 
   /**
@@ -433,6 +449,56 @@ export class VmHandle {
     return { count: auditors.size, auditors: [...auditors] }
   }
 
+  /**
+   * The attestations the peers of this VM hold (auditors' signed "entries
+   * 0..length-1 checked out"), as they sent them: each must still be checked
+   * (`verifyAttestation`, and its tree hash against the log), as `vouchers` does.
+   */
+  attestations(timeoutMs = 2000): Promise<Attestation[]> {
+    checkWholeOption('timeoutMs', timeoutMs, 1)
+    return this.collectAttestations(timeoutMs)
+  }
+
+  /**
+   * Log entries [from, to) (to at most the log's length), proven under the
+   * log's latest signed head: anyone holding the VM key checks them with
+   * `verifyLogProof`. Fetched from the host or mirrors as needed.
+   */
+  async logProof(from: number, to: number): Promise<LogProof> {
+    checkWholeOption('from', from, 0)
+    checkWholeOption('to', to, 1)
+    const log = await this.logReplica()
+    await log.update({ wait: true }).catch(() => {})
+    return logProofOf(log, from, to, this.timeoutMs)
+  }
+
+  /** Call `onLength(length)` each time the log this handle sees grows (looked for every `everyMs`, and as peers announce it). Returns a function that stops it. */
+  watchLength(onLength: (length: number) => void, everyMs = 1000): () => void {
+    let stopped = false
+    let last = -1
+    let log: Hypercore | null = null
+    const check = () => {
+      if (stopped || !log) return
+      if (log.length > last) { last = log.length; onLength(last) }
+    }
+    const poll = setInterval(() => { log?.update({ wait: true }).then(check, () => {}) }, everyMs)
+    this.logReplica().then((l) => {
+      if (stopped) return
+      log = l
+      l.on('append', check)
+      l.update({ wait: true }).then(check, check)
+    }, () => {})
+    const stop = () => {
+      stopped = true
+      clearInterval(poll)
+      log?.off('append', check)
+    }
+    this.watchers.add(stop)
+    return () => { this.watchers.delete(stop); stop() }
+  }
+
+  private watchers = new Set<() => void>()
+
   private collectAttestations(timeoutMs: number): Promise<Attestation[]> {
     const routes = [...this.routes]
     if (routes.length === 0) return Promise.resolve([])
@@ -470,41 +536,16 @@ export class VmHandle {
       p.reject(err.code === 'SCRIPT_CHANGED' ? this.scriptChanged(err) : err)
       return
     }
-    let entry
+    let result: unknown
     try {
-      entry = verifyReceipt(this.key, res.receipt!, p.call, this.receiptCache)
+      result = checkedAnswer(this.key, p.call, res.receipt!, res.error, res.error ? null : res.value, this.receiptCache)
     } catch (err) {
+      // (A checked error, with its receipt, counts for the length seen, as a result does.)
+      if ((err as { receipt?: Receipt }).receipt === res.receipt) this.seenLength = Math.max(this.seenLength, signedLength(res.receipt!))
       p.reject(err as Error)
       return
     }
     this.seenLength = Math.max(this.seenLength, signedLength(res.receipt!))
-    if (res.error) {
-      const err = fromWireError(res.error)
-      // The error must be what the host logged: a failure for a failed call, the limit it logged for a limit.
-      // (DURABILITY_TIMEOUT and STORAGE_FAILED come after logging, whatever the outcome.)
-      const logged = entry.outcome
-      const asLogged = err.code === 'DURABILITY_TIMEOUT' || err.code === 'STORAGE_FAILED' ||
-        (!logged.ok && (logged.limit ? err.code === logged.error?.code || err.code === 'SANDBOX_CRASHED' : err.code === 'CALL_FAILED'))
-      if (!asLogged) {
-        p.reject(Object.assign(new VmsError('BAD_RECEIPT', `the host answered ${err.code}, but it logged ${logged.ok ? 'a success' : `${logged.limit ? 'the limit' : 'the failure'} ${logged.error?.code || logged.error?.name}`} for this call (entry ${res.receipt!.index}): the host is faulty; audit it`), { receipt: res.receipt }))
-        return
-      }
-      p.reject(Object.assign(err, { receipt: res.receipt }))
-      return
-    }
-    // The answer must be what the host logged.
-    if (!entry.outcome.ok || !b4a.equals(entry.outcome.value, res.value)) {
-      p.reject(new VmsError('BAD_RECEIPT', 'the answer differs from the logged outcome'))
-      return
-    }
-    let result: unknown
-    try {
-      result = canonicalDecode(res.value)
-    } catch {
-      // Signed and logged, but not JSON: the host's own sandbox could not have made it.
-      p.reject(Object.assign(new VmsError('BAD_RECEIPT', 'the logged result is not JSON: the host is faulty; audit it'), { receipt: res.receipt }))
-      return
-    }
     p.resolve({ result, receipt: res.receipt! })
   }
 
@@ -591,6 +632,8 @@ export class VmHandle {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    for (const stop of this.watchers) stop()
+    this.watchers.clear()
     for (const r of this.routes) r.channel.close()
     for (const [, p] of this.pending) { clearTimeout(p.timer); p.reject(new VmsError('CLOSED', 'the VM handle closed')) }
     this.pending.clear()

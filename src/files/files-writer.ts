@@ -11,6 +11,7 @@ import type Hyperdrive from 'hyperdrive'
 import type Hypercore from 'hypercore'
 import b4a from 'b4a'
 import { MerkleRoots, treeHash } from '../merkle.js'
+import { rootsOfCore } from '../merkle-core.js'
 import { VmsError } from '../errors.js'
 import type { FileOp } from '../sandbox/protocol.js'
 import type { FilesState, RedoRecord } from '../messages/index.js'
@@ -35,7 +36,7 @@ export class FilesWriter {
   static async open(drive: Hyperdrive): Promise<FilesWriter> {
     const blobs = await drive.getBlobs()
     const db = drive.db.core
-    return new FilesWriter(drive, blobs.core, await MerkleRoots.ofCore(db, db.length), await MerkleRoots.ofCore(blobs.core, blobs.core.length))
+    return new FilesWriter(drive, blobs.core, await rootsOfCore(db, db.length), await rootsOfCore(blobs.core, blobs.core.length))
   }
 
   /** The files state now (after everything flushed). */

@@ -9,6 +9,7 @@ import b4a from 'b4a'
 import type Hypercore from 'hypercore'
 import type { TreeNode } from 'hypercore-crypto'
 import { MerkleRoots, coverNodes, leafNode, rawSignature, treeHash } from '../merkle.js'
+import { rootsOfCore } from '../merkle-core.js'
 import { encode, logEntry, type LogEntry, type Receipt } from '../messages/index.js'
 
 export interface LaidOut {
@@ -39,7 +40,7 @@ export class LogWriter {
   }
 
   static async open(log: Hypercore): Promise<LogWriter> {
-    return new LogWriter(log, await MerkleRoots.ofCore(log, log.length))
+    return new LogWriter(log, await rootsOfCore(log, log.length))
   }
 
   /** The log's length once everything laid out is appended. */

@@ -404,7 +404,7 @@ const rootNode: Encoding<RootNode> = {
   encode(s, m) { c.uint.encode(s, m.index); c.uint.encode(s, m.size); c.fixed32.encode(s, m.hash) },
   decode(s) { return { index: c.uint.decode(s), size: c.uint.decode(s), hash: c.fixed32.decode(s) } }
 }
-const rootNodes = c.array(rootNode)
+export const rootNodes = c.array(rootNode)
 
 /**
  * Version 2 adds `after`, for receipts signed past their entry (at the end of

@@ -55,13 +55,13 @@ export function fromWireError(e: WireError): VmsError {
  * An error's fields in an answer: code, message and — where the answer's
  * flags say so (`withRemote`, for calls and views) — the script's own error.
  */
-function preencodeError(s: State, e: WireError, withRemote: boolean): void {
+export function preencodeError(s: State, e: WireError, withRemote: boolean): void {
   c.string.preencode(s, e.code); c.string.preencode(s, e.message); if (withRemote && e.remote) callError.preencode(s, e.remote)
 }
-function encodeError(s: State, e: WireError, withRemote: boolean): void {
+export function encodeError(s: State, e: WireError, withRemote: boolean): void {
   c.string.encode(s, e.code); c.string.encode(s, e.message); if (withRemote && e.remote) callError.encode(s, e.remote)
 }
-function decodeError(s: State, withRemote: boolean): WireError {
+export function decodeError(s: State, withRemote: boolean): WireError {
   const code = c.string.decode(s)
   const message = c.string.decode(s)
   return { code, message, remote: withRemote ? callError.decode(s) : null }
@@ -75,7 +75,7 @@ export interface Response {
   receipt: Receipt | null
 }
 
-const vmInfo: Encoding<VmInfo> = {
+export const vmInfo: Encoding<VmInfo> = {
   preencode(s, m) { strings.preencode(s, m.methods); strings.preencode(s, m.views); c.fixed32.preencode(s, m.filesKey); c.uint.preencode(s, m.length); strings.preencode(s, m.oracles) },
   encode(s, m) { strings.encode(s, m.methods); strings.encode(s, m.views); c.fixed32.encode(s, m.filesKey); c.uint.encode(s, m.length); strings.encode(s, m.oracles) },
   decode(s) { return { methods: strings.decode(s), views: strings.decode(s), filesKey: c.fixed32.decode(s), length: c.uint.decode(s), oracles: strings.decode(s) } }

@@ -2,6 +2,7 @@ import { command, flag, arg, rest, summary } from 'paparam'
 import b4a from 'b4a'
 import { formatKey } from '../../identity.js'
 import { signedLength } from '../../receipt.js'
+import { encode, receipt as receiptEncoding } from '../../messages/index.js'
 import { restAndFlags, clientFlags } from '../flags.js'
 import { withClient } from '../connect.js'
 import { seenVersion, rememberVersion } from '../seen-versions.js'
@@ -38,7 +39,7 @@ export const callCmd = command(
         throw new VmsError('SCRIPT_CHANGED', `VM ${formatKey(vm.key)} was upgraded: it runs script version ${s.version} (${b4a.toString(s.hash, 'hex').slice(0, 16)}…) now, not the version${seen ? ' ' + seen.version : ''} your call was made for (${changes}). The call did not run. If it still means the same, run it again: it is now made for version ${s.version} (see vms-node info ${formatKey(vm.key)})`)
       })
       if (vm.script && !callCmd.flags.anyVersion) await rememberVersion(vm.key, vm.script)
-      if (callCmd.flags.json) console.log(JSON.stringify({ result: result ?? null, receipt: { index: receipt.index, length: signedLength(receipt), fork: receipt.fork, signer: formatKey(receipt.signer), signature: b4a.toString(receipt.signature, 'hex') } }))
+      if (callCmd.flags.json) console.log(JSON.stringify({ result: result ?? null, receipt: { index: receipt.index, length: signedLength(receipt), fork: receipt.fork, signer: formatKey(receipt.signer), signature: b4a.toString(receipt.signature, 'hex'), hex: b4a.toString(encode(receiptEncoding, receipt), 'hex') } }))
       else console.log(result === undefined ? '(no value)' : JSON.stringify(result, null, 2))
     })
   }

@@ -1,0 +1,3 @@
+// The explorer (placeholder until its page lands).
+import { connect } from '../index.js'
+export { connect }
