@@ -8,6 +8,8 @@ import type { Page } from 'playwright-core'
 import { VmsNode, formatKey, replay, EntryType, decodeEntry } from '../src/index.js'
 import { Gateway, type GatewayOptions } from '../src/gateway/gateway.js'
 import { frame, FrameType, GATEWAY_PROTOCOL, type Frame } from '../src/messages/gateway.js'
+import { attestationSignable } from '../src/messages/wire.js'
+import crypto from 'hypercore-crypto'
 import { encode, decodeStrict, logEntry } from '../src/messages/index.js'
 import { canonicalEncode } from '../src/canonical-json.js'
 import { testnet, node } from './helpers/net.js'
@@ -119,8 +121,8 @@ async function tamperingProxy(t: Test, target: string, alter: { up?: (f: Frame) 
   return `ws://127.0.0.1:${(wss.address() as { port: number }).port}`
 }
 
-test('browser: a gateway that alters or invents answers is caught by the page (BAD_RECEIPT); one that alters a call makes it fail the host\'s check, unlogged', async (t) => {
-  const { vm, gateway, key } = await setup(t)
+test('browser: a gateway that alters or invents answers is caught by the page (BAD_RECEIPT); one that alters a call makes it fail the host\'s check, unlogged; made-up attestations are not counted', async (t) => {
+  const { net, vm, gateway, key } = await setup(t)
   let mode = 'honest'
   let kept: Frame | null = null
   const proxy = await tamperingProxy(t, gateway.url, {
@@ -129,6 +131,14 @@ test('browser: a gateway that alters or invents answers is caught by the page (B
       return f
     },
     down(f) {
+      if (f.type === FrameType.VOUCHERS_OK && mode === 'forge-vouchers') {
+        // An auditor that signed a tree the log never had, and one whose signature is not its own.
+        const liar = crypto.keyPair()
+        const made = { auditor: liar.publicKey, vmKey: vm.key, length: 3, treeHash: crypto.randomBytes(32), time: Date.now() }
+        const signed = { ...made, signature: crypto.sign(attestationSignable(made), liar.secretKey) }
+        const unsigned = { ...made, treeHash: b4a.alloc(32), signature: b4a.alloc(64, 9) }
+        return { ...f, list: [...f.list, signed, unsigned] }
+      }
       if (f.type !== FrameType.CALL_OK) return f
       if (mode === 'honest') { kept = f; return f }
       if (mode === 'alter-result') {
@@ -166,6 +176,11 @@ test('browser: a gateway that alters or invents answers is caught by the page (B
   t.is(vm.log.length, before, 'and is never logged')
   const report = await replay(vm.logAndFiles())
   t.ok(report.ok, 'the log the host kept replays clean')
+  const volunteer = await node(t, net)
+  t.ok((await volunteer.audit(key)).ok)
+  mode = 'forge-vouchers'
+  const vouchers = await page.evaluate(async (key) => (await (window as any).gw.dial(key)).vouchers(0), key)
+  t.alike(vouchers.auditors.map((a: { id: string }) => a.id), [volunteer.identity.id], 'the volunteer\'s attestation counts; those the gateway made up do not (a tree the log never had, a signature that is not the auditor\'s)')
 })
 
 /** A raw socket to the gateway, as a page's would be, with its close code. */
@@ -227,4 +242,82 @@ test('gateway: an allowed origin may connect; an idle socket is closed; closing 
   t.is(gateway.sockets, 1)
   await gateway.close()
   t.is((await open.closed).code, 1001, 'closed as the gateway goes away')
+})
+
+const PARTY = new URL('../../examples/party', import.meta.url).pathname
+const RSVP_EXAMPLE = new URL('../../examples/rsvp.js', import.meta.url).pathname
+
+async function partySetup(t: Test) {
+  const { readFile } = await import('node:fs/promises')
+  const net = await testnet(t)
+  const hostNode = await node(t, net)
+  const vm = await hostNode.host(await readFile(RSVP_EXAMPLE, 'utf8'), { name: 'rsvp', filename: 'rsvp.js' })
+  const gatewayNode = await node(t, net)
+  const gateway = new Gateway(gatewayNode, { port: 0, pages: PARTY })
+  await gateway.ready()
+  t.teardown(() => gateway.close())
+  const guest = await node(t, net)
+  return { net, vm, gateway, key: formatKey(vm.key), guest: await guest.dial(vm.key), guestId: guest.identity.id }
+}
+
+test('browser: the party page RSVPs, and its guest list updates, with its own answer and others\' as they come', async (t) => {
+  const { gateway, key, guest, guestId, vm } = await partySetup(t)
+  await guest.call('RSVP', false, 'Why tho?')
+  const page = await openPage(t, `${gateway.url}/?vm=${key}`)
+  await page.waitForSelector('#yes:not([disabled])')
+  await page.waitForSelector(`#guests li[data-id="${guestId}"]`)
+  await page.fill('#reason', 'see you there')
+  await page.click('#yes')
+  const mine = await page.waitForSelector('#guests li.mine')
+  t.ok((await mine.textContent())?.includes('see you there'), 'the page\'s own RSVP is in the list')
+  t.is(await mine.getAttribute('data-attending'), 'true')
+  t.is(await page.locator('#guests li').count(), 2)
+  // Someone else answers, elsewhere: the list follows the log.
+  await guest.call('RSVP', true, 'changed my mind')
+  await page.waitForFunction((id) => document.querySelector(`#guests li[data-id="${id}"]`)?.getAttribute('data-attending') === 'true', guestId)
+  t.pass('another guest\'s RSVP shows up without a reload')
+  const report = await replay(vm.logAndFiles())
+  t.ok(report.ok && report.calls === 3, 'the page\'s call replays clean with the others')
+})
+
+test('browser: the explorer shows a VM, its log live, its files, who vouches; it checks a pasted receipt', async (t) => {
+  const { net, gateway, key, guest, vm } = await partySetup(t)
+  const { receipt } = await guest.callWithReceipt('RSVP', true, 'first')
+  const volunteer = await node(t, net)
+  t.ok((await volunteer.audit(key)).ok, 'a volunteer audits it, and signs an attestation')
+  const page = await openPage(t, `${gateway.url}/vm/${key}`)
+  await page.waitForSelector('#status[data-state="live"]')
+  await page.waitForSelector('#log tr[data-index="2"]')
+  t.ok((await page.textContent('#overview'))?.includes('trustless'), 'the overview names the trust mode')
+  const before = vm.log.length
+  await guest.call('RSVP', false, 'second thoughts')
+  const row = await page.waitForSelector(`#log tr[data-index="${before}"]`)
+  t.ok((await row.textContent())?.includes('RSVP'), 'the new entry shows up live, with its method')
+  t.ok(await page.waitForSelector('#files button.file[data-path="/rsvps"]'), 'the files, browsable')
+  await page.waitForFunction((id) => document.querySelector('#vouchers-list')?.textContent?.includes(id.slice(0, 8)), volunteer.identity.id)
+  t.ok((await page.textContent('#vouchers-list'))?.includes('verified'), 'the volunteer vouches, its attestation checked in the page')
+  const { encode: enc, receipt: receiptEncoding } = await import('../src/messages/index.js')
+  await page.fill('#receipt', b4a.toString(enc(receiptEncoding, receipt), 'hex'))
+  await page.click('#check')
+  await page.waitForSelector('#receipt-result.is-verified')
+  t.ok((await page.textContent('#receipt-result'))?.includes('verified'), 'a genuine receipt verifies in the page')
+  const forged = { ...receipt, signature: b4a.alloc(64, 1) }
+  await page.fill('#receipt', b4a.toString(enc(receiptEncoding, forged), 'hex'))
+  await page.click('#check')
+  await page.waitForSelector('#receipt-result.is-bad')
+  t.ok((await page.textContent('#receipt-result'))?.includes('BAD_RECEIPT'), 'a forged one does not')
+})
+
+test('demo:web starts a DHT, a host and a gateway serving the party page, prints its URL, and closes cleanly', async (t) => {
+  const { spawn } = await import('node:child_process')
+  const demo = new URL('../examples/demo-web.js', import.meta.url).pathname
+  const child = spawn(process.execPath, [demo], { env: { ...process.env, VMS_DEMO_EXIT_AFTER_READY: '1', VMS_DEMO_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  let out = ''
+  child.stdout.on('data', (d) => { out += d })
+  child.stderr.on('data', (d) => { out += d })
+  const code = await new Promise((resolve) => child.on('exit', resolve))
+  t.is(code, 0, out)
+  t.ok(/the party page: +http:\/\/127\.0\.0\.1:\d+\/\?vm=[0-9a-z]{52}/.test(out), 'prints the party page\'s URL')
+  t.ok(/the explorer: +http:\/\/127\.0\.0\.1:\d+\/vm\/[0-9a-z]{52}/.test(out), 'and the explorer\'s')
 })

@@ -89,8 +89,10 @@ export class Gateway {
   private nextId = 1
   private waiting = new Map<number, Waiting>()
   private watchers = new Map<number, (length: number) => void>()
-  private closed = false
+  private closed_ = false
   private closeReason = ''
+  /** Called once when the connection to the gateway closes (why, in words): pending requests have failed with CONNECTION_LOST. */
+  onclose: ((reason: string) => void) | null = null
 
   constructor(private ws: WebSocket, identity: PageIdentity, timeoutMs: number) {
     this.identity = identity
@@ -106,15 +108,18 @@ export class Gateway {
     return withMethods(vm)
   }
 
+  /** Whether the connection to the gateway has closed (connect again to go on). */
+  get closed(): boolean { return this.closed_ }
+
   close(): void {
-    if (this.closed) return
+    if (this.closed_) return
     this.ws.close(1000, 'closed by the page')
     this.onClose(1000, 'closed by the page')
   }
 
   /** @internal */
   request(req: Request): Promise<Answer> {
-    if (this.closed) return Promise.reject(new VmsError('CONNECTION_LOST', `the gateway connection is closed${this.closeReason ? ` (${this.closeReason})` : ''}: connect again`))
+    if (this.closed_) return Promise.reject(new VmsError('CONNECTION_LOST', `the gateway connection is closed${this.closeReason ? ` (${this.closeReason})` : ''}: connect again`))
     const id = this.nextId++
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -159,8 +164,8 @@ export class Gateway {
   }
 
   private onClose(code: number, reason: string): void {
-    if (this.closed) return
-    this.closed = true
+    if (this.closed_) return
+    this.closed_ = true
     this.closeReason = reason || `code ${code}`
     for (const w of this.waiting.values()) {
       clearTimeout(w.timer)
@@ -168,6 +173,7 @@ export class Gateway {
     }
     this.waiting.clear()
     this.watchers.clear()
+    try { this.onclose?.(this.closeReason) } catch {}
   }
 }
 
@@ -190,9 +196,11 @@ export interface VmInfo {
   filesKey: Uint8Array
   /** Who may upgrade the script (caller ids); none: immutable. */
   owners: string[]
-  /** The script version in force as the gateway proved it, and its hash. */
+  /** The script version in force as the gateway proved it, its hash, its file name, and the entry that made it (0: the genesis). */
   version: number
   scriptHash: Uint8Array
+  scriptFilename: string
+  scriptEntry: number
   /** The fields above come from log entries proven under the VM key (methods, views, length, host: the gateway's word). */
   verified: true
 }
@@ -221,17 +229,21 @@ export class Vm {
     this.genesis_ = genesis
     let version = 1
     let hash: Uint8Array = scriptHash(genesis.script)
+    let filename = genesis.filename
+    let entry = 0
     if (a.info.script) {
       const [up] = this.proven(a.info.script, a.info.script.from, 1)
       if (up?.type !== EntryType.UPGRADE) throw new VmsError('BAD_RECEIPT', `the gateway's script entry ${a.info.script.from} is not an upgrade`)
       version = up.version
       hash = scriptHash(up.script)
+      filename = up.filename
+      entry = a.info.script.from
     }
     if (this.pinned === undefined) this.pinned = { version, hash, methods: a.info.methods }
     return {
       key: this.id, methods: a.info.methods, views: a.info.views, length: Math.max(a.info.length, provenLength(a.info.genesis)), host: a.info.host,
       trust: genesis.oracles.length === 0 ? 'trustless' : 'trusted', oracles: genesis.oracles, filesKey: genesis.filesKey,
-      owners: ownersOf(genesis).map(formatKey), version, scriptHash: hash, verified: true
+      owners: ownersOf(genesis).map(formatKey), version, scriptHash: hash, scriptFilename: filename, scriptEntry: entry, verified: true
     }
   }
 
@@ -364,10 +376,17 @@ export class Vm {
     return tree.hash()
   }
 
-  /** Be told the log's length as it grows (the gateway's word until `log()` proves it). Returns a function that stops it. */
-  watch(onLength: (length: number) => void): () => void {
+  /**
+   * Be told the log's length as it grows (the gateway's word until `log()`
+   * proves it); `onError` if the watch could not start or its connection
+   * closed. Returns a function that stops it.
+   */
+  watch(onLength: (length: number) => void, onError?: (err: Error) => void): () => void {
     const w = this.gateway.watch(this.key, onLength)
-    w.ready.catch(() => this.gateway.unwatch(w.id))
+    w.ready.catch((err: Partial<Wire> & Error) => {
+      this.gateway.unwatch(w.id)
+      onError?.(err.wire ? fromWireError(err.wire) : err)
+    })
     return () => this.gateway.unwatch(w.id)
   }
 
